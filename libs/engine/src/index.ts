@@ -1,0 +1,2 @@
+export * from "./noise.js";
+export * from "./schedulers/index.js";

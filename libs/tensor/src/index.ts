@@ -1,0 +1,3 @@
+export * from "./float16.js";
+export * from "./safetensors.js";
+export * from "./tensor.js";

@@ -1,0 +1,20 @@
+export { probeDocker } from "./docker.js";
+export { findNatsServer, LocalNats } from "./local.js";
+export * from "./otlp.js";
+export { startOtlpReceiver } from "./otlp-receiver.js";
+export {
+  type ExitInfo,
+  findExecutable,
+  freePort,
+  killAllChildren,
+  type ManagedProcess,
+  makeTempDir,
+  removeTempDir,
+  type SpawnOptions,
+  spawnProcess,
+  sweepStaleTempDirs,
+  waitForPort,
+} from "./processes.js";
+export { startServers } from "./servers.js";
+export * from "./types.js";
+export { waitForSpans } from "./wait.js";

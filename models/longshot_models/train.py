@@ -1,0 +1,292 @@
+"""Train the whole pack from scratch on CPU: `python -m longshot_models.train`.
+
+Stages (each resumable from its checkpoint in models/runs/):
+  1. vae            — the 64x64 <-> 4x16x16 autoencoder, then the latent scaling factor from data;
+  2. text           — export + quantize the MiniLM text encoder and embed every prompt of the world;
+  3. keyframe, interpolation — the two pseudo-3D UNets, trained side by side in two processes (1 thread each).
+Finished weights land in models/weights/*.safetensors (committed), so export and tests never need retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# OpenMP threads that spin while waiting collapse throughput when the 2 cores are shared with other work.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+from torch.nn import functional as F
+
+from . import diffusion, text, unet, vae, world  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs"
+WEIGHTS = ROOT / "weights"
+
+# Steps sized so the whole run fits in about 2 hours on 2 CPU cores.
+DEFAULT_STEPS = {"vae": 1200, "keyframe": 3000, "interpolation": 3000}
+KEYFRAME_TIMES = [i / 4 for i in range(5)]  # 5 keyframes span the clip: every 16th of 65 frames
+INTERP_STRIDES = (4.0, 1.0, 0.25)  # 5->17, 17->65, 65->257 (in units of the 65-frame clip)
+INTERP_WINDOW = 9  # frames per training window: keyframe slots at 0, 4, 8
+PROMPT_DROPOUT = 0.1
+
+
+def log(stage: str, **fields: object) -> None:
+    RUNS.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"stage": stage, "time": round(time.time(), 1), **fields})
+    with open(RUNS / f"{stage}.log.jsonl", "a") as f:
+        f.write(line + "\n")
+    print(line, flush=True)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100, floor: float = 0.1) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+class Ema:
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999) -> None:
+        self.model = copy.deepcopy(model).eval()
+        self.decay = decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.mul_(d).add_(p.detach(), alpha=1 - d)
+
+
+def _save_ckpt(path: Path, **state: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- stage 1: VAE
+
+
+def train_vae(steps: int, seed: int = 0, batch: int = 32) -> None:
+    out = WEIGHTS / "vae.safetensors"
+    if out.exists():
+        print("vae: weights exist, skipping", flush=True)
+        return
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model = vae.VAE()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    ckpt = RUNS / "vae.ckpt"
+    start = 0
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start = st["step"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+    t0 = time.time()
+    for step in range(start, steps):
+        specs = [world.sample_spec(rng) for _ in range(batch)]
+        x = torch.cat([world.render(s, [rng.random()]) for s in specs])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 2e-3)
+        loss, parts = model.loss(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            log("vae", step=step, loss=round(float(loss), 5), **{k: round(v, 5) for k, v in parts.items()}, elapsed=round(time.time() - t0))
+        if step % 250 == 249:
+            _save_ckpt(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    model.eval()
+    scale = latent_scaling_factor(model, seed)
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    save_file(model.state_dict(), str(out), metadata={"scaling_factor": repr(scale), "steps": str(steps)})
+    log("vae", done=True, scaling_factor=scale, psnr=vae_psnr(model, seed))
+
+
+@torch.no_grad()
+def latent_scaling_factor(model: vae.VAE, seed: int, n: int = 2048) -> float:
+    """SD's recipe: 1 / std of the latents over the data, so scaled latents have unit variance."""
+    rng = random.Random(seed + 1)
+    zs = []
+    for _ in range(n // 64):
+        x = torch.cat([world.render(world.sample_spec(rng, split="any"), [rng.random()]) for _ in range(64)])
+        zs.append(model.encode(x))
+    return float(1.0 / torch.cat(zs).std())
+
+
+@torch.no_grad()
+def vae_psnr(model: vae.VAE, seed: int, n: int = 256) -> float:
+    rng = random.Random(seed + 2)
+    x = torch.cat([world.render(world.sample_spec(rng, split="any"), [rng.random()]) for _ in range(n)])
+    rec = model.decode(model.encode(x)).clamp(-1, 1)
+    mse = F.mse_loss((rec + 1) / 2, (x + 1) / 2)
+    return float(10 * torch.log10(1.0 / mse))
+
+
+def load_vae() -> tuple[vae.VAE, float]:
+    path = WEIGHTS / "vae.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        scale = float(f.metadata()["scaling_factor"])
+    model = vae.VAE()
+    model.load_state_dict(load_file(str(path)))
+    return model.eval(), scale
+
+
+# ---------------------------------------------------------------- stage 2: text
+
+
+def prepare_text() -> Path:
+    """Export the text encoder once (into the run folder) and return its ONNX path."""
+    done = RUNS / "text" / "text_encoder.onnx"
+    if not done.exists():
+        text.export_text_encoder(RUNS / "text")
+    return done
+
+
+# ---------------------------------------------------------------- stage 3: UNets
+
+
+def _encode_clip(vae_model: vae.VAE, scale: float, spec: world.ClipSpec, times: list[float]) -> torch.Tensor:
+    with torch.no_grad():
+        return (vae_model.encode(world.render(spec, times)) * scale).permute(1, 0, 2, 3)  # [4, F, 16, 16]
+
+
+def interp_inputs(x0: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+    """The seed's conditioning: cat[noisy(4), mask(1), hint(4)], hint = keyframes every 4th slot repeated 4x.
+    mask is 0 at keyframe slots and 1 at frames to fill in."""
+    b, c, f, h, w = x0.shape
+    hint = x0[:, :, 0::4]
+    hint = hint[:, :, :, None].expand(b, c, hint.shape[2], 4, h, w).reshape(b, c, -1, h, w)[:, :, :f]
+    mask = torch.ones(b, 1, f, h, w)
+    mask[:, :, 0::4] = 0.0
+    return torch.cat([noisy, mask, hint], dim=1)
+
+
+def sample_interp_window(rng: random.Random, spec: world.ClipSpec) -> tuple[list[float], float]:
+    stride = rng.choice(INTERP_STRIDES)
+    span = stride * (INTERP_WINDOW - 1) / 64.0
+    p0 = rng.uniform(0.0, max(0.0, 1.0 - span))
+    return [p0 + k * stride / 64.0 for k in range(INTERP_WINDOW)], stride
+
+
+def train_unet(kind: str, steps: int, seed: int = 0) -> None:
+    out = WEIGHTS / f"{kind}_unet.safetensors"
+    if out.exists():
+        print(f"{kind}: weights exist, skipping", flush=True)
+        return
+    torch.set_num_threads(int(os.environ.get("LONGSHOT_TRAIN_THREADS", "1")))
+    torch.manual_seed(seed)
+    rng = random.Random(seed + (1 if kind == "keyframe" else 2))
+    cfg = unet.keyframe_config() if kind == "keyframe" else unet.interpolation_config()
+    model = unet.UNetPseudo3D(cfg)
+    ema = Ema(model)
+    peak = 1e-3
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
+    batch = 8 if kind == "keyframe" else 4
+    vae_model, scale = load_vae()
+    embedder = text.PromptEmbedder(prepare_text())
+    uncond = embedder.embed([""])[0]
+    ckpt = RUNS / f"{kind}.ckpt"
+    start = 0
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        ema.model.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        start = st["step"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+    log(kind, start=start, steps=steps, params=unet.count_parameters(model), config=cfg.to_dict())
+    t0 = time.time()
+    for step in range(start, steps):
+        specs = [world.sample_spec(rng) for _ in range(batch)]
+        if kind == "keyframe":
+            x0 = torch.stack([_encode_clip(vae_model, scale, s, KEYFRAME_TIMES) for s in specs])
+            strides = None
+        else:
+            wins = [sample_interp_window(rng, s) for s in specs]
+            x0 = torch.stack([_encode_clip(vae_model, scale, s, w[0]) for s, w in zip(specs, wins)])
+            strides = torch.tensor([w[1] for w in wins])
+        ctx = embedder.embed([s.prompt for s in specs])
+        drop = torch.tensor([rng.random() < PROMPT_DROPOUT for _ in specs])
+        ctx = torch.where(drop[:, None, None], uncond[None], ctx)
+        t = torch.randint(0, diffusion.NUM_TRAIN_TIMESTEPS, (batch,))
+        noise = torch.randn_like(x0)
+        noisy = diffusion.add_noise(x0, noise, t)
+        inp = noisy if kind == "keyframe" else interp_inputs(x0, noisy)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, peak)
+        pred = model(inp, t.float(), ctx, strides)
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model, step)
+        if step % 25 == 0 or step == steps - 1:
+            log(kind, step=step, loss=round(float(loss), 5), lr=round(opt.param_groups[0]["lr"], 6), elapsed=round(time.time() - t0), sps=round((step + 1 - start) / max(1e-9, time.time() - t0), 3))
+        if step % 100 == 99:
+            _save_ckpt(ckpt, model=model.state_dict(), ema=ema.model.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    save_file(ema.model.state_dict(), str(out), metadata={"config": json.dumps(cfg.to_dict()), "steps": str(steps)})
+    log(kind, done=True, elapsed=round(time.time() - t0))
+
+
+def load_unet(kind: str) -> unet.UNetPseudo3D:
+    from safetensors import safe_open
+
+    path = WEIGHTS / f"{kind}_unet.safetensors"
+    with safe_open(str(path), "pt") as f:
+        cfg = unet.UNetConfig.from_dict(json.loads(f.metadata()["config"]))
+    model = unet.UNetPseudo3D(cfg)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stage", choices=["all", "vae", "text", "keyframe", "interpolation"], default="all")
+    ap.add_argument("--steps", type=int, default=None, help="steps for a single --stage (defaults per stage)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    steps = lambda s: args.steps or DEFAULT_STEPS[s]  # noqa: E731
+    if args.stage == "vae":
+        train_vae(steps("vae"), args.seed)
+    elif args.stage == "text":
+        prepare_text()
+    elif args.stage in ("keyframe", "interpolation"):
+        train_unet(args.stage, steps(args.stage), args.seed)
+    else:
+        t0 = time.time()
+        torch.set_num_threads(2)
+        train_vae(steps("vae"), args.seed)
+        prepare_text()
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "longshot_models.train", "--stage", k, "--seed", str(args.seed)], cwd=ROOT)
+            for k in ("keyframe", "interpolation")
+        ]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise SystemExit(f"UNet training failed: exit codes {codes}")
+        print(f"all stages done in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { createLogger, loadConfig } from "@longshot/core";
+import {
+  checkHealth,
+  createClient,
+  GrpcCallError,
+  DataType,
+  OutputFormat,
+    DecoderServiceGetModelInfoRequest,
+  DecoderServiceService,
+  listServices,
+  RunDecodeRequest,
+  Stage,
+  StageTask,
+  watchHealth,
+} from "@longshot/proto";
+import { decoderConfigSchema } from "./config.js";
+import { type DecoderService, startDecoderService } from "./server.js";
+
+const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
+
+const SHA = "c".repeat(64);
+
+function validTask(): StageTask {
+  return StageTask.create({
+    jobId: "j1",
+    taskId: "j1/decode",
+    outputKey: "jobs/j1/decode",
+    stage: Stage.STAGE_DECODE,
+    packName: "tiny-pack",
+    packVersion: "1.0.0",
+    seed: 7n,
+    params: {
+      $case: "decode",
+      value: {
+        latents: { uri: "s3://longshot/jobs/j1/interpolation/1", shape: [1, 4, 17, 4, 4], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 4_500n },
+        frameStart: 0,
+        frameEnd: 17,
+        outputFormats: [OutputFormat.OUTPUT_FORMAT_MP4],
+      },
+    },
+  });
+}
+
+describe("decoder service start-up", { timeout: 60_000 }, () => {
+  let service: DecoderService;
+  let address: string;
+
+  before(async () => {
+    const config = loadConfig(decoderConfigSchema, {
+      env: {},
+      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--worker-id=decoder-test"],
+    });
+    service = await startDecoderService(config, createLogger("decoder", "silent"));
+    address = `127.0.0.1:${service.port}`;
+  });
+
+  after(async () => {
+    await service.drain(1000);
+  });
+
+  it("listens on a free port and reports SERVING for the server and its service", async () => {
+    assert.ok(service.port > 0);
+    assert.equal(await checkHealth(address), "SERVING");
+    assert.equal(await checkHealth(address, "longshot.v1.DecoderService"), "SERVING");
+  });
+
+  it("lists its services through reflection", async () => {
+    assert.deepEqual(await listServices(address), ["grpc.health.v1.Health", "longshot.v1.DecoderService"]);
+  });
+
+  it("answers GetModelInfo with the pack, its own graphs with open sessions, the runtime and memory", async () => {
+    const client = createClient(DecoderServiceService, address);
+    try {
+      const { info } = await client.getModelInfo(DecoderServiceGetModelInfoRequest.create());
+      assert.ok(info);
+      assert.equal(info.packName, "tiny-pack");
+      assert.equal(info.packVersion, "1.0.0");
+      assert.equal(info.stage, Stage.STAGE_DECODE);
+      assert.deepEqual(
+        info.graphs.map((g) => [g.name, g.file, g.sessionOpen]),
+        [["vaeDecoder", "vae_decoder.onnx", true]],
+      );
+      assert.match(info.graphs[0]?.sha256 ?? "", /^[0-9a-f]{64}$/);
+      assert.equal(info.executionProvider, "cpu");
+      assert.equal(info.onnxruntimeVersion, "1.30.0");
+      assert.ok(info.memoryRssBytes > 0n && info.memoryHeapUsedBytes > 0n);
+      assert.equal(info.workerId, "decoder-test");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("checks RunDecode tasks: INVALID_ARGUMENT naming the field, FAILED_PRECONDITION for another pack", async () => {
+    const client = createClient(DecoderServiceService, address);
+    try {
+      const task = validTask();
+      if (task.params?.$case !== "decode") throw new Error("fixture");
+      const value = task.params.value;
+      const wrongChannels = { ...task, params: { $case: "decode" as const, value: { ...value, latents: { ...value.latents!, shape: [1, 3, 17, 4, 4] } } } };
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: wrongChannels })), (err: unknown) => {
+        return err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field === "task.decode.latents.shape";
+      });
+      const pastEnd = { ...task, params: { $case: "decode" as const, value: { ...value, frameEnd: 20 } } };
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: pastEnd })), { field: "task.decode.frame_end" });
+      const noFormats = { ...task, params: { $case: "decode" as const, value: { ...value, outputFormats: [] } } };
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: noFormats })), { field: "task.decode.output_formats" });
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: { ...task, packName: "other" } })), {
+        code: "FAILED_PRECONDITION",
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it("answers a valid RunDecode with UNIMPLEMENTED naming the issues that wire it", async () => {
+    const client = createClient(DecoderServiceService, address);
+    try {
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: validTask() })), (err: unknown) => {
+        return err instanceof GrpcCallError && err.code === "UNIMPLEMENTED" && /#4/.test(err.details) && /#5/.test(err.details);
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it("drain flips health to NOT_SERVING, stops the server and frees the sessions", async () => {
+    const config = loadConfig(decoderConfigSchema, {
+      env: {},
+      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`],
+    });
+    const other = await startDecoderService(config, createLogger("decoder", "silent"));
+    const statuses: string[] = [];
+    let drained: Promise<{ forced: boolean }> | undefined;
+    try {
+      for await (const s of watchHealth(`127.0.0.1:${other.port}`, "longshot.v1.DecoderService")) {
+        statuses.push(s);
+        if (s === "SERVING") drained = other.drain(200);
+      }
+    } catch {
+      // the server closed the watch when the drain timed out
+    }
+    assert.deepEqual(statuses, ["SERVING", "NOT_SERVING"]);
+    assert.ok(drained);
+    await drained;
+    assert.equal(other.runtime.describe().sessions.length, 0);
+    await assert.rejects(checkHealth(`127.0.0.1:${other.port}`, "", { deadlineMs: 500 }), GrpcCallError);
+  });
+});
+
+describe("decoder service start-up failures", { timeout: 30_000 }, () => {
+  it("refuses to start without a pack, naming the directory", async () => {
+    const config = loadConfig(decoderConfigSchema, { env: {}, argv: ["--grpc-port=0", "--pack=/nonexistent/pack"] });
+    await assert.rejects(startDecoderService(config, createLogger("decoder", "silent")), /\/nonexistent\/pack/);
+  });
+
+  it("reports bad configuration naming the flag", () => {
+    assert.throws(() => loadConfig(decoderConfigSchema, { env: {}, argv: ["--grpc-port=70000"] }), /grpcPort/);
+    assert.throws(() => loadConfig(decoderConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }), /LONGSHOT_EXECUTION_PROVIDER/);
+  });
+});

@@ -1,0 +1,73 @@
+/** Checks of an interpolation task that need this service's pack (the contract checks are in @longshot/proto). */
+import { InvalidArgumentError, LongshotError } from "@longshot/core";
+import { type LatentRef, Stage, type StageTask, validateStageTask } from "@longshot/proto";
+import type { Pack } from "@longshot/runtime";
+
+/**
+ * Frame counts of each level of the pack: level 0 is the keyframes, level n has
+ * (frames(n-1) - 1) * interpolationFactor + 1 frames, up to the largest allowed count.
+ */
+export function levelFrames(pack: Pack): number[] {
+  const { keyframes, interpolationFactor } = pack.manifest.video;
+  const largest = Math.max(...pack.allowedFrames);
+  const levels = [keyframes];
+  for (let f = keyframes; f < largest; ) {
+    f = (f - 1) * interpolationFactor + 1;
+    levels.push(f);
+  }
+  return levels;
+}
+
+function checkShape(ref: LatentRef | undefined, expected: readonly number[], field: string, what: string): void {
+  const shape = ref?.shape ?? [];
+  if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
+    throw new InvalidArgumentError(`${field}.shape`, `must be [${expected.join(", ")}] (${what}), got [${shape.join(", ")}]`);
+  }
+}
+
+/** Checks an interpolation task against the contract and this service's pack; returns it unchanged. */
+export function checkInterpolationTask(task: StageTask | undefined, pack: Pack): StageTask {
+  const valid = validateStageTask(task, "task", Stage.STAGE_INTERPOLATION);
+  if (valid.packName !== pack.name || valid.packVersion !== pack.version) {
+    throw new LongshotError(
+      `task ${valid.taskId} was planned for pack ${valid.packName}@${valid.packVersion}; this service runs ${pack.id}`,
+      { code: "FAILED_PRECONDITION" },
+    );
+  }
+  if (valid.params?.$case !== "interpolation") return valid; // unreachable: validateStageTask checked the case
+  const p = valid.params.value;
+  const where = "task.interpolation";
+  const { latent, text, video } = pack.manifest;
+
+  const levels = levelFrames(pack);
+  const level = levels.indexOf(p.outputFrames);
+  if (level < 1) {
+    throw new InvalidArgumentError(
+      `${where}.output_frames`,
+      `must be one of ${levels.slice(1).join(", ")} (the levels of pack ${pack.id}), got ${p.outputFrames}`,
+    );
+  }
+  if (p.level !== level) {
+    throw new InvalidArgumentError(`${where}.level`, `must be ${level} for ${p.outputFrames} output frames, got ${p.level}`);
+  }
+  const inputFrames = levels[level - 1] as number;
+  checkShape(p.inputLatents, [1, latent.channels, inputFrames, latent.height, latent.width], `${where}.input_latents`, `level ${level - 1} latents`);
+  checkShape(p.textEmbeddings, [2, text.maxTokens, text.hiddenSize], `${where}.text_embeddings`, "unconditional and conditional embeddings");
+
+  const stride = pack.manifest.interpolation.strides[String(p.outputFrames)];
+  if (stride === undefined) {
+    throw new InvalidArgumentError(`${where}.output_frames`, `pack ${pack.id} has no frame stride for ${p.outputFrames} frames`);
+  }
+  if (p.frameStride !== stride) {
+    throw new InvalidArgumentError(`${where}.frame_stride`, `must be ${stride} for ${p.outputFrames} frames in pack ${pack.id}, got ${p.frameStride}`);
+  }
+  p.anchorFrames.forEach((frame, i) => {
+    if (frame % video.interpolationFactor !== 0) {
+      throw new InvalidArgumentError(
+        `${where}.anchor_frames[${i}]`,
+        `${frame} is not a known frame (known frames are multiples of ${video.interpolationFactor})`,
+      );
+    }
+  });
+  return valid;
+}
