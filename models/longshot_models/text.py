@@ -67,12 +67,9 @@ class TextEncoderGraph(nn.Module):
         return out.last_hidden_state
 
 
-def export_text_encoder(out_dir: Path) -> dict[str, Path]:
-    """Write text_encoder.onnx (int8) + tokenizer files into out_dir; return the written paths."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = CACHE / "text_encoder.fp32.onnx"
+def export_fp32(fp32: Path) -> None:
+    """The fp32 ONNX graph of the encoder (the input to quantization; kept out of the pack)."""
+    fp32.parent.mkdir(parents=True, exist_ok=True)
     model = TextEncoderGraph()
     ids, mask = tokenize(["a red circle moving left on a black background"])
     with torch.no_grad():
@@ -86,6 +83,15 @@ def export_text_encoder(out_dir: Path) -> dict[str, Path]:
             opset_version=17,
             dynamo=False,
         )
+
+
+def export_text_encoder(out_dir: Path) -> dict[str, Path]:
+    """Write text_encoder.onnx (int8) + tokenizer files into out_dir; return the written paths."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = CACHE / "text_encoder.fp32.onnx"
+    export_fp32(fp32)
     onnx_path = out_dir / "text_encoder.onnx"
     quantize_dynamic(str(fp32), str(onnx_path), weight_type=QuantType.QInt8)
     tok_dir = out_dir / "tokenizer"

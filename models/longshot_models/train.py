@@ -249,6 +249,15 @@ def train_unet(kind: str, steps: int, seed: int = 0) -> None:
     log(kind, done=True, elapsed=round(time.time() - t0))
 
 
+def finish_from_checkpoint(kind: str) -> None:
+    """Write a UNet's weights from its latest checkpoint's EMA (a run stopped early keeps what it learned)."""
+    st = torch.load(RUNS / f"{kind}.ckpt", weights_only=False)
+    cfg = unet.keyframe_config() if kind == "keyframe" else unet.interpolation_config()
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    save_file(st["ema"], str(WEIGHTS / f"{kind}_unet.safetensors"), metadata={"config": json.dumps(cfg.to_dict()), "steps": str(st["step"])})
+    log(kind, finished_early=True, step=st["step"])
+
+
 def load_unet(kind: str) -> unet.UNetPseudo3D:
     from safetensors import safe_open
 
@@ -265,7 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stage", choices=["all", "vae", "text", "keyframe", "interpolation"], default="all")
     ap.add_argument("--steps", type=int, default=None, help="steps for a single --stage (defaults per stage)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--finish", action="store_true", help="write the UNet weights of --stage from its last checkpoint and stop")
     args = ap.parse_args(argv)
+    if args.finish:
+        for k in ("keyframe", "interpolation") if args.stage == "all" else (args.stage,):
+            finish_from_checkpoint(k)
+        return
     steps = lambda s: args.steps or DEFAULT_STEPS[s]  # noqa: E731
     if args.stage == "vae":
         train_vae(steps("vae"), args.seed)

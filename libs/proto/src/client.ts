@@ -4,7 +4,13 @@
  * cancels the call when the consumer stops early or its AbortSignal fires, and errors come back as
  * `GrpcCallError` (a LongshotError).
  */
-import { type ChannelCredentials, type ChannelOptions, Client, credentials as grpcCredentials, Metadata } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  type ChannelOptions,
+  Client,
+  credentials as grpcCredentials,
+  Metadata,
+} from "@grpc/grpc-js";
 import { CancelledError, InvalidArgumentError, UnavailableError } from "@longshot/core";
 import { fromGrpcError } from "./grpc-errors.js";
 import type { AnyMethodDefinition, RequestOf, ResponseOf, ServiceDefinition } from "./handlers.js";
@@ -44,7 +50,7 @@ function resolveDeadline(options: CallOptions, fallbackMs: number | undefined): 
   }
   const relativeMs = deadlineMs ?? (deadline === undefined ? fallbackMs : undefined);
   const relative = relativeMs === undefined ? undefined : new Date(Date.now() + relativeMs);
-  if (relative && deadline) return relative < deadline ? relative : deadline;
+  if (relative && deadline) return new Date(Math.min(relative.getTime(), deadline.getTime()));
   return relative ?? deadline;
 }
 
@@ -146,13 +152,13 @@ export async function* serverStream<M extends AnyMethodDefinition>(
   let finished = false;
   try {
     for (;;) {
+      if (signal?.aborted) throw cancelled(method.path, signal);
       const next = queue.shift();
       if (next !== undefined) {
         if (call.isPaused() && queue.length < STREAM_HIGH_WATER / 2) call.resume();
         yield next;
         continue;
       }
-      if (signal?.aborted) throw cancelled(method.path, signal);
       if (failure !== undefined) throw fromGrpcError(failure, method.path);
       if (ended) {
         finished = true;
@@ -209,7 +215,10 @@ export function createClient<D extends ServiceDefinition>(
   if (address.trim() === "") throw new InvalidArgumentError("address", "must be host:port, got an empty string");
   const defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS;
   if (!(Number.isFinite(defaultDeadlineMs) && defaultDeadlineMs > 0)) {
-    throw new InvalidArgumentError("defaultDeadlineMs", `must be a positive number of milliseconds, got ${defaultDeadlineMs}`);
+    throw new InvalidArgumentError(
+      "defaultDeadlineMs",
+      `must be a positive number of milliseconds, got ${defaultDeadlineMs}`,
+    );
   }
   const grpcClient = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), {
     ...DEFAULT_CHANNEL_OPTIONS,
@@ -220,7 +229,10 @@ export function createClient<D extends ServiceDefinition>(
     waitForReady: (deadlineMs = defaultDeadlineMs) =>
       new Promise<void>((resolve, reject) => {
         grpcClient.waitForReady(new Date(Date.now() + deadlineMs), (err) => {
-          if (err) reject(new UnavailableError(`${address} not ready within ${deadlineMs} ms: ${err.message}`, { cause: err }));
+          if (err)
+            reject(
+              new UnavailableError(`${address} not ready within ${deadlineMs} ms: ${err.message}`, { cause: err }),
+            );
           else resolve();
         });
       }),
@@ -228,11 +240,14 @@ export function createClient<D extends ServiceDefinition>(
   };
   const methods: Record<string, unknown> = {};
   for (const [key, method] of Object.entries(definition)) {
-    if (RESERVED.has(key)) throw new InvalidArgumentError("definition", `method name ${key} clashes with the client handle`);
-    if (method.requestStream) throw new InvalidArgumentError("definition", `${method.path}: client-streaming RPCs are not supported`);
+    if (RESERVED.has(key))
+      throw new InvalidArgumentError("definition", `method name ${key} clashes with the client handle`);
+    if (method.requestStream)
+      throw new InvalidArgumentError("definition", `${method.path}: client-streaming RPCs are not supported`);
     methods[key] = method.responseStream
       ? (request: never, callOptions?: CallOptions) => serverStream(grpcClient, method, request, callOptions)
-      : (request: never, callOptions?: CallOptions) => unary(grpcClient, method, request, { defaultDeadlineMs, ...callOptions });
+      : (request: never, callOptions?: CallOptions) =>
+          unary(grpcClient, method, request, { defaultDeadlineMs, ...callOptions });
   }
   return Object.assign(methods, handle) as PromiseClient<D> & ClientHandle;
 }

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvalidArgumentError } from "@longshot/core";
-import { dataTypeOf, durationFromMs, durationToMs, dtypeOf, modeFromName, samplerFromName, samplerName } from "./convert.js";
+import {
+  dataTypeOf,
+  dtypeOf,
+  durationFromMs,
+  durationToMs,
+  modeFromName,
+  samplerFromName,
+  samplerName,
+} from "./convert.js";
 import { DataType, Mode, Sampler } from "./gen/longshot/v1/common.js";
 
 describe("durations", () => {
@@ -20,7 +28,8 @@ describe("durations", () => {
 
 describe("data types", () => {
   it("maps every tensor dtype both ways", () => {
-    for (const dtype of ["float32", "float16", "int32", "int64"] as const) assert.equal(dtypeOf(dataTypeOf(dtype)), dtype);
+    for (const dtype of ["float32", "float16", "int32", "int64"] as const)
+      assert.equal(dtypeOf(dataTypeOf(dtype)), dtype);
   });
 
   it("names the field for an unset or unknown data type", () => {
@@ -46,7 +55,12 @@ describe("sampler and mode names", () => {
   });
 
   it("names every sampler the way the CLI spells it, and reads the name back", () => {
-    for (const s of [Sampler.SAMPLER_DDIM, Sampler.SAMPLER_EULER, Sampler.SAMPLER_EULER_ANCESTRAL, Sampler.SAMPLER_DPMPP_2M]) {
+    for (const s of [
+      Sampler.SAMPLER_DDIM,
+      Sampler.SAMPLER_EULER,
+      Sampler.SAMPLER_EULER_ANCESTRAL,
+      Sampler.SAMPLER_DPMPP_2M,
+    ]) {
       assert.equal(samplerFromName(samplerName(s)), s);
     }
     assert.throws(() => samplerName(Sampler.SAMPLER_UNSPECIFIED), InvalidArgumentError);

@@ -1,12 +1,13 @@
 /** Conversions between generated messages and the rest of longshot. */
 import { InvalidArgumentError } from "@longshot/core";
 import type { DType } from "@longshot/tensor";
-import { DataType, dataTypeToJSON, Mode, Sampler } from "./gen/longshot/v1/common.js";
 import type { Duration } from "./gen/google/protobuf/duration.js";
+import { DataType, dataTypeToJSON, Mode, Sampler } from "./gen/longshot/v1/common.js";
 
 /** A google.protobuf.Duration of `ms` milliseconds (non-negative, finite). */
 export function durationFromMs(ms: number): Duration {
-  if (!(Number.isFinite(ms) && ms >= 0)) throw new InvalidArgumentError("ms", `must be a finite number >= 0, got ${ms}`);
+  if (!(Number.isFinite(ms) && ms >= 0))
+    throw new InvalidArgumentError("ms", `must be a finite number >= 0, got ${ms}`);
   const whole = Math.floor(ms / 1000);
   return { seconds: BigInt(whole), nanos: Math.round((ms - whole * 1000) * 1e6) };
 }

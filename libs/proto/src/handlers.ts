@@ -81,7 +81,11 @@ export function serviceNameOf(definition: ServiceDefinition): string {
   const names = new Set<string>();
   for (const method of Object.values(definition)) {
     const match = /^\/([^/]+)\/[^/]+$/.exec(method.path);
-    if (!match?.[1]) throw new InvalidArgumentError("definition", `method path ${JSON.stringify(method.path)} is not /<service>/<method>`);
+    if (!match?.[1])
+      throw new InvalidArgumentError(
+        "definition",
+        `method path ${JSON.stringify(method.path)} is not /<service>/<method>`,
+      );
     names.add(match[1]);
   }
   const [name, ...others] = [...names];
@@ -102,7 +106,8 @@ type SurfaceCall = EventEmitter & {
 
 function contextOf(call: SurfaceCall, method: string): { ctx: CallContext; done: () => void } {
   const controller = new AbortController();
-  const onCancelled = () => controller.abort(new CancelledError(`${method}: call cancelled by the client or its deadline`));
+  const onCancelled = () =>
+    controller.abort(new CancelledError(`${method}: call cancelled by the client or its deadline`));
   call.on("cancelled", onCancelled);
   const rawDeadline = call.getDeadline();
   const deadline =
@@ -111,7 +116,13 @@ function contextOf(call: SurfaceCall, method: string): { ctx: CallContext; done:
       : Number.isFinite(rawDeadline) && rawDeadline > 0
         ? new Date(rawDeadline)
         : undefined;
-  const ctx: CallContext = { method, metadata: call.metadata, signal: controller.signal, deadline, peer: call.getPeer() };
+  const ctx: CallContext = {
+    method,
+    metadata: call.metadata,
+    signal: controller.signal,
+    deadline,
+    peer: call.getPeer(),
+  };
   return { ctx, done: () => call.off("cancelled", onCancelled) };
 }
 

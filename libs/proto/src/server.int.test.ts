@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { CancelledError, ConfigError, InvalidArgumentError, LongshotError, NotFoundError } from "@longshot/core";
 import { createClient } from "./client.js";
-import { GetJobRequest, GetJobResponse, ListJobsResponse, WatchJobRequest, VideoServiceService } from "./gen/longshot/v1/video_service.js";
 import { JobState } from "./gen/longshot/v1/job.js";
 import { JobEvent } from "./gen/longshot/v1/job_event.js";
 import {
@@ -13,11 +12,18 @@ import {
   RunKeyframeRequest,
 } from "./gen/longshot/v1/keyframe_service.js";
 import { ModelInfo } from "./gen/longshot/v1/stage.js";
-import { GrpcCallError, GENERIC_INTERNAL_MESSAGE } from "./grpc-errors.js";
+import {
+  type GetJobRequest,
+  GetJobResponse,
+  ListJobsResponse,
+  VideoServiceService,
+  WatchJobRequest,
+} from "./gen/longshot/v1/video_service.js";
+import { GENERIC_INTERNAL_MESSAGE, GrpcCallError } from "./grpc-errors.js";
 import { type CallContext, defineService } from "./handlers.js";
 import { checkHealth, watchHealth } from "./health.js";
 import { silentLogger } from "./logger.js";
-import { listServices, schemaServiceNames } from "./reflection.js";
+import { fileContainingSymbol, listServices, schemaServiceNames } from "./reflection.js";
 import { createGrpcServer, type GrpcServer } from "./server.js";
 
 /** Resolves when the signal aborts; the test services use it to wait for client cancellation. */
@@ -56,6 +62,12 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
       },
       async *watchJob(request: WatchJobRequest, ctx: CallContext) {
         try {
+          if (request.jobId === "many") {
+            // Large events, many of them: exercises back-pressure on both sides.
+            for (let seq = 1; seq <= 3000; seq++)
+              yield { event: JobEvent.create({ sequence: BigInt(seq), jobId: "x".repeat(2000) }) };
+            return;
+          }
           const from = Number(request.fromSequence);
           for (let seq = Math.max(from, 1); seq <= 5; seq++) {
             yield { event: JobEvent.create({ sequence: BigInt(seq), jobId: request.jobId }) };
@@ -106,6 +118,25 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
     assert.ok(schemaServiceNames().includes("longshot.v1.DecoderService"), "the schema knows all services");
   });
 
+  it("serves each file with its real name and imports, closed over its dependencies (what grpcurl needs)", async () => {
+    for (const symbol of ["longshot.v1.VideoService", "longshot.v1.KeyframeService", "longshot.v1.StageTask"]) {
+      const files = await fileContainingSymbol(address, symbol);
+      const names = new Set(files.map((f) => f.name));
+      for (const file of files) {
+        for (const dep of file.dependency)
+          assert.ok(names.has(dep), `${symbol}: ${file.name} imports ${dep}, which was not sent`);
+      }
+      assert.ok(names.has("google/protobuf/timestamp.proto"), `${symbol}: timestamp.proto is part of the closure`);
+    }
+    const [video] = await fileContainingSymbol(address, "longshot.v1.VideoService");
+    assert.equal(video?.name, "longshot/v1/video_service.proto");
+    assert.deepEqual(video?.dependency, ["longshot/v1/job.proto", "longshot/v1/job_event.proto"]);
+    assert.deepEqual(
+      video?.service.map((s) => s.name),
+      ["VideoService"],
+    );
+  });
+
   it("returns unary responses through the promise client", async () => {
     const client = createClient(KeyframeServiceService, address);
     try {
@@ -127,12 +158,15 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
         assert.equal(err.details, "task.job_id: must not be empty");
         return true;
       });
-      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: { jobId: "crash" } })), (err: unknown) => {
-        assert.ok(err instanceof GrpcCallError);
-        assert.equal(err.code, "INTERNAL");
-        assert.equal(err.details, GENERIC_INTERNAL_MESSAGE);
-        return true;
-      });
+      await assert.rejects(
+        client.runKeyframe(RunKeyframeRequest.create({ task: { jobId: "crash" } })),
+        (err: unknown) => {
+          assert.ok(err instanceof GrpcCallError);
+          assert.equal(err.code, "INTERNAL");
+          assert.equal(err.details, GENERIC_INTERNAL_MESSAGE);
+          return true;
+        },
+      );
       await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: { jobId: "x" } })), {
         code: "UNIMPLEMENTED",
       });
@@ -162,7 +196,9 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
     const client = createClient(KeyframeServiceService, address);
     try {
       const controller = new AbortController();
-      const call = client.runKeyframe(RunKeyframeRequest.create({ task: { jobId: "slow" } }), { signal: controller.signal });
+      const call = client.runKeyframe(RunKeyframeRequest.create({ task: { jobId: "slow" } }), {
+        signal: controller.signal,
+      });
       setTimeout(() => controller.abort(), 50);
       await assert.rejects(call, CancelledError);
     } finally {
@@ -173,8 +209,14 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
   it("rejects invalid deadlines before calling", async () => {
     const client = createClient(KeyframeServiceService, address);
     try {
-      assert.throws(() => client.getModelInfo(KeyframeServiceGetModelInfoRequest.create(), { deadlineMs: 0 }), InvalidArgumentError);
-      assert.throws(() => client.getModelInfo(KeyframeServiceGetModelInfoRequest.create(), { deadlineMs: Number.NaN }), InvalidArgumentError);
+      assert.throws(
+        () => client.getModelInfo(KeyframeServiceGetModelInfoRequest.create(), { deadlineMs: 0 }),
+        InvalidArgumentError,
+      );
+      assert.throws(
+        () => client.getModelInfo(KeyframeServiceGetModelInfoRequest.create(), { deadlineMs: Number.NaN }),
+        InvalidArgumentError,
+      );
     } finally {
       client.close();
     }
@@ -190,6 +232,21 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
         assert.equal(res.event?.jobId, "j1");
       }
       assert.deepEqual(seqs, [3n, 4n, 5n]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("delivers a long stream in order to a slow consumer", async () => {
+    const client = createClient(VideoServiceService, address);
+    try {
+      let expected = 1n;
+      for await (const res of client.watchJob(WatchJobRequest.create({ jobId: "many" }))) {
+        assert.equal(res.event?.sequence, expected);
+        expected++;
+        if (expected % 100n === 0n) await sleep(5);
+      }
+      assert.equal(expected, 3001n);
     } finally {
       client.close();
     }
@@ -234,7 +291,9 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
       const seen: bigint[] = [];
       await assert.rejects(
         (async () => {
-          for await (const res of client.watchJob(WatchJobRequest.create({ jobId: "endless" }), { signal: controller.signal })) {
+          for await (const res of client.watchJob(WatchJobRequest.create({ jobId: "endless" }), {
+            signal: controller.signal,
+          })) {
             seen.push(res.event?.sequence ?? -1n);
             if (seen.length === 5) controller.abort();
           }
@@ -250,17 +309,22 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
   it("refuses a second listen and a port already in use", async () => {
     await assert.rejects(server.listen("127.0.0.1:0"), { code: "FAILED_PRECONDITION" });
     const other = createGrpcServer({
-      services: [defineService(KeyframeServiceService, {
-        async getModelInfo() {
-          return KeyframeServiceGetModelInfoResponse.create();
-        },
-        async runKeyframe() {
-          throw new LongshotError("unused", { code: "UNIMPLEMENTED" });
-        },
-      })],
+      services: [
+        defineService(KeyframeServiceService, {
+          async getModelInfo() {
+            return KeyframeServiceGetModelInfoResponse.create();
+          },
+          async runKeyframe() {
+            throw new LongshotError("unused", { code: "UNIMPLEMENTED" });
+          },
+        }),
+      ],
       logger: silentLogger,
     });
-    await assert.rejects(other.listen(address), (err: unknown) => err instanceof ConfigError && err.message.includes(address));
+    await assert.rejects(
+      other.listen(address),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(address),
+    );
   });
 });
 

@@ -4,8 +4,8 @@
  */
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { ConfigError, InvalidArgumentError, LongshotError } from "@longshot/core";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { ServiceRegistration } from "./handlers.js";
 import type { GrpcLogger } from "./logger.js";
 import { HEALTH_SERVICE_NAME, reflectionPackageDefinition } from "./reflection.js";
@@ -94,7 +94,9 @@ export class GrpcServer {
    */
   listen(address: string): Promise<number> {
     if (this.#state !== "created") {
-      return Promise.reject(new LongshotError(`cannot listen: server is ${this.#state}`, { code: "FAILED_PRECONDITION" }));
+      return Promise.reject(
+        new LongshotError(`cannot listen: server is ${this.#state}`, { code: "FAILED_PRECONDITION" }),
+      );
     }
     this.#state = "listening";
     return new Promise<number>((resolve, reject) => {

@@ -64,7 +64,12 @@ function decodeTask(): StageTask {
     sampler: undefined,
     params: {
       $case: "decode",
-      value: { latents: ref({ shape: [1, 4, 65, 16, 16] }), frameStart: 0, frameEnd: 65, outputFormats: [OutputFormat.OUTPUT_FORMAT_MP4] },
+      value: {
+        latents: ref({ shape: [1, 4, 65, 16, 16] }),
+        frameStart: 0,
+        frameEnd: 65,
+        outputFormats: [OutputFormat.OUTPUT_FORMAT_MP4],
+      },
     },
   });
 }
@@ -98,14 +103,45 @@ describe("validateStageTask", () => {
     ["no pack name", () => ({ ...keyframeTask(), packName: "" }), "task.pack_name"],
     ["no pack version", () => ({ ...keyframeTask(), packVersion: "" }), "task.pack_version"],
     ["no sampler settings", () => ({ ...keyframeTask(), sampler: undefined }), "task.sampler"],
-    ["unspecified sampler", () => ({ ...keyframeTask(), sampler: { sampler: 0, steps: 25, guidance: 5 } }), "task.sampler.sampler"],
+    [
+      "unspecified sampler",
+      () => ({ ...keyframeTask(), sampler: { sampler: 0, steps: 25, guidance: 5 } }),
+      "task.sampler.sampler",
+    ],
     ["zero steps", () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 0, guidance: 5 } }), "task.sampler.steps"],
-    ["too many steps", () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 5000, guidance: 5 } }), "task.sampler.steps"],
-    ["NaN guidance", () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 5, guidance: Number.NaN } }), "task.sampler.guidance"],
-    ["negative guidance", () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 5, guidance: -1 } }), "task.sampler.guidance"],
-    ["blank prompt", () => ({ ...keyframeTask(), params: { $case: "keyframe", value: { prompt: "  ", numFrames: 5 } } }), "task.keyframe.prompt"],
-    ["zero keyframes", () => ({ ...keyframeTask(), params: { $case: "keyframe", value: { prompt: "x", numFrames: 0 } } }), "task.keyframe.num_frames"],
-    ["too many trace entries", () => ({ ...keyframeTask(), traceContext: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, "v"])) }), "task.trace_context"],
+    [
+      "too many steps",
+      () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 5000, guidance: 5 } }),
+      "task.sampler.steps",
+    ],
+    [
+      "NaN guidance",
+      () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 5, guidance: Number.NaN } }),
+      "task.sampler.guidance",
+    ],
+    [
+      "negative guidance",
+      () => ({ ...keyframeTask(), sampler: { sampler: 1, steps: 5, guidance: -1 } }),
+      "task.sampler.guidance",
+    ],
+    [
+      "blank prompt",
+      () => ({ ...keyframeTask(), params: { $case: "keyframe", value: { prompt: "  ", numFrames: 5 } } }),
+      "task.keyframe.prompt",
+    ],
+    [
+      "zero keyframes",
+      () => ({ ...keyframeTask(), params: { $case: "keyframe", value: { prompt: "x", numFrames: 0 } } }),
+      "task.keyframe.num_frames",
+    ],
+    [
+      "too many trace entries",
+      () => ({
+        ...keyframeTask(),
+        traceContext: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, "v"])),
+      }),
+      "task.trace_context",
+    ],
   ];
   for (const [name, make, field] of cases) {
     it(`refuses ${name} naming ${field}`, () => rejectsField(() => validateStageTask(make()), field));
@@ -121,31 +157,54 @@ describe("validateStageTask", () => {
     ["no input latents", { inputLatents: undefined }, "task.interpolation.input_latents"],
     ["bad latent hash", { inputLatents: ref({ sha256: "XYZ" }) }, "task.interpolation.input_latents.sha256"],
     ["http latent uri", { inputLatents: ref({ uri: "http://evil/x" }) }, "task.interpolation.input_latents.uri"],
-    ["file uri with ..", { inputLatents: ref({ uri: "file:///data/../etc/passwd" }) }, "task.interpolation.input_latents.uri"],
+    [
+      "file uri with ..",
+      { inputLatents: ref({ uri: "file:///data/../etc/passwd" }) },
+      "task.interpolation.input_latents.uri",
+    ],
     ["zero dim", { inputLatents: ref({ shape: [1, 0, 5] }) }, "task.interpolation.input_latents.shape[1]"],
     ["no shape", { inputLatents: ref({ shape: [] }) }, "task.interpolation.input_latents.shape"],
-    ["unknown dtype", { textEmbeddings: ref({ dtype: DataType.DATA_TYPE_UNSPECIFIED }) }, "task.interpolation.text_embeddings.dtype"],
+    [
+      "unknown dtype",
+      { textEmbeddings: ref({ dtype: DataType.DATA_TYPE_UNSPECIFIED }) },
+      "task.interpolation.text_embeddings.dtype",
+    ],
     ["zero bytes", { textEmbeddings: ref({ bytes: 0n }) }, "task.interpolation.text_embeddings.bytes"],
     ["level 0", { level: 0 }, "task.interpolation.level"],
     ["empty window", { windowStart: 5, windowEnd: 5 }, "task.interpolation.window_end"],
     ["window past the end", { windowEnd: 18 }, "task.interpolation.window_end"],
-    ["anchor outside window", { windowStart: 4, windowEnd: 9, anchorFrames: [0, 4] }, "task.interpolation.anchor_frames[0]"],
+    [
+      "anchor outside window",
+      { windowStart: 4, windowEnd: 9, anchorFrames: [0, 4] },
+      "task.interpolation.anchor_frames[0]",
+    ],
     ["anchors not increasing", { anchorFrames: [0, 8, 4] }, "task.interpolation.anchor_frames[2]"],
     ["zero stride", { frameStride: 0 }, "task.interpolation.frame_stride"],
     ["unspecified mode", { mode: Mode.MODE_UNSPECIFIED }, "task.interpolation.mode"],
   ];
   for (const [name, change, field] of interpolationCases) {
-    it(`refuses an interpolation task with ${name} naming ${field}`, () => rejectsField(() => validateStageTask(withInterpolation(change)), field));
+    it(`refuses an interpolation task with ${name} naming ${field}`, () =>
+      rejectsField(() => validateStageTask(withInterpolation(change)), field));
   }
 
   it("refuses decode tasks with an empty frame range or no output format", () => {
     const t = decodeTask();
     if (t.params?.$case !== "decode") throw new Error("fixture");
     const v = t.params.value;
-    rejectsField(() => validateStageTask({ ...t, params: { $case: "decode", value: { ...v, frameEnd: 0 } } }), "task.decode.frame_end");
-    rejectsField(() => validateStageTask({ ...t, params: { $case: "decode", value: { ...v, outputFormats: [] } } }), "task.decode.output_formats");
     rejectsField(
-      () => validateStageTask({ ...t, params: { $case: "decode", value: { ...v, outputFormats: [OutputFormat.OUTPUT_FORMAT_UNSPECIFIED] } } }),
+      () => validateStageTask({ ...t, params: { $case: "decode", value: { ...v, frameEnd: 0 } } }),
+      "task.decode.frame_end",
+    );
+    rejectsField(
+      () => validateStageTask({ ...t, params: { $case: "decode", value: { ...v, outputFormats: [] } } }),
+      "task.decode.output_formats",
+    );
+    rejectsField(
+      () =>
+        validateStageTask({
+          ...t,
+          params: { $case: "decode", value: { ...v, outputFormats: [OutputFormat.OUTPUT_FORMAT_UNSPECIFIED] } },
+        }),
       "task.decode.output_formats[0]",
     );
   });
@@ -165,7 +224,8 @@ describe("validateLatentRef", () => {
     validateLatentRef(ref(), "ref");
     validateLatentRef(ref({ uri: "file:///var/lib/longshot/blobs/ab/cd" }), "ref");
   });
-  it("refuses an s3 URI without a key", () => rejectsField(() => validateLatentRef(ref({ uri: "s3://bucket/" }), "ref"), "ref.uri"));
+  it("refuses an s3 URI without a key", () =>
+    rejectsField(() => validateLatentRef(ref({ uri: "s3://bucket/" }), "ref"), "ref.uri"));
 });
 
 describe("parseStageTask", () => {
@@ -177,6 +237,9 @@ describe("parseStageTask", () => {
     rejectsField(() => parseStageTask(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])), "payload");
   });
   it("refuses a valid encoding of an invalid task", () => {
-    rejectsField(() => parseStageTask(StageTask.encode({ ...keyframeTask(), outputKey: "" }).finish()), "task.output_key");
+    rejectsField(
+      () => parseStageTask(StageTask.encode({ ...keyframeTask(), outputKey: "" }).finish()),
+      "task.output_key",
+    );
   });
 });

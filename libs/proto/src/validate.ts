@@ -6,7 +6,7 @@
  * Checks that need a pack (frame counts, the pack's name) belong to the service that has it.
  */
 import { InvalidArgumentError } from "@longshot/core";
-import { DataType, Mode, OutputFormat, Sampler, Stage, type LatentRef } from "./gen/longshot/v1/common.js";
+import { DataType, type LatentRef, Mode, OutputFormat, Sampler, Stage } from "./gen/longshot/v1/common.js";
 import { type SamplerSettings, StageTask } from "./gen/longshot/v1/stage.js";
 
 /** Upper bounds that keep a hostile message from asking for unbounded work or memory. */
@@ -36,15 +36,21 @@ function fail(field: string, message: string): never {
 
 function checkId(value: string, field: string): void {
   if (value === "") fail(field, "is required");
-  if (value.length > STAGE_TASK_LIMITS.idLength) fail(field, `is ${value.length} characters, at most ${STAGE_TASK_LIMITS.idLength}`);
-  if (!ID_RE.test(value)) fail(field, `${JSON.stringify(value)} may only contain letters, digits and . _ : / -, starting with a letter or digit`);
+  if (value.length > STAGE_TASK_LIMITS.idLength)
+    fail(field, `is ${value.length} characters, at most ${STAGE_TASK_LIMITS.idLength}`);
+  if (!ID_RE.test(value))
+    fail(
+      field,
+      `${JSON.stringify(value)} may only contain letters, digits and . _ : / -, starting with a letter or digit`,
+    );
   if (value.split("/").includes("..")) fail(field, `${JSON.stringify(value)} must not contain a ".." segment`);
 }
 
 /** An object key or path below a store's root: relative, no "..", no control characters. */
 function checkKey(value: string, field: string): void {
   if (value === "") fail(field, "is required");
-  if (value.length > STAGE_TASK_LIMITS.outputKeyLength) fail(field, `is ${value.length} characters, at most ${STAGE_TASK_LIMITS.outputKeyLength}`);
+  if (value.length > STAGE_TASK_LIMITS.outputKeyLength)
+    fail(field, `is ${value.length} characters, at most ${STAGE_TASK_LIMITS.outputKeyLength}`);
   if (CONTROL_RE.test(value)) fail(field, "must not contain control characters");
   if (value.startsWith("/")) fail(field, `${JSON.stringify(value)} must be relative (no leading "/")`);
   if (value.split("/").some((s) => s === ".." || s === "." || s === "")) {
@@ -53,10 +59,16 @@ function checkKey(value: string, field: string): void {
 }
 
 function checkCount(value: number, field: string, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}, got ${value}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    fail(field, `must be an integer from ${min} to ${max}, got ${value}`);
 }
 
-function checkEnum<E extends number>(value: E, field: string, known: Record<string, string | number>, unspecified: number): void {
+function checkEnum<E extends number>(
+  value: E,
+  field: string,
+  known: Record<string, string | number>,
+  unspecified: number,
+): void {
   const name = (known as Record<number, string | undefined>)[value];
   if (value === unspecified || value < 0 || name === undefined) {
     const allowed = Object.entries(known)
@@ -71,18 +83,21 @@ function checkEnum<E extends number>(value: E, field: string, known: Record<stri
 export function validateLatentRef(ref: LatentRef | undefined, field: string): LatentRef {
   if (!ref) fail(field, "is required");
   if (ref.uri === "") fail(`${field}.uri`, "is required");
-  if (ref.uri.length > STAGE_TASK_LIMITS.uriLength) fail(`${field}.uri`, `is longer than ${STAGE_TASK_LIMITS.uriLength} characters`);
+  if (ref.uri.length > STAGE_TASK_LIMITS.uriLength)
+    fail(`${field}.uri`, `is longer than ${STAGE_TASK_LIMITS.uriLength} characters`);
   if (CONTROL_RE.test(ref.uri)) fail(`${field}.uri`, "must not contain control characters");
   const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref.uri);
   if (s3) {
     checkKey(s3[2] ?? "", `${field}.uri`);
   } else if (ref.uri.startsWith("file:///")) {
-    if (ref.uri.split("/").includes("..")) fail(`${field}.uri`, `${JSON.stringify(ref.uri)} must not contain ".." segments`);
+    if (ref.uri.split("/").includes(".."))
+      fail(`${field}.uri`, `${JSON.stringify(ref.uri)} must not contain ".." segments`);
   } else {
     fail(`${field}.uri`, `${JSON.stringify(ref.uri)} must be s3://<bucket>/<key> or file:///<absolute path>`);
   }
   if (ref.shape.length === 0) fail(`${field}.shape`, "is required");
-  if (ref.shape.length > STAGE_TASK_LIMITS.maxDims) fail(`${field}.shape`, `has ${ref.shape.length} dimensions, at most ${STAGE_TASK_LIMITS.maxDims}`);
+  if (ref.shape.length > STAGE_TASK_LIMITS.maxDims)
+    fail(`${field}.shape`, `has ${ref.shape.length} dimensions, at most ${STAGE_TASK_LIMITS.maxDims}`);
   ref.shape.forEach((d, i) => {
     if (!Number.isInteger(d) || d < 1) fail(`${field}.shape[${i}]`, `must be a positive size, got ${d}`);
   });
@@ -96,7 +111,11 @@ function validateSampler(settings: SamplerSettings | undefined, field: string): 
   if (!settings) fail(field, "is required for a denoising stage");
   checkEnum(settings.sampler, `${field}.sampler`, Sampler, Sampler.SAMPLER_UNSPECIFIED);
   checkCount(settings.steps, `${field}.steps`, 1, STAGE_TASK_LIMITS.maxSteps);
-  if (!Number.isFinite(settings.guidance) || settings.guidance < 0 || settings.guidance > STAGE_TASK_LIMITS.maxGuidance) {
+  if (
+    !Number.isFinite(settings.guidance) ||
+    settings.guidance < 0 ||
+    settings.guidance > STAGE_TASK_LIMITS.maxGuidance
+  ) {
     fail(`${field}.guidance`, `must be a number from 0 to ${STAGE_TASK_LIMITS.maxGuidance}, got ${settings.guidance}`);
   }
 }
@@ -135,7 +154,10 @@ export function validateStageTask(task: StageTask | undefined, field = "task", e
   const expectedParams = PARAMS_OF_STAGE[task.stage];
   const params = task.params;
   if (!params || params.$case !== expectedParams) {
-    fail(`${field}.${expectedParams}`, `is required for ${Stage[task.stage]}${params ? ` (got ${params.$case} params)` : ""}`);
+    fail(
+      `${field}.${expectedParams}`,
+      `is required for ${Stage[task.stage]}${params ? ` (got ${params.$case} params)` : ""}`,
+    );
   }
   switch (params.$case) {
     case "keyframe": {
@@ -143,7 +165,8 @@ export function validateStageTask(task: StageTask | undefined, field = "task", e
       const p = params.value;
       const where = `${field}.keyframe`;
       if (p.prompt.trim() === "") fail(`${where}.prompt`, "must not be empty");
-      if (p.prompt.length > STAGE_TASK_LIMITS.promptLength) fail(`${where}.prompt`, `is longer than ${STAGE_TASK_LIMITS.promptLength} characters`);
+      if (p.prompt.length > STAGE_TASK_LIMITS.promptLength)
+        fail(`${where}.prompt`, `is longer than ${STAGE_TASK_LIMITS.promptLength} characters`);
       if ((p.negativePrompt?.length ?? 0) > STAGE_TASK_LIMITS.promptLength) {
         fail(`${where}.negative_prompt`, `is longer than ${STAGE_TASK_LIMITS.promptLength} characters`);
       }
@@ -159,16 +182,23 @@ export function validateStageTask(task: StageTask | undefined, field = "task", e
       checkCount(p.level, `${where}.level`, 1, 16);
       checkCount(p.outputFrames, `${where}.output_frames`, 2, STAGE_TASK_LIMITS.maxFrames);
       if (!(p.windowStart < p.windowEnd && p.windowEnd <= p.outputFrames)) {
-        fail(`${where}.window_end`, `window [${p.windowStart}, ${p.windowEnd}) must be non-empty and within [0, ${p.outputFrames})`);
+        fail(
+          `${where}.window_end`,
+          `window [${p.windowStart}, ${p.windowEnd}) must be non-empty and within [0, ${p.outputFrames})`,
+        );
       }
       let previous = -1;
       p.anchorFrames.forEach((frame, i) => {
         if (frame < p.windowStart || frame >= p.windowEnd || frame <= previous) {
-          fail(`${where}.anchor_frames[${i}]`, `must be increasing frame indices inside [${p.windowStart}, ${p.windowEnd}), got ${frame}`);
+          fail(
+            `${where}.anchor_frames[${i}]`,
+            `must be increasing frame indices inside [${p.windowStart}, ${p.windowEnd}), got ${frame}`,
+          );
         }
         previous = frame;
       });
-      if (!(Number.isFinite(p.frameStride) && p.frameStride > 0)) fail(`${where}.frame_stride`, `must be positive, got ${p.frameStride}`);
+      if (!(Number.isFinite(p.frameStride) && p.frameStride > 0))
+        fail(`${where}.frame_stride`, `must be positive, got ${p.frameStride}`);
       checkEnum(p.mode, `${where}.mode`, Mode, Mode.MODE_UNSPECIFIED);
       break;
     }
@@ -177,10 +207,15 @@ export function validateStageTask(task: StageTask | undefined, field = "task", e
       const where = `${field}.decode`;
       validateLatentRef(p.latents, `${where}.latents`);
       if (!(p.frameStart < p.frameEnd && p.frameEnd <= STAGE_TASK_LIMITS.maxFrames)) {
-        fail(`${where}.frame_end`, `frame range [${p.frameStart}, ${p.frameEnd}) must be non-empty and end by ${STAGE_TASK_LIMITS.maxFrames}`);
+        fail(
+          `${where}.frame_end`,
+          `frame range [${p.frameStart}, ${p.frameEnd}) must be non-empty and end by ${STAGE_TASK_LIMITS.maxFrames}`,
+        );
       }
       if (p.outputFormats.length === 0) fail(`${where}.output_formats`, "must name at least one format");
-      p.outputFormats.forEach((f, i) => checkEnum(f, `${where}.output_formats[${i}]`, OutputFormat, OutputFormat.OUTPUT_FORMAT_UNSPECIFIED));
+      p.outputFormats.forEach((f, i) => {
+        checkEnum(f, `${where}.output_formats[${i}]`, OutputFormat, OutputFormat.OUTPUT_FORMAT_UNSPECIFIED);
+      });
       break;
     }
   }
@@ -196,7 +231,9 @@ export function parseStageTask(bytes: Uint8Array, expectedStage?: Stage): StageT
   try {
     task = StageTask.decode(bytes);
   } catch (err) {
-    throw new InvalidArgumentError("payload", `is not a valid longshot.v1.StageTask: ${(err as Error).message}`, { cause: err });
+    throw new InvalidArgumentError("payload", `is not a valid longshot.v1.StageTask: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return validateStageTask(task, "task", expectedStage);
 }

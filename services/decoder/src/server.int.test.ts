@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { createLogger, loadConfig } from "@longshot/core";
 import {
   checkHealth,
   createClient,
-  GrpcCallError,
   DataType,
-  OutputFormat,
-    DecoderServiceGetModelInfoRequest,
+  DecoderServiceGetModelInfoRequest,
   DecoderServiceService,
+  GrpcCallError,
   listServices,
+  OutputFormat,
   RunDecodeRequest,
   Stage,
   StageTask,
@@ -35,7 +35,13 @@ function validTask(): StageTask {
     params: {
       $case: "decode",
       value: {
-        latents: { uri: "s3://longshot/jobs/j1/interpolation/1", shape: [1, 4, 17, 4, 4], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 4_500n },
+        latents: {
+          uri: "s3://longshot/jobs/j1/interpolation/1",
+          shape: [1, 4, 17, 4, 4],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 4_500n,
+        },
         frameStart: 0,
         frameEnd: 17,
         outputFormats: [OutputFormat.OUTPUT_FORMAT_MP4],
@@ -99,14 +105,26 @@ describe("decoder service start-up", { timeout: 60_000 }, () => {
       const task = validTask();
       if (task.params?.$case !== "decode") throw new Error("fixture");
       const value = task.params.value;
-      const wrongChannels = { ...task, params: { $case: "decode" as const, value: { ...value, latents: { ...value.latents!, shape: [1, 3, 17, 4, 4] } } } };
+      const wrongChannels = {
+        ...task,
+        params: {
+          $case: "decode" as const,
+          value: { ...value, latents: { ...(value.latents ?? {}), shape: [1, 3, 17, 4, 4] } },
+        },
+      };
       await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: wrongChannels })), (err: unknown) => {
-        return err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field === "task.decode.latents.shape";
+        return (
+          err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field === "task.decode.latents.shape"
+        );
       });
       const pastEnd = { ...task, params: { $case: "decode" as const, value: { ...value, frameEnd: 20 } } };
-      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: pastEnd })), { field: "task.decode.frame_end" });
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: pastEnd })), {
+        field: "task.decode.frame_end",
+      });
       const noFormats = { ...task, params: { $case: "decode" as const, value: { ...value, outputFormats: [] } } };
-      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: noFormats })), { field: "task.decode.output_formats" });
+      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: noFormats })), {
+        field: "task.decode.output_formats",
+      });
       await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: { ...task, packName: "other" } })), {
         code: "FAILED_PRECONDITION",
       });
@@ -119,7 +137,12 @@ describe("decoder service start-up", { timeout: 60_000 }, () => {
     const client = createClient(DecoderServiceService, address);
     try {
       await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: validTask() })), (err: unknown) => {
-        return err instanceof GrpcCallError && err.code === "UNIMPLEMENTED" && /#4/.test(err.details) && /#5/.test(err.details);
+        return (
+          err instanceof GrpcCallError &&
+          err.code === "UNIMPLEMENTED" &&
+          /#4/.test(err.details) &&
+          /#5/.test(err.details)
+        );
       });
     } finally {
       client.close();
@@ -158,6 +181,9 @@ describe("decoder service start-up failures", { timeout: 30_000 }, () => {
 
   it("reports bad configuration naming the flag", () => {
     assert.throws(() => loadConfig(decoderConfigSchema, { env: {}, argv: ["--grpc-port=70000"] }), /grpcPort/);
-    assert.throws(() => loadConfig(decoderConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }), /LONGSHOT_EXECUTION_PROVIDER/);
+    assert.throws(
+      () => loadConfig(decoderConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }),
+      /LONGSHOT_EXECUTION_PROVIDER/,
+    );
   });
 });

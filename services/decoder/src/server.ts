@@ -6,11 +6,11 @@ import { hostname } from "node:os";
 import { type Logger, LongshotError } from "@longshot/core";
 import {
   createGrpcServer,
+  DecoderServiceGetModelInfoResponse,
+  DecoderServiceService,
   type DrainResult,
   defineService,
   type GrpcServer,
-  DecoderServiceGetModelInfoResponse,
-  DecoderServiceService,
   ModelInfo,
   type RunDecodeRequest,
   type RunDecodeResponse,
@@ -76,7 +76,10 @@ export async function startDecoderService(config: DecoderConfig, logger: Logger)
   try {
     const sessions: ModelSession[] = [];
     for (const graph of DECODER_GRAPHS) sessions.push(await runtime.load(pack, graph));
-    logger.info({ graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider }, "model sessions open");
+    logger.info(
+      { graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider },
+      "model sessions open",
+    );
 
     const service = defineService(DecoderServiceService, {
       async getModelInfo() {

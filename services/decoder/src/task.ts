@@ -25,7 +25,10 @@ export function checkDecoderTask(task: StageTask | undefined, pack: Pack): Stage
     );
   }
   if (p.frameEnd > frames) {
-    throw new InvalidArgumentError("task.decode.frame_end", `must be at most ${frames} (the latents' frames), got ${p.frameEnd}`);
+    throw new InvalidArgumentError(
+      "task.decode.frame_end",
+      `must be at most ${frames} (the latents' frames), got ${p.frameEnd}`,
+    );
   }
   return valid;
 }

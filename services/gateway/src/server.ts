@@ -36,8 +36,10 @@ const MAX_PAGE_SIZE = 1000;
 
 function checkJobId(jobId: string): void {
   if (jobId === "") throw new InvalidArgumentError("job_id", "is required");
-  if (jobId.length > MAX_JOB_ID_LENGTH) throw new InvalidArgumentError("job_id", `is longer than ${MAX_JOB_ID_LENGTH} characters`);
-  if (!/^[\x21-\x7e]+$/.test(jobId)) throw new InvalidArgumentError("job_id", "may only contain printable ASCII characters");
+  if (jobId.length > MAX_JOB_ID_LENGTH)
+    throw new InvalidArgumentError("job_id", `is longer than ${MAX_JOB_ID_LENGTH} characters`);
+  if (!/^[\x21-\x7e]+$/.test(jobId))
+    throw new InvalidArgumentError("job_id", "may only contain printable ASCII characters");
 }
 
 function checkListJobs(request: ListJobsRequest): void {

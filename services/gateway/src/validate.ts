@@ -6,14 +6,7 @@
  */
 import { randomInt } from "node:crypto";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
-import {
-  GenerateRequest,
-  Mode,
-  modeFromName,
-  OutputFormat,
-  Sampler,
-  samplerFromName,
-} from "@longshot/proto";
+import { GenerateRequest, Mode, modeFromName, OutputFormat, Sampler, samplerFromName } from "@longshot/proto";
 import type { DefaultsSpec } from "@longshot/runtime";
 
 /** What the gateway needs of a pack manifest (a PackManifest from @longshot/runtime satisfies it). */
@@ -56,16 +49,22 @@ export class PackCatalog {
       const id = `${pack.name}@${pack.version}`;
       if (this.#entries.has(pack.name)) throw new ConfigError(`model pack ${pack.name} is configured twice`);
       const sampler = samplerFromName(pack.defaults.sampler);
-      if (sampler === undefined) throw new ConfigError(`model pack ${id}: default sampler "${pack.defaults.sampler}" is not supported`);
+      if (sampler === undefined)
+        throw new ConfigError(`model pack ${id}: default sampler "${pack.defaults.sampler}" is not supported`);
       const mode = modeFromName(pack.defaults.mode);
-      if (mode === undefined) throw new ConfigError(`model pack ${id}: default mode "${pack.defaults.mode}" is not supported`);
+      if (mode === undefined)
+        throw new ConfigError(`model pack ${id}: default mode "${pack.defaults.mode}" is not supported`);
       for (const stage of ["keyframe", "interpolation"] as const) {
         const { steps, guidance } = pack.defaults[stage];
         if (steps > limits.maxSteps) {
-          throw new ConfigError(`model pack ${id}: default ${stage} steps ${steps} exceed the gateway's maxSteps ${limits.maxSteps}`);
+          throw new ConfigError(
+            `model pack ${id}: default ${stage} steps ${steps} exceed the gateway's maxSteps ${limits.maxSteps}`,
+          );
         }
         if (guidance > limits.maxGuidance) {
-          throw new ConfigError(`model pack ${id}: default ${stage} guidance ${guidance} exceeds the gateway's maxGuidance ${limits.maxGuidance}`);
+          throw new ConfigError(
+            `model pack ${id}: default ${stage} guidance ${guidance} exceeds the gateway's maxGuidance ${limits.maxGuidance}`,
+          );
         }
       }
       this.#entries.set(pack.name, { pack, sampler, mode });
@@ -103,7 +102,8 @@ function fail(field: string, message: string): never {
 
 function checkText(value: string, field: string, limits: GenerateLimits): void {
   const chars = [...value].length;
-  if (chars > limits.maxPromptChars) fail(field, `is ${chars} characters long, at most ${limits.maxPromptChars} are allowed`);
+  if (chars > limits.maxPromptChars)
+    fail(field, `is ${chars} characters long, at most ${limits.maxPromptChars} are allowed`);
   if (CONTROL_RE.test(value)) fail(field, "must not contain control characters");
 }
 
@@ -141,7 +141,8 @@ export function validateGenerateRequest(
   options: ValidateOptions = {},
 ): ValidatedGenerate {
   const size = GenerateRequest.encode(request).finish().byteLength;
-  if (size > limits.maxRequestBytes) fail("request", `is ${size} bytes encoded, at most ${limits.maxRequestBytes} are allowed`);
+  if (size > limits.maxRequestBytes)
+    fail("request", `is ${size} bytes encoded, at most ${limits.maxRequestBytes} are allowed`);
 
   if (request.prompt.trim() === "") fail("prompt", "must not be empty");
   checkText(request.prompt, "prompt", limits);
@@ -149,12 +150,16 @@ export function validateGenerateRequest(
 
   const packName = request.pack === "" ? catalog.defaultPack : request.pack;
   const entry = catalog.get(packName);
-  if (!entry) fail("pack", `unknown pack ${JSON.stringify(request.pack)}; this gateway serves ${catalog.names.join(", ")}`);
+  if (!entry)
+    fail("pack", `unknown pack ${JSON.stringify(request.pack)}; this gateway serves ${catalog.names.join(", ")}`);
   const { pack } = entry;
 
   const frames = request.frames ?? pack.video.defaultFrames;
   if (!pack.video.frames.includes(frames)) {
-    fail("frames", `must be one of ${[...pack.video.frames].sort((a, b) => a - b).join(", ")} for pack ${pack.name}, got ${frames}`);
+    fail(
+      "frames",
+      `must be one of ${[...pack.video.frames].sort((a, b) => a - b).join(", ")} for pack ${pack.name}, got ${frames}`,
+    );
   }
   const keyframeSteps = request.keyframeSteps ?? pack.defaults.keyframe.steps;
   checkSteps(keyframeSteps, "keyframe_steps", limits);
@@ -176,15 +181,18 @@ export function validateGenerateRequest(
 
   const outputFormats: OutputFormat[] = [];
   request.outputFormats.forEach((format, i) => {
-    if (!knownEnum(format, OutputFormat)) fail(`output_formats[${i}]`, `must be one of ${enumNames(OutputFormat)}, got ${format}`);
+    if (!knownEnum(format, OutputFormat))
+      fail(`output_formats[${i}]`, `must be one of ${enumNames(OutputFormat)}, got ${format}`);
     if (!outputFormats.includes(format)) outputFormats.push(format);
   });
   if (outputFormats.length === 0) outputFormats.push(OutputFormat.OUTPUT_FORMAT_MP4);
 
   const key = request.idempotencyKey;
   if (key !== "") {
-    if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) fail("idempotency_key", `is ${key.length} characters, at most ${MAX_IDEMPOTENCY_KEY_LENGTH}`);
-    if (!IDEMPOTENCY_KEY_RE.test(key)) fail("idempotency_key", "may only contain printable ASCII characters without spaces");
+    if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+      fail("idempotency_key", `is ${key.length} characters, at most ${MAX_IDEMPOTENCY_KEY_LENGTH}`);
+    if (!IDEMPOTENCY_KEY_RE.test(key))
+      fail("idempotency_key", "may only contain printable ASCII characters without spaces");
   }
 
   const seed = request.seed ?? (options.chooseSeed ?? (() => BigInt(randomInt(0, 2 ** 32))))();

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { createLogger, loadConfig } from "@longshot/core";
 import {
   checkHealth,
   createClient,
-  GrpcCallError,
   DataType,
-  Mode,
-    InterpolationServiceGetModelInfoRequest,
+  GrpcCallError,
+  InterpolationServiceGetModelInfoRequest,
   InterpolationServiceService,
   listServices,
+  Mode,
   RunInterpolationRequest,
   Sampler,
   Stage,
@@ -37,8 +37,20 @@ function validTask(): StageTask {
     params: {
       $case: "interpolation",
       value: {
-        inputLatents: { uri: "s3://longshot/jobs/j1/keyframe", shape: [1, 4, 5, 4, 4], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 1_400n },
-        textEmbeddings: { uri: "s3://longshot/jobs/j1/text", shape: [2, 8, 8], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 600n },
+        inputLatents: {
+          uri: "s3://longshot/jobs/j1/keyframe",
+          shape: [1, 4, 5, 4, 4],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 1_400n,
+        },
+        textEmbeddings: {
+          uri: "s3://longshot/jobs/j1/text",
+          shape: [2, 8, 8],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 600n,
+        },
         level: 1,
         outputFrames: 17,
         windowStart: 0,
@@ -88,9 +100,7 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
       assert.equal(info.stage, Stage.STAGE_INTERPOLATION);
       assert.deepEqual(
         info.graphs.map((g) => [g.name, g.file, g.sessionOpen]),
-        [
-          ["interpolationUnet", "interpolation_unet.onnx", true],
-        ],
+        [["interpolationUnet", "interpolation_unet.onnx", true]],
       );
       assert.match(info.graphs[0]?.sha256 ?? "", /^[0-9a-f]{64}$/);
       assert.equal(info.executionProvider, "cpu");
@@ -108,18 +118,37 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
       const task = validTask();
       if (task.params?.$case !== "interpolation") throw new Error("fixture");
       const value = task.params.value;
-      const bad = { ...task, params: { $case: "interpolation" as const, value: { ...value, outputFrames: 30, windowEnd: 30 } } };
+      const bad = {
+        ...task,
+        params: { $case: "interpolation" as const, value: { ...value, outputFrames: 30, windowEnd: 30 } },
+      };
       await assert.rejects(client.runInterpolation(RunInterpolationRequest.create({ task: bad })), (err: unknown) => {
-        return err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field === "task.interpolation.output_frames";
+        return (
+          err instanceof GrpcCallError &&
+          err.code === "INVALID_ARGUMENT" &&
+          err.field === "task.interpolation.output_frames"
+        );
       });
-      const badHash = { ...task, params: { $case: "interpolation" as const, value: { ...value, inputLatents: { ...value.inputLatents!, sha256: "nope" } } } };
+      const badHash = {
+        ...task,
+        params: {
+          $case: "interpolation" as const,
+          value: { ...value, inputLatents: { ...(value.inputLatents ?? {}), sha256: "nope" } },
+        },
+      };
       await assert.rejects(client.runInterpolation(RunInterpolationRequest.create({ task: badHash })), {
         field: "task.interpolation.input_latents.sha256",
       });
-      await assert.rejects(client.runInterpolation(RunInterpolationRequest.create({})), { code: "INVALID_ARGUMENT", field: "task" });
-      await assert.rejects(client.runInterpolation(RunInterpolationRequest.create({ task: { ...task, packVersion: "9.9.9" } })), {
-        code: "FAILED_PRECONDITION",
+      await assert.rejects(client.runInterpolation(RunInterpolationRequest.create({})), {
+        code: "INVALID_ARGUMENT",
+        field: "task",
       });
+      await assert.rejects(
+        client.runInterpolation(RunInterpolationRequest.create({ task: { ...task, packVersion: "9.9.9" } })),
+        {
+          code: "FAILED_PRECONDITION",
+        },
+      );
     } finally {
       client.close();
     }
@@ -128,9 +157,17 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
   it("answers a valid RunInterpolation with UNIMPLEMENTED naming the issues that wire it", async () => {
     const client = createClient(InterpolationServiceService, address);
     try {
-      await assert.rejects(client.runInterpolation(RunInterpolationRequest.create({ task: validTask() })), (err: unknown) => {
-        return err instanceof GrpcCallError && err.code === "UNIMPLEMENTED" && /#4/.test(err.details) && /#5/.test(err.details);
-      });
+      await assert.rejects(
+        client.runInterpolation(RunInterpolationRequest.create({ task: validTask() })),
+        (err: unknown) => {
+          return (
+            err instanceof GrpcCallError &&
+            err.code === "UNIMPLEMENTED" &&
+            /#4/.test(err.details) &&
+            /#5/.test(err.details)
+          );
+        },
+      );
     } finally {
       client.close();
     }
@@ -162,12 +199,21 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
 
 describe("interpolation service start-up failures", { timeout: 30_000 }, () => {
   it("refuses to start without a pack, naming the directory", async () => {
-    const config = loadConfig(interpolationConfigSchema, { env: {}, argv: ["--grpc-port=0", "--pack=/nonexistent/pack"] });
-    await assert.rejects(startInterpolationService(config, createLogger("interpolation", "silent")), /\/nonexistent\/pack/);
+    const config = loadConfig(interpolationConfigSchema, {
+      env: {},
+      argv: ["--grpc-port=0", "--pack=/nonexistent/pack"],
+    });
+    await assert.rejects(
+      startInterpolationService(config, createLogger("interpolation", "silent")),
+      /\/nonexistent\/pack/,
+    );
   });
 
   it("reports bad configuration naming the flag", () => {
     assert.throws(() => loadConfig(interpolationConfigSchema, { env: {}, argv: ["--grpc-port=70000"] }), /grpcPort/);
-    assert.throws(() => loadConfig(interpolationConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }), /LONGSHOT_EXECUTION_PROVIDER/);
+    assert.throws(
+      () => loadConfig(interpolationConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }),
+      /LONGSHOT_EXECUTION_PROVIDER/,
+    );
   });
 });

@@ -65,7 +65,10 @@ export interface InterpolationService {
  * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
  * cannot load), serves gRPC on grpcHost:grpcPort and reports SERVING.
  */
-export async function startInterpolationService(config: InterpolationConfig, logger: Logger): Promise<InterpolationService> {
+export async function startInterpolationService(
+  config: InterpolationConfig,
+  logger: Logger,
+): Promise<InterpolationService> {
   const workerId = config.workerId ?? `${hostname()}:${process.pid}`;
   const pack = await loadPack(config.packDir);
   logger.info({ pack: pack.id, dir: pack.dir }, "model pack verified");
@@ -77,11 +80,16 @@ export async function startInterpolationService(config: InterpolationConfig, log
   try {
     const sessions: ModelSession[] = [];
     for (const graph of INTERPOLATION_GRAPHS) sessions.push(await runtime.load(pack, graph));
-    logger.info({ graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider }, "model sessions open");
+    logger.info(
+      { graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider },
+      "model sessions open",
+    );
 
     const service = defineService(InterpolationServiceService, {
       async getModelInfo() {
-        return InterpolationServiceGetModelInfoResponse.create({ info: interpolationModelInfo(pack, runtime, workerId) });
+        return InterpolationServiceGetModelInfoResponse.create({
+          info: interpolationModelInfo(pack, runtime, workerId),
+        });
       },
       async runInterpolation(request: RunInterpolationRequest): Promise<RunInterpolationResponse> {
         checkInterpolationTask(request.task, pack);

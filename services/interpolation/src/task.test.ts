@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "@longshot/core";
 import { DataType, Mode, Sampler, Stage, StageTask } from "@longshot/proto";
 import { loadPack, type Pack } from "@longshot/runtime";
@@ -21,8 +21,20 @@ function task(change: Record<string, unknown> = {}): StageTask {
     params: {
       $case: "interpolation",
       value: {
-        inputLatents: { uri: "s3://b/jobs/j1/l1", shape: [1, 4, 17, 4, 4], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 5000n },
-        textEmbeddings: { uri: "s3://b/jobs/j1/text", shape: [2, 8, 8], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 600n },
+        inputLatents: {
+          uri: "s3://b/jobs/j1/l1",
+          shape: [1, 4, 17, 4, 4],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 5000n,
+        },
+        textEmbeddings: {
+          uri: "s3://b/jobs/j1/text",
+          shape: [2, 8, 8],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 600n,
+        },
         level: 2,
         outputFrames: 65,
         windowStart: 16,
@@ -58,21 +70,43 @@ describe("interpolation task checks against the pack", () => {
     checkInterpolationTask(task(), pack);
   });
 
-  it("refuses an output frame count that is not a level", () => rejectsField({ outputFrames: 33, windowEnd: 33 }, "task.interpolation.output_frames"));
-  it("refuses a level that does not match the frame count", () => rejectsField({ level: 1 }, "task.interpolation.level"));
+  it("refuses an output frame count that is not a level", () =>
+    rejectsField({ outputFrames: 33, windowEnd: 33 }, "task.interpolation.output_frames"));
+  it("refuses a level that does not match the frame count", () =>
+    rejectsField({ level: 1 }, "task.interpolation.level"));
   it("refuses input latents of the wrong level", () =>
     rejectsField(
-      { inputLatents: { uri: "s3://b/k", shape: [1, 4, 5, 4, 4], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 1n } },
+      {
+        inputLatents: {
+          uri: "s3://b/k",
+          shape: [1, 4, 5, 4, 4],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 1n,
+        },
+      },
       "task.interpolation.input_latents.shape",
     ));
   it("refuses text embeddings of the wrong size", () =>
     rejectsField(
-      { textEmbeddings: { uri: "s3://b/t", shape: [1, 8, 8], dtype: DataType.DATA_TYPE_FLOAT32, sha256: SHA, bytes: 1n } },
+      {
+        textEmbeddings: {
+          uri: "s3://b/t",
+          shape: [1, 8, 8],
+          dtype: DataType.DATA_TYPE_FLOAT32,
+          sha256: SHA,
+          bytes: 1n,
+        },
+      },
       "task.interpolation.text_embeddings.shape",
     ));
-  it("refuses a stride other than the pack's", () => rejectsField({ frameStride: 1 }, "task.interpolation.frame_stride"));
-  it("refuses anchors that are not known frames", () => rejectsField({ anchorFrames: [16, 18] }, "task.interpolation.anchor_frames[1]"));
+  it("refuses a stride other than the pack's", () =>
+    rejectsField({ frameStride: 1 }, "task.interpolation.frame_stride"));
+  it("refuses anchors that are not known frames", () =>
+    rejectsField({ anchorFrames: [16, 18] }, "task.interpolation.anchor_frames[1]"));
   it("refuses a task for another pack version with FAILED_PRECONDITION", () => {
-    assert.throws(() => checkInterpolationTask({ ...task(), packVersion: "2.0.0" }, pack), { code: "FAILED_PRECONDITION" });
+    assert.throws(() => checkInterpolationTask({ ...task(), packVersion: "2.0.0" }, pack), {
+      code: "FAILED_PRECONDITION",
+    });
   });
 });

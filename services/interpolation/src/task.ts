@@ -21,7 +21,10 @@ export function levelFrames(pack: Pack): number[] {
 function checkShape(ref: LatentRef | undefined, expected: readonly number[], field: string, what: string): void {
   const shape = ref?.shape ?? [];
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
-    throw new InvalidArgumentError(`${field}.shape`, `must be [${expected.join(", ")}] (${what}), got [${shape.join(", ")}]`);
+    throw new InvalidArgumentError(
+      `${field}.shape`,
+      `must be [${expected.join(", ")}] (${what}), got [${shape.join(", ")}]`,
+    );
   }
 }
 
@@ -48,18 +51,37 @@ export function checkInterpolationTask(task: StageTask | undefined, pack: Pack):
     );
   }
   if (p.level !== level) {
-    throw new InvalidArgumentError(`${where}.level`, `must be ${level} for ${p.outputFrames} output frames, got ${p.level}`);
+    throw new InvalidArgumentError(
+      `${where}.level`,
+      `must be ${level} for ${p.outputFrames} output frames, got ${p.level}`,
+    );
   }
   const inputFrames = levels[level - 1] as number;
-  checkShape(p.inputLatents, [1, latent.channels, inputFrames, latent.height, latent.width], `${where}.input_latents`, `level ${level - 1} latents`);
-  checkShape(p.textEmbeddings, [2, text.maxTokens, text.hiddenSize], `${where}.text_embeddings`, "unconditional and conditional embeddings");
+  checkShape(
+    p.inputLatents,
+    [1, latent.channels, inputFrames, latent.height, latent.width],
+    `${where}.input_latents`,
+    `level ${level - 1} latents`,
+  );
+  checkShape(
+    p.textEmbeddings,
+    [2, text.maxTokens, text.hiddenSize],
+    `${where}.text_embeddings`,
+    "unconditional and conditional embeddings",
+  );
 
   const stride = pack.manifest.interpolation.strides[String(p.outputFrames)];
   if (stride === undefined) {
-    throw new InvalidArgumentError(`${where}.output_frames`, `pack ${pack.id} has no frame stride for ${p.outputFrames} frames`);
+    throw new InvalidArgumentError(
+      `${where}.output_frames`,
+      `pack ${pack.id} has no frame stride for ${p.outputFrames} frames`,
+    );
   }
   if (p.frameStride !== stride) {
-    throw new InvalidArgumentError(`${where}.frame_stride`, `must be ${stride} for ${p.outputFrames} frames in pack ${pack.id}, got ${p.frameStride}`);
+    throw new InvalidArgumentError(
+      `${where}.frame_stride`,
+      `must be ${stride} for ${p.outputFrames} frames in pack ${pack.id}, got ${p.frameStride}`,
+    );
   }
   p.anchorFrames.forEach((frame, i) => {
     if (frame % video.interpolationFactor !== 0) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { checkHealth, watchHealth } from "@longshot/proto";
 import { spawnProcess } from "@longshot/testing";
 
@@ -50,6 +50,7 @@ describe("keyframe-service process", { timeout: 60_000 }, () => {
     const proc = spawnProcess("keyframe-service", process.execPath, [MAIN, "--help"]);
     const exit = await proc.exited;
     assert.equal(exit.code, 0);
-    for (const flag of ["--grpc-port", "--pack", "--execution-provider", "--drain-timeout"]) assert.ok(proc.output().includes(flag));
+    for (const flag of ["--grpc-port", "--pack", "--execution-provider", "--drain-timeout"])
+      assert.ok(proc.output().includes(flag));
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { createLogger, loadConfig } from "@longshot/core";
 import {
   checkHealth,
@@ -93,12 +93,23 @@ describe("keyframe service start-up", { timeout: 60_000 }, () => {
       await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: bad })), (err: unknown) => {
         return err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field === "task.keyframe.prompt";
       });
-      const wrongCount = { ...validTask(), params: { $case: "keyframe" as const, value: { prompt: "x", numFrames: 4 } } };
-      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: wrongCount })), { field: "task.keyframe.num_frames" });
-      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({})), { code: "INVALID_ARGUMENT", field: "task" });
-      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: { ...validTask(), packName: "other" } })), {
-        code: "FAILED_PRECONDITION",
+      const wrongCount = {
+        ...validTask(),
+        params: { $case: "keyframe" as const, value: { prompt: "x", numFrames: 4 } },
+      };
+      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: wrongCount })), {
+        field: "task.keyframe.num_frames",
       });
+      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({})), {
+        code: "INVALID_ARGUMENT",
+        field: "task",
+      });
+      await assert.rejects(
+        client.runKeyframe(RunKeyframeRequest.create({ task: { ...validTask(), packName: "other" } })),
+        {
+          code: "FAILED_PRECONDITION",
+        },
+      );
     } finally {
       client.close();
     }
@@ -108,7 +119,12 @@ describe("keyframe service start-up", { timeout: 60_000 }, () => {
     const client = createClient(KeyframeServiceService, address);
     try {
       await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: validTask() })), (err: unknown) => {
-        return err instanceof GrpcCallError && err.code === "UNIMPLEMENTED" && /#4/.test(err.details) && /#5/.test(err.details);
+        return (
+          err instanceof GrpcCallError &&
+          err.code === "UNIMPLEMENTED" &&
+          /#4/.test(err.details) &&
+          /#5/.test(err.details)
+        );
       });
     } finally {
       client.close();
@@ -147,6 +163,9 @@ describe("keyframe service start-up failures", { timeout: 30_000 }, () => {
 
   it("reports bad configuration naming the flag", () => {
     assert.throws(() => loadConfig(keyframeConfigSchema, { env: {}, argv: ["--grpc-port=70000"] }), /grpcPort/);
-    assert.throws(() => loadConfig(keyframeConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }), /LONGSHOT_EXECUTION_PROVIDER/);
+    assert.throws(
+      () => loadConfig(keyframeConfigSchema, { env: { LONGSHOT_EXECUTION_PROVIDER: "tpu" }, argv: [] }),
+      /LONGSHOT_EXECUTION_PROVIDER/,
+    );
   });
 });

@@ -76,7 +76,10 @@ export async function startKeyframeService(config: KeyframeConfig, logger: Logge
   try {
     const sessions: ModelSession[] = [];
     for (const graph of KEYFRAME_GRAPHS) sessions.push(await runtime.load(pack, graph));
-    logger.info({ graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider }, "model sessions open");
+    logger.info(
+      { graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider },
+      "model sessions open",
+    );
 
     const service = defineService(KeyframeServiceService, {
       async getModelInfo() {

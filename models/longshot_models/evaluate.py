@@ -1,0 +1,98 @@
+"""Quality of the pack, measured by the eval probe: `python -m longshot_models.evaluate [--videos N]`.
+
+Generates N 65-frame videos from world prompts (seen and held-out combinations) with the reference pipeline on the
+exported ONNX graphs, scores each with the probe, and writes models/eval/results.json plus sample frames/GIFs
+under docs/images/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import probe, world
+from .reference import ReferencePipeline, Settings, make_noise
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def save_gif(frames: np.ndarray, path: Path, scale: int = 2, fps: int = 16) -> None:
+    imgs = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
+
+
+def save_strip(frames: np.ndarray, path: Path, every: int = 8, scale: int = 2) -> None:
+    sel = frames[::every]
+    strip = np.concatenate(list(sel), axis=1)
+    Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST).save(path)
+
+
+def evaluate(pack: Path, videos: int, seed: int, samples_dir: Path | None) -> dict[str, object]:
+    pipe = ReferencePipeline(pack, threads=2)
+    rng = random.Random(seed)
+    s = Settings()
+    rows = []
+    t0 = time.time()
+    for i in range(videos):
+        split = "held_out" if i % 2 else "train"
+        spec = world.sample_spec(rng, split=split)
+        noise = make_noise(pipe.noise_shapes(65), seed * 100_000 + i)
+        res = pipe(spec.prompt, noise, s)
+        frames = res["frames"]
+        key_frames = pipe.decode(res["keyframes"])
+        sc = probe.score(frames, spec.prompt)
+        fid = min(psnr(frames[k * 16], key_frames[k]) for k in range(5))
+        rows.append({"prompt": spec.prompt, "split": "seen" if split == "train" else "held_out", **{k: sc[k] for k in ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth", "max_step_ratio")}, "got": sc["got"], "keyframe_psnr": fid})
+        if samples_dir is not None and i < 6:
+            samples_dir.mkdir(parents=True, exist_ok=True)
+            slug = spec.prompt.replace(",", "").replace(" ", "-")
+            save_gif(frames, samples_dir / f"sample-{i}-{slug}.gif")
+            save_strip(frames, samples_dir / f"sample-{i}-{slug}.png")
+        print(json.dumps({"i": i, "elapsed": round(time.time() - t0), **rows[-1]}), flush=True)
+    summary: dict[str, object] = {"videos": videos, "seconds": round(time.time() - t0), "settings": s.__dict__}
+    for split in ("seen", "held_out"):
+        rs = [r for r in rows if r["split"] == split]
+        if not rs:
+            continue
+        frac = lambda k: round(sum(bool(r[k]) for r in rs) / len(rs), 3)  # noqa: E731
+        fids = [r["keyframe_psnr"] for r in rs]
+        summary[split] = {
+            "n": len(rs),
+            "colour": frac("colour_ok"),
+            "shape": frac("shape_ok"),
+            "motion": frac("motion_ok"),
+            "background": frac("background_ok"),
+            "smooth": frac("smooth"),
+            "keyframe_psnr_min": min(fids),
+        }
+    return {"summary": summary, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--pack", type=Path, default=ROOT / "packs" / "shapes-mini")
+    ap.add_argument("--videos", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=ROOT / "eval" / "results.json")
+    ap.add_argument("--samples", type=Path, default=ROOT.parent / "docs" / "images")
+    args = ap.parse_args(argv)
+    res = evaluate(args.pack, args.videos, args.seed, args.samples)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1, default=lambda x: None if isinstance(x, float) and math.isinf(x) else x) + "\n")
+    print(json.dumps(res["summary"], indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

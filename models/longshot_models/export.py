@@ -1,0 +1,234 @@
+"""Export the trained weights as the bundled ONNX pack: `python -m longshot_models.export [--out DIR]`.
+
+Writes DIR/pack.json (the contract the TypeScript side loads; see docs/model-pack.md), the four ONNX graphs and
+the tokenizer files, then checks every graph against PyTorch (`parity`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from . import diffusion, text, train, unet, vae, world
+
+PACK_NAME = "shapes-mini"
+PACK_VERSION = "1.0.0"
+DEFAULT_OUT = train.ROOT / "packs" / PACK_NAME
+OPSET = 17
+LATENT = 16
+
+
+class KeyframeGraph(nn.Module):
+    def __init__(self, model: unet.UNetPseudo3D) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.model(sample, timestep, encoder_hidden_states)
+
+
+class InterpolationGraph(nn.Module):
+    def __init__(self, model: unet.UNetPseudo3D) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor, frame_stride: torch.Tensor) -> torch.Tensor:
+        return self.model(sample, timestep, encoder_hidden_states, frame_stride)
+
+
+def _io(name: str, dtype: str, shape: list[object]) -> dict[str, object]:
+    return {"name": name, "dtype": dtype, "shape": shape}
+
+
+def graph_contracts() -> dict[str, dict[str, object]]:
+    h = w = LATENT
+    return {
+        "textEncoder": {
+            "file": "text_encoder.onnx",
+            "inputs": [_io("input_ids", "int64", ["batch", "tokens"]), _io("attention_mask", "int64", ["batch", "tokens"])],
+            "outputs": [_io("last_hidden_state", "float32", ["batch", "tokens", text.HIDDEN])],
+        },
+        "keyframeUnet": {
+            "file": "keyframe_unet.onnx",
+            "inputs": [
+                _io("sample", "float32", ["batch", 4, "frames", h, w]),
+                _io("timestep", "float32", ["batch"]),
+                _io("encoder_hidden_states", "float32", ["batch", "tokens", text.HIDDEN]),
+            ],
+            "outputs": [_io("noise_pred", "float32", ["batch", 4, "frames", h, w])],
+        },
+        "interpolationUnet": {
+            "file": "interpolation_unet.onnx",
+            "inputs": [
+                _io("sample", "float32", ["batch", 9, "frames", h, w]),
+                _io("timestep", "float32", ["batch"]),
+                _io("encoder_hidden_states", "float32", ["batch", "tokens", text.HIDDEN]),
+                _io("frame_stride", "float32", ["batch"]),
+            ],
+            "outputs": [_io("noise_pred", "float32", ["batch", 4, "frames", h, w])],
+        },
+        "vaeDecoder": {
+            "file": "vae_decoder.onnx",
+            "inputs": [_io("latent", "float32", ["batch", 4, h, w])],
+            "outputs": [_io("image", "float32", ["batch", 3, world.SIZE, world.SIZE])],
+        },
+    }
+
+
+def _dynamic_axes(contract: dict[str, object]) -> dict[str, dict[int, str]]:
+    axes: dict[str, dict[int, str]] = {}
+    for spec in [*contract["inputs"], *contract["outputs"]]:  # type: ignore[misc]
+        dims = {i: d for i, d in enumerate(spec["shape"]) if isinstance(d, str)}
+        if dims:
+            axes[spec["name"]] = dims
+    return axes
+
+
+def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, contract: dict[str, object]) -> None:
+    module.eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=[i["name"] for i in contract["inputs"]],  # type: ignore[index,union-attr]
+            output_names=[o["name"] for o in contract["outputs"]],  # type: ignore[index,union-attr]
+            dynamic_axes=_dynamic_axes(contract),
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def example_inputs(graph: str, frames: int = 5, batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    if graph == "keyframeUnet":
+        return {"sample": r(batch, 4, frames, LATENT, LATENT), "timestep": torch.tensor([981.0, 1.0][:batch] + [500.0] * max(0, batch - 2)), "encoder_hidden_states": r(batch, text.MAX_TOKENS, text.HIDDEN)}
+    if graph == "interpolationUnet":
+        return {
+            "sample": r(batch, 9, frames, LATENT, LATENT),
+            "timestep": torch.tensor([981.0, 1.0][:batch] + [500.0] * max(0, batch - 2)),
+            "encoder_hidden_states": r(batch, text.MAX_TOKENS, text.HIDDEN),
+            "frame_stride": torch.tensor([4.0, 0.25][:batch] + [1.0] * max(0, batch - 2)),
+        }
+    if graph == "vaeDecoder":
+        return {"latent": r(batch * frames, 4, LATENT, LATENT)}
+    raise KeyError(graph)
+
+
+def torch_modules() -> tuple[dict[str, nn.Module], float]:
+    vae_model, scale = train.load_vae()
+    return {
+        "keyframeUnet": KeyframeGraph(train.load_unet("keyframe")),
+        "interpolationUnet": InterpolationGraph(train.load_unet("interpolation")),
+        "vaeDecoder": vae.VaeDecoderGraph(vae_model),
+    }, scale
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, object]]) -> dict[str, object]:
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "pack.json")
+    return {
+        "format": "longshot.pack/v1",
+        "name": PACK_NAME,
+        "version": PACK_VERSION,
+        "description": "Miniature pseudo-3D latent video diffusion trained on longshot's synthetic shapes world (64x64, 16 fps).",
+        "video": {"width": world.SIZE, "height": world.SIZE, "channels": 3, "fps": 16, "keyframes": 5, "keyframeStride": 16, "interpolationFactor": 4, "frames": [17, 65, 257], "defaultFrames": 65},
+        "latent": {"channels": 4, "height": LATENT, "width": LATENT, "downsample": world.SIZE // LATENT, "scalingFactor": scale, "layout": "BCFHW"},
+        "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN},
+        "scheduler": diffusion.SCHEDULER_CONFIG,
+        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 15, "guidance": 2.0}},
+        "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW},
+        "graphs": contracts,
+        "files": [{"path": p.relative_to(out).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],
+    }
+
+
+def parity(pack: Path, frames: tuple[int, ...] = (5, 17, 65)) -> dict[str, float]:
+    """Max |ORT - torch| for every UNet/VAE graph at each frame count (random inputs, batch 2)."""
+    modules, _ = torch_modules()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    worst: dict[str, float] = {}
+    for name, module in modules.items():
+        sess = ort.InferenceSession(str(pack / graph_contracts()[name]["file"]), so, providers=["CPUExecutionProvider"])  # type: ignore[operator]
+        for f in frames if name != "vaeDecoder" else (1, 5):
+            inputs = example_inputs(name, frames=f)
+            with torch.no_grad():
+                ref = module(*inputs.values()).numpy()
+            (got,) = sess.run(None, {k: v.numpy() for k, v in inputs.items()})
+            worst[f"{name}@{f}"] = float(np.abs(got - ref).max())
+    return worst
+
+
+def text_parity(pack: Path, export_fp32: bool = False) -> dict[str, float]:
+    """The fp32 text graph must match PyTorch to 1e-4; the shipped int8 graph is compared by cosine similarity."""
+    model = text.TextEncoderGraph()
+    prompts = world.all_prompts()[::37] + [""]
+    ids, mask = text.tokenize(prompts)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    fp32 = text.CACHE / "text_encoder.fp32.onnx"
+    if export_fp32 and not fp32.exists():
+        text.export_fp32(fp32)
+    out: dict[str, float] = {}
+    if fp32.exists():
+        (a,) = ort.InferenceSession(str(fp32), so, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids, "attention_mask": mask})
+        out["fp32_max_abs"] = float(np.abs(a - ref).max())
+    (q,) = ort.InferenceSession(str(pack / "text_encoder.onnx"), so, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids, "attention_mask": mask})
+    m = mask.astype(bool)
+    a_, b_ = ref[m], q[m]
+    cos = np.sum(a_ * b_, -1) / (np.linalg.norm(a_, axis=-1) * np.linalg.norm(b_, axis=-1))
+    out["int8_token_cosine_min"] = float(cos.min())
+    out["int8_token_cosine_mean"] = float(cos.mean())
+    return out
+
+
+def export_pack(out: Path = DEFAULT_OUT) -> dict[str, object]:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    contracts = graph_contracts()
+    modules, scale = torch_modules()
+    for name, module in modules.items():
+        _export(module, tuple(example_inputs(name).values()), out / contracts[name]["file"], contracts[name])  # type: ignore[operator]
+    # The text encoder and tokenizer: the exact files the UNets were trained against.
+    src = train.prepare_text()
+    shutil.copy(src, out / "text_encoder.onnx")
+    shutil.copytree(src.parent / "tokenizer", out / "tokenizer")
+    manifest = build_manifest(out, scale, contracts)
+    (out / "pack.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--skip-parity", action="store_true")
+    args = ap.parse_args(argv)
+    manifest = export_pack(args.out)
+    total = sum(f["bytes"] for f in manifest["files"])  # type: ignore[index,union-attr]
+    print(f"pack {manifest['name']} {manifest['version']} written to {args.out} ({total / 1e6:.1f} MB)")
+    if not args.skip_parity:
+        print(json.dumps({"parity_max_abs": parity(args.out), "text": text_parity(args.out)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
