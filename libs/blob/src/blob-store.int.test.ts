@@ -40,7 +40,7 @@ function expectError<T extends Error>(type: new (...args: never[]) => T, ...patt
 }
 
 function contract(name: string, setup: () => Promise<Fixture>): void {
-  describe(`${name}: BlobStore contract`, () => {
+  describe(`${name}: BlobStore contract`, { timeout: 120_000 }, () => {
     let f: Fixture;
     before(async () => {
       f = await setup();
@@ -254,7 +254,7 @@ contract("S3BlobStore", async () => {
   };
 });
 
-describe("S3BlobStore: server-side behaviour", () => {
+describe("S3BlobStore: server-side behaviour", { timeout: 60_000 }, () => {
   let s: TestServers<{ s3: true }>;
   before(async () => {
     s = await s3Servers();
@@ -345,7 +345,7 @@ contract("FsBlobStore", async () => {
   };
 });
 
-describe("FsBlobStore: confinement to its root", () => {
+describe("FsBlobStore: confinement to its root", { timeout: 60_000 }, () => {
   let root = "";
   let store: FsBlobStore;
   before(async () => {

@@ -109,7 +109,7 @@ function sameHalves(actual: Uint16Array, expected: Uint16Array, what: string): v
   }
 }
 
-describe("safetensors interop with Python's safetensors", () => {
+describe("safetensors interop with Python's safetensors", { timeout: 120_000 }, () => {
   before(() => {
     python = path.join(repoRoot(), PYTHON_REL);
     if (!existsSync(python)) {

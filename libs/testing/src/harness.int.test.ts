@@ -40,7 +40,7 @@ async function eventually(check: () => boolean | Promise<boolean>, what: string,
   assert.fail(`timed out after ${timeoutMs} ms: ${what}`);
 }
 
-describe("@longshot/testing harness", () => {
+describe("@longshot/testing harness", { timeout: 120_000 }, () => {
   let servers: TestServers<All>;
   const lines: string[] = [];
 
@@ -210,7 +210,7 @@ describe("@longshot/testing harness", () => {
   });
 });
 
-describe("server lifetime", () => {
+describe("server lifetime", { timeout: 120_000 }, () => {
   it("stop() ends every server and frees its port; `await using` stops too", async () => {
     let natsPort = 0;
     let s3Port = 0;
@@ -243,6 +243,12 @@ describe("server lifetime", () => {
       const child = spawn(process.execPath, ["--input-type=module", "-e", code], {
         stdio: ["ignore", "pipe", "inherit"],
       });
+      // Whatever happens below, the helper must not keep this test process alive.
+      t.after(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      });
+      const helperDirs = async (): Promise<string[]> =>
+        (await readdir(tmpdir())).filter((n) => n.startsWith(`longshot-test-${child.pid}-`));
       const info = await new Promise<{ nats: number; port: number; s3: number; otlp: number }>((resolve, reject) => {
         let out = "";
         child.stdout.on("data", (c: Buffer) => {

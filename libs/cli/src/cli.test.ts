@@ -1,0 +1,146 @@
+/** The built `longshot` command as a child process: help, and one-line errors with exit code 2 for bad arguments. */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { errorLine, longshot } from "./test-support.js";
+
+describe("longshot (built CLI)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "longshot-cli-"));
+    await mkdir(path.join(dir, "empty"));
+    await mkdir(path.join(dir, "bad-pack"));
+    await writeFile(path.join(dir, "bad-pack", "pack.json"), JSON.stringify({ format: "longshot.pack/v1", name: "x" }));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("--help, generate --help, probe --help and --version", async () => {
+    const main = await longshot(["--help"]);
+    assert.equal(main.code, 0);
+    assert.match(main.stdout, /longshot generate --prompt/);
+    assert.match(main.stdout, /longshot probe/);
+    const gen = await longshot(["generate", "--help"]);
+    assert.equal(gen.code, 0);
+    for (const flag of ["--prompt", "--seed", "--frames 17|65|257", "--steps", "--guidance", "--mode pinned|seed"]) {
+      assert.ok(gen.stdout.includes(flag), `generate --help lists ${flag}`);
+    }
+    assert.match(gen.stdout, /--sampler ddim\|euler\|euler-a\|dpm\+\+2m/);
+    for (const flag of ["--pack", "--out", "--remote", "--window", "--overlap", "--noise", "--threads", "--ep cpu|cuda"]) {
+      assert.ok(gen.stdout.includes(flag), `generate --help lists ${flag}`);
+    }
+    // --help wins over other (even bad) arguments.
+    assert.equal((await longshot(["generate", "--frames", "30", "--help"])).code, 0);
+    const probe = await longshot(["probe", "--help"]);
+    assert.equal(probe.code, 0);
+    assert.match(probe.stdout, /Usage: longshot probe DIR\|VIDEO/);
+    const help = await longshot(["help", "generate"]);
+    assert.equal(help.stdout, gen.stdout);
+    const version = await longshot(["--version"]);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^longshot \d+\.\d+\.\d+\n$/);
+  });
+
+  test("no command or an unknown command: exit 2", async () => {
+    const none = await longshot([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^longshot: missing command: expected generate or probe/);
+    const unknown = await longshot(["generat"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^longshot: unknown command "generat" \(did you mean generate\?\)/);
+  });
+
+  const P = ["generate", "--prompt", "a red circle moving right"];
+  const table: Array<{ name: string; args: string[]; arg: string; says: RegExp }> = [
+    { name: "unknown flag", args: [...P, "--colour", "red"], arg: "--colour", says: /unknown option; options: --prompt/ },
+    { name: "misspelt flag", args: [...P, "--sed", "3"], arg: "--sed", says: /did you mean --seed\?/ },
+    { name: "missing --prompt", args: ["generate", "--seed", "1"], arg: "--prompt", says: /is required/ },
+    { name: "empty --prompt", args: ["generate", "--prompt", "  "], arg: "--prompt", says: /must not be empty/ },
+    { name: "--prompt without a value", args: ["generate", "--prompt", "--seed", "1"], arg: "--prompt", says: /needs a value/ },
+    { name: "--frames 30", args: [...P, "--frames", "30"], arg: "--frames", says: /must be one of 17, 65, 257, got "30"/ },
+    { name: "--mode foo", args: [...P, "--mode", "foo"], arg: "--mode", says: /must be one of pinned, seed, got "foo"/ },
+    {
+      name: "--sampler bad",
+      args: [...P, "--sampler", "plms"],
+      arg: "--sampler",
+      says: /must be one of ddim, euler, euler-a, dpm\+\+2m, got "plms"/,
+    },
+    { name: "--steps 0", args: [...P, "--steps", "0"], arg: "--steps", says: /must be an integer in \[1, \d+\], got "0"/ },
+    { name: "--steps 2.5", args: [...P, "--steps", "2.5"], arg: "--steps", says: /must be an integer/ },
+    {
+      name: "--keyframe-steps -3",
+      args: [...P, "--keyframe-steps", "-3"],
+      arg: "--keyframe-steps",
+      says: /must be an integer in \[1, \d+\], got "-3"/,
+    },
+    { name: "--guidance -1", args: [...P, "--guidance", "-1"], arg: "--guidance", says: /must be a number in \[1, 30\]/ },
+    { name: "--guidance abc", args: [...P, "--guidance=abc"], arg: "--guidance", says: /must be a number/ },
+    {
+      name: "--interpolation-guidance 99",
+      args: [...P, "--interpolation-guidance", "99"],
+      arg: "--interpolation-guidance",
+      says: /must be a number in \[1, 30\]/,
+    },
+    { name: "non-numeric seed", args: [...P, "--seed", "abc"], arg: "--seed", says: /must be an integer in \[0, 2\^64 - 1\], got "abc"/ },
+    { name: "negative seed", args: [...P, "--seed", "-5"], arg: "--seed", says: /must be an integer in \[0, 2\^64 - 1\]/ },
+    { name: "seed ≥ 2^64", args: [...P, "--seed", "18446744073709551616"], arg: "--seed", says: /\[0, 2\^64 - 1\]/ },
+    { name: "--ep gpu", args: [...P, "--ep", "gpu"], arg: "--ep", says: /must be one of cpu, cuda, got "gpu"/ },
+    { name: "--threads 0", args: [...P, "--threads", "0"], arg: "--threads", says: /must be an integer in \[1, 1024\]/ },
+    { name: "--scale 0", args: [...P, "--scale", "0"], arg: "--scale", says: /must be an integer in \[1, 32\]/ },
+    { name: "--overlap without --window", args: [...P, "--overlap", "4"], arg: "--overlap", says: /needs --window N/ },
+    { name: "flag given twice", args: [...P, "--seed", "1", "--seed", "2"], arg: "--seed", says: /given more than once/ },
+    { name: "switch with a value", args: [...P, "--quiet=yes"], arg: "--quiet", says: /takes no value/ },
+    { name: "positional argument", args: ["generate", "a red circle"], arg: '"a red circle"', says: /unexpected argument/ },
+    { name: "short flag", args: [...P, "-s", "1"], arg: "-s", says: /unknown option/ },
+    {
+      name: "--remote",
+      args: [...P, "--remote", "localhost:50051"],
+      arg: "--remote",
+      says: /needs the gateway service \(distributed pipeline\), not available in this build/,
+    },
+    { name: "--remote not HOST:PORT", args: [...P, "--remote", "localhost"], arg: "--remote", says: /must be HOST:PORT/ },
+  ];
+  for (const row of table) {
+    test(`bad argument: ${row.name} → exit 2 naming ${row.arg}`, async () => {
+      const r = await longshot(row.args);
+      assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
+      const line = errorLine(r);
+      assert.ok(line.startsWith(`longshot generate: ${row.arg}: `), `error names ${row.arg}: ${line}`);
+      assert.match(line, row.says);
+      assert.equal(r.stdout, "");
+    });
+  }
+
+  test("--pack that is not a pack dir → exit 2 with the pack error", async () => {
+    const missing = await longshot([...P, "--pack", path.join(dir, "nope")]);
+    assert.equal(missing.code, 2);
+    assert.match(errorLine(missing), /^longshot generate: --pack: model pack directory .*nope does not exist/);
+    const empty = await longshot([...P, "--pack", path.join(dir, "empty")]);
+    assert.equal(empty.code, 2);
+    assert.match(errorLine(empty), /^longshot generate: --pack: model pack .*empty has no readable pack\.json/);
+    const bad = await longshot([...P, "--pack", path.join(dir, "bad-pack")]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /longshot generate: --pack: invalid model pack .*bad-pack \(\d+ problems\):/);
+    const viaEnv = await longshot(P, { env: { LONGSHOT_PACK: path.join(dir, "empty") } });
+    assert.equal(viaEnv.code, 2);
+    assert.match(errorLine(viaEnv), /^longshot generate: LONGSHOT_PACK: model pack .*empty has no readable pack\.json/);
+  });
+
+  test("probe: bad arguments → exit 2", async () => {
+    const none = await longshot(["probe"]);
+    assert.equal(none.code, 2);
+    assert.match(errorLine(none), /^longshot probe: PATH: missing/);
+    const missing = await longshot(["probe", path.join(dir, "nope.mp4"), "--prompt", "x"]);
+    assert.equal(missing.code, 2);
+    assert.match(errorLine(missing), /nope\.mp4 does not exist/);
+    const empty = await longshot(["probe", path.join(dir, "empty"), "--prompt", "x"]);
+    assert.equal(empty.code, 2);
+    assert.match(errorLine(empty), /has neither frames\/NNNN\.png nor video\.mp4/);
+    const size = await longshot(["probe", path.join(dir, "empty"), "--size", "64"]);
+    assert.equal(size.code, 2);
+    assert.match(errorLine(size), /^longshot probe: --size: must be WIDTHxHEIGHT/);
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * End to end: `longshot generate` with a real pack, then the outputs read back (PNG frames, the MP4 decoded by
+ * ffmpeg, result.json) and `longshot probe` on them. Few steps, to stay fast.
+ *
+ * The pack: $LONGSHOT_TEST_PACK, else the bundled models/packs/shapes-mini, else the development pack with random
+ * weights at /tmp/smoke/pack. With random weights the video is noise, so only the plumbing is checked here.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { decodeVideo, inspectVideo, readPng } from "@longshot/media";
+import { loadPack } from "@longshot/runtime";
+import { encodeSafetensors, Tensor } from "@longshot/tensor";
+import type { GenerateRecord } from "./generate.js";
+import { BUNDLED_PACK, REPO_ROOT } from "./paths.js";
+import { errorLine, longshot } from "./test-support.js";
+
+function findPack(): string {
+  const candidates = [
+    process.env.LONGSHOT_TEST_PACK,
+    path.join(REPO_ROOT, BUNDLED_PACK),
+    "/tmp/smoke/pack",
+  ].filter((p): p is string => typeof p === "string" && p !== "");
+  const found = candidates.find((p) => existsSync(path.join(p, "pack.json")));
+  if (!found) {
+    assert.fail(`no model pack for the end-to-end test: tried ${candidates.join(", ")} (set LONGSHOT_TEST_PACK)`);
+  }
+  return found;
+}
+
+const PROMPT = "a red circle moving right on a dark blue background";
+
+describe("longshot generate, end to end", () => {
+  let dir: string;
+  let pack: string;
+  before(async () => {
+    pack = findPack();
+    dir = await mkdtemp(path.join(tmpdir(), "longshot-generate-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("65 frames (the pack's default): PNG frames, MP4, GIF and result.json", { timeout: 600_000 }, async () => {
+    const out = path.join(dir, "run");
+    const r = await longshot(["generate", "--prompt", PROMPT, "--seed", "7", "--steps", "2", "--pack", pack, "--out", out]);
+    assert.equal(r.code, 0, `exit code; stderr:\n${r.stderr}`);
+    // Not a terminal: plain progress lines, one stage per line.
+    assert.match(r.stderr, /^keyframes: 2\/2 \(done in /m);
+    assert.match(r.stderr, /^interpolate L2 →65 frames: 2\/2 /m);
+    assert.match(r.stderr, /^decode: 65\/65 /m);
+    assert.ok(!r.stderr.includes("\r"), "no carriage returns outside a terminal");
+    assert.match(r.stdout, /^wrote .*run\/ \(65 frames, 64x64 at 16 fps, seed 7, /);
+
+    const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
+    const manifest = (await loadPack(pack)).manifest;
+    assert.equal(result.prompt, PROMPT);
+    assert.equal(result.seed, 7);
+    assert.deepEqual(
+      { name: result.pack.name, version: result.pack.version },
+      { name: manifest.name, version: manifest.version },
+    );
+    assert.equal(result.frames, 65);
+    assert.equal(result.fps, manifest.video.fps);
+    assert.equal(result.width, manifest.video.width);
+    assert.equal(result.height, manifest.video.height);
+    assert.equal(result.mode, manifest.defaults.mode);
+    assert.equal(result.sampler, manifest.defaults.sampler);
+    assert.deepEqual(result.stages, {
+      keyframe: { steps: 2, guidance: manifest.defaults.keyframe.guidance, frames: 5 },
+      interpolation: { steps: 2, guidance: manifest.defaults.interpolation.guidance, levels: [17, 65] },
+    });
+    assert.deepEqual(result.keyframeIndices, [0, 16, 32, 48, 64]);
+    assert.deepEqual(result.noise, { source: "seed" });
+    assert.equal(result.window, null);
+    for (const k of ["load", "encode", "keyframes", "interpolate", "decode", "generate", "writeMp4", "total"]) {
+      assert.ok(typeof result.timingsMs[k] === "number" && (result.timingsMs[k] as number) > 0, `timingsMs.${k}`);
+    }
+    assert.equal((result.timingsMs.interpolateLevels as number[]).length, 2);
+    // A world prompt gets a probe score (its values mean something only with the trained pack).
+    assert.ok(result.probe !== null);
+    assert.deepEqual(result.probe.want, { colour: "red", shape: "circle", motion: "right", background: "dark blue" });
+
+    // Every output file is listed with its size and hash.
+    const names = result.files.map((f) => f.path);
+    assert.equal(names.length, 65 + 2);
+    assert.equal(names[0], "frames/0000.png");
+    assert.equal(names[64], "frames/0064.png");
+    assert.deepEqual(names.slice(65), ["video.mp4", "video.gif"]);
+    for (const f of result.files) {
+      const bytes = await readFile(path.join(out, f.path));
+      assert.equal(bytes.length, f.bytes, f.path);
+      assert.equal(createHash("sha256").update(bytes).digest("hex"), f.sha256, f.path);
+    }
+    assert.deepEqual((await readdir(path.join(out, "frames"))).length, 65);
+    assert.deepEqual((await readdir(out)).sort(), ["frames", "result.json", "video.gif", "video.mp4"]);
+
+    // The MP4 is H.264 yuv420p at 4x and decodes to the same 65 frames (close to the PNGs).
+    const info = await inspectVideo(path.join(out, "video.mp4"));
+    assert.equal(info.codec, "h264");
+    assert.equal(info.pixelFormat, "yuv420p");
+    assert.equal(info.width, 4 * result.width);
+    assert.equal(info.height, 4 * result.height);
+    assert.equal(info.fps, result.fps);
+    const video = await decodeVideo(path.join(out, "video.mp4"), { width: result.width, height: result.height });
+    assert.equal(video.frames.length, 65);
+    const png = await readPng(path.join(out, "frames", "0032.png"));
+    assert.equal(png.width, result.width);
+    let sum = 0;
+    const f32 = video.frames[32] as Uint8Array;
+    for (let i = 0; i < f32.length; i++) sum += Math.abs((f32[i] as number) - (png.data[i] as number));
+    assert.ok(sum / f32.length < 12, `MP4 frame 32 is close to frames/0032.png (mean |diff| ${sum / f32.length})`);
+    const gif = await decodeVideo(path.join(out, "video.gif"));
+    assert.equal(gif.frames.length, 65);
+
+    // `longshot probe` reads the folder (frames + prompt from result.json) and the MP4.
+    const probeDir = await longshot(["probe", out, "--json"]);
+    assert.equal(probeDir.code, 0, probeDir.stderr);
+    const pj = JSON.parse(probeDir.stdout) as { frames: number; width: number; prompt: string; score: unknown };
+    assert.equal(pj.frames, 65);
+    assert.equal(pj.width, result.width);
+    assert.equal(pj.prompt, PROMPT);
+    assert.deepEqual(pj.score, JSON.parse(JSON.stringify(result.probe)), "probe of the PNGs = score in result.json");
+    const probeMp4 = await longshot(["probe", path.join(out, "video.mp4"), "--prompt", PROMPT, "--json"]);
+    assert.equal(probeMp4.code, 0, probeMp4.stderr);
+    const pm = JSON.parse(probeMp4.stdout) as { frames: number; width: number; height: number };
+    assert.deepEqual([pm.frames, pm.width, pm.height], [65, result.width, result.height]);
+    const check = await longshot(["probe", out, "--check"]);
+    assert.equal(check.code, result.probe.ok ? 0 : 3, check.stdout);
+    assert.match(check.stdout, /^match: (yes|no)$/m);
+  });
+
+  test("17 frames from a noise file, with windows requested", { timeout: 600_000 }, async () => {
+    const manifest = (await loadPack(pack)).manifest;
+    const { channels, height, width } = manifest.latent;
+    const noiseOf = (frames: number, seed: number) => {
+      const n = channels * frames * height * width;
+      const data = new Float32Array(n);
+      let s = seed;
+      for (let i = 0; i < n; i++) {
+        s = (s * 1103515245 + 12345) % 2147483648;
+        data[i] = (s / 2147483648) * 2 - 1;
+      }
+      return new Tensor("float32", data, [1, channels, frames, height, width]);
+    };
+    const noiseFile = path.join(dir, "noise.safetensors");
+    await writeFile(noiseFile, encodeSafetensors({ keyframes: noiseOf(5, 1), interp1: noiseOf(17, 2) }));
+    const out = path.join(dir, "noise-run");
+    const args = ["generate", "--prompt", "a cat", "--frames", "17", "--steps", "2", "--pack", pack, "--out", out];
+    const r = await longshot([...args, "--noise", noiseFile, "--window", "9", "--overlap", "4", "--quiet"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "", "--quiet prints no progress");
+    const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
+    assert.equal(result.frames, 17);
+    assert.deepEqual(result.window, { frames: 9, overlap: 4 });
+    assert.equal(result.noise.source, "file");
+    assert.equal(
+      (result.noise as { sha256: string }).sha256,
+      createHash("sha256")
+        .update(await readFile(noiseFile))
+        .digest("hex"),
+    );
+    assert.equal(result.probe, null, "not a world prompt: no probe score");
+    assert.equal((await decodeVideo(path.join(out, "video.mp4"))).frames.length, 17);
+  });
+
+  test("arguments that need the pack to check → exit 2 naming them", { timeout: 120_000 }, async () => {
+    const base = ["generate", "--prompt", PROMPT, "--pack", pack, "--out", path.join(dir, "never")];
+    const cases: Array<[string[], RegExp]> = [
+      [["--window", "16"], /^longshot generate: --window: must be an integer ≥ 5 with frames ≡ 1 \(mod 4\)/],
+      [["--window", "17", "--overlap", "3"], /^longshot generate: --overlap: must be a multiple of 4/],
+      [["--noise", path.join(dir, "missing.safetensors")], /^longshot generate: --noise: cannot read .*missing\.safetensors/],
+      [["--noise", path.join(REPO_ROOT, "package.json")], /^longshot generate: --noise: .*package\.json is not a valid safetensors file/],
+    ];
+    const wrongShape = path.join(dir, "wrong.safetensors");
+    await writeFile(wrongShape, encodeSafetensors({ keyframes: new Tensor("float32", new Float32Array(8), [1, 8]) }));
+    cases.push([["--noise", wrongShape], /^longshot generate: --noise: noise\.keyframes: must be float32 \[1, \d+, 5, /]);
+    for (const [extra, says] of cases) {
+      const r = await longshot([...base, ...extra]);
+      assert.equal(r.code, 2, `${extra.join(" ")}: ${r.stderr}`);
+      assert.match(errorLine(r), says, extra.join(" "));
+    }
+    assert.equal(existsSync(path.join(dir, "never")), false, "nothing is written when the arguments are bad");
+  });
+});

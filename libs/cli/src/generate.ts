@@ -1,0 +1,436 @@
+/** `longshot generate`: a video from a prompt, in this process, with a model pack. */
+import { randomInt } from "node:crypto";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
+import {
+  Engine,
+  type GenerateOptions,
+  type GenerateResult,
+  INTERPOLATION_MODES,
+  MAX_GUIDANCE,
+  resolveGenerateOptions,
+  SCHEDULER_NAMES,
+} from "@longshot/engine";
+import { DEFAULT_SCALE, digestFile, type OutputFile, writeVideoOutputs } from "@longshot/media";
+import { isWorldPrompt, type ProbeScore, score } from "@longshot/probe";
+import { loadPack, type Pack } from "@longshot/runtime";
+import { decodeSafetensors, type Tensor } from "@longshot/tensor";
+import { decimal, integer, type OptionSpec, oneOf, parseArgs, seedValue, UsageError } from "./args.js";
+import { EXECUTION_PROVIDERS, FRAME_COUNTS, generateHelp } from "./help.js";
+import type { CliIo } from "./io.js";
+import { cliVersion, defaultOutDir, defaultPackDir } from "./paths.js";
+import { ProgressReporter } from "./progress.js";
+
+export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  prompt: { meta: "TEXT" },
+  "negative-prompt": { meta: "TEXT" },
+  seed: { meta: "N" },
+  frames: { meta: "17|65|257" },
+  steps: { meta: "N" },
+  "keyframe-steps": { meta: "N" },
+  "interpolation-steps": { meta: "N" },
+  guidance: { meta: "G" },
+  "keyframe-guidance": { meta: "G" },
+  "interpolation-guidance": { meta: "G" },
+  mode: { meta: INTERPOLATION_MODES.join("|") },
+  sampler: { meta: SCHEDULER_NAMES.join("|") },
+  window: { meta: "N" },
+  overlap: { meta: "N" },
+  noise: { meta: "FILE.safetensors" },
+  pack: { meta: "DIR" },
+  out: { meta: "DIR" },
+  scale: { meta: "N" },
+  threads: { meta: "N" },
+  ep: { meta: EXECUTION_PROVIDERS.join("|") },
+  remote: { meta: "HOST:PORT" },
+  quiet: { value: false },
+  help: { value: false },
+};
+
+const MAX_STEPS = 10_000;
+
+/** The command line of a generate run, checked. */
+export interface GenerateArgs {
+  prompt: string;
+  negativePrompt: string | undefined;
+  seed: number | bigint | undefined;
+  frames: number | undefined;
+  keyframeSteps: number | undefined;
+  interpolationSteps: number | undefined;
+  keyframeGuidance: number | undefined;
+  interpolationGuidance: number | undefined;
+  /** Which flag set each per-stage value, for error messages. */
+  flags: Record<string, string>;
+  mode: (typeof INTERPOLATION_MODES)[number] | undefined;
+  sampler: (typeof SCHEDULER_NAMES)[number] | undefined;
+  window: number | undefined;
+  overlap: number | undefined;
+  noise: string | undefined;
+  pack: string | undefined;
+  out: string | undefined;
+  scale: number;
+  threads: number | undefined;
+  ep: (typeof EXECUTION_PROVIDERS)[number];
+  quiet: boolean;
+}
+
+/** Parses and checks what can be checked without the pack. Throws UsageError. */
+export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help" {
+  const { options: o, positionals } = parseArgs(argv, GENERATE_OPTIONS);
+  if (o.has("help")) return "help";
+  if (positionals.length > 0) {
+    throw new UsageError(
+      JSON.stringify(positionals[0]),
+      "unexpected argument; generate takes options only (the prompt goes in --prompt \"…\")",
+    );
+  }
+  if (o.has("remote")) {
+    const remote = o.get("remote") as string;
+    if (!/^[^\s:]+:\d{1,5}$/.test(remote) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(remote)) {
+      throw new UsageError("--remote", `must be HOST:PORT, got ${JSON.stringify(remote)}`);
+    }
+    throw new UsageError("--remote", "needs the gateway service (distributed pipeline), not available in this build");
+  }
+  const prompt = o.get("prompt");
+  if (prompt === undefined) {
+    throw new UsageError(
+      "--prompt",
+      'is required: what the video shows, e.g. --prompt "a red circle moving right on a dark blue background"',
+    );
+  }
+  if (prompt.trim() === "") throw new UsageError("--prompt", "must not be empty");
+
+  const flags: Record<string, string> = {};
+  const perStage = (both: string, one: string, field: string, parse: (name: string, v: string) => number) => {
+    const own = o.get(one);
+    if (own !== undefined) {
+      flags[field] = `--${one}`;
+      return parse(one, own);
+    }
+    const shared = o.get(both);
+    flags[field] = `--${both}`;
+    return shared === undefined ? undefined : parse(both, shared);
+  };
+  const steps = (name: string, v: string) => integer(name, v, 1, MAX_STEPS);
+  const guidance = (name: string, v: string) =>
+    decimal(name, v, 1, MAX_GUIDANCE, " (1 = no classifier-free guidance)");
+  // --steps / --guidance are checked even when both per-stage flags override them.
+  if (o.has("steps")) steps("steps", o.get("steps") as string);
+  if (o.has("guidance")) guidance("guidance", o.get("guidance") as string);
+
+  const window = o.has("window") ? integer("window", o.get("window") as string, 2, 100_000) : undefined;
+  const overlap = o.has("overlap") ? integer("overlap", o.get("overlap") as string, 0, 100_000) : undefined;
+  if (overlap !== undefined && window === undefined) {
+    throw new UsageError("--overlap", "needs --window N (the window length in frames, e.g. --window 17)");
+  }
+  const get = <T>(name: string, parse: (v: string) => T): T | undefined => {
+    const v = o.get(name);
+    return v === undefined ? undefined : parse(v);
+  };
+  const noise = get("noise", (v) => {
+    if (v.trim() === "") throw new UsageError("--noise", "must name a .safetensors file");
+    return v;
+  });
+  const pack = get("pack", (v) => {
+    if (v.trim() === "") throw new UsageError("--pack", "must name a model pack folder");
+    return v;
+  });
+  const out = get("out", (v) => {
+    if (v.trim() === "") throw new UsageError("--out", "must name an output folder");
+    return v;
+  });
+  return {
+    prompt,
+    negativePrompt: o.get("negative-prompt"),
+    seed: get("seed", (v) => seedValue("seed", v)),
+    frames: get("frames", (v) => Number(oneOf("frames", v.trim(), FRAME_COUNTS))),
+    keyframeSteps: perStage("steps", "keyframe-steps", "keyframeSteps", steps),
+    interpolationSteps: perStage("steps", "interpolation-steps", "interpolationSteps", steps),
+    keyframeGuidance: perStage("guidance", "keyframe-guidance", "keyframeGuidance", guidance),
+    interpolationGuidance: perStage("guidance", "interpolation-guidance", "interpolationGuidance", guidance),
+    flags,
+    mode: get("mode", (v) => oneOf("mode", v, INTERPOLATION_MODES)),
+    sampler: get("sampler", (v) => oneOf("sampler", v, SCHEDULER_NAMES)),
+    window,
+    overlap,
+    noise,
+    pack,
+    out,
+    scale: get("scale", (v) => integer("scale", v, 1, 32)) ?? DEFAULT_SCALE,
+    threads: get("threads", (v) => integer("threads", v, 1, 1024)),
+    ep: get("ep", (v) => oneOf("ep", v, EXECUTION_PROVIDERS)) ?? "cpu",
+    quiet: o.has("quiet"),
+  };
+}
+
+/** The command-line flag an engine option came from. */
+function flagFor(field: string, args: GenerateArgs): string {
+  const top = field.split(".")[0] as string;
+  if (args.flags[top]) return args.flags[top] as string;
+  if (field === "window.overlap") return "--overlap";
+  const map: Record<string, string> = {
+    prompt: "--prompt",
+    negativePrompt: "--negative-prompt",
+    seed: "--seed",
+    frames: "--frames",
+    mode: "--mode",
+    sampler: "--sampler",
+    window: "--window",
+    noise: "--noise",
+  };
+  return map[top] ?? field;
+}
+
+/** An engine InvalidArgumentError as a UsageError on the flag it came from. */
+function asUsage(err: InvalidArgumentError, args: GenerateArgs): UsageError {
+  const flag = flagFor(err.field, args);
+  const prefix = `${err.field}: `;
+  const text = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+  const simple = !err.field.includes(".") || err.field === "window.frames" || err.field === "window.overlap";
+  return new UsageError(flag, simple ? text : `${err.field}: ${text}`);
+}
+
+/** Default overlap for --window N: two intervals of the pack's interpolation factor, or less to fit the window. */
+export function defaultOverlap(window: number, factor: number): number {
+  const fit = Math.floor((window - 1 - factor) / factor) * factor;
+  return Math.max(0, Math.min(2 * factor, fit));
+}
+
+async function loadPackForCli(args: GenerateArgs, env: NodeJS.ProcessEnv): Promise<Pack> {
+  const { dir, from } = args.pack !== undefined ? { dir: path.resolve(args.pack), from: "--pack" } : defaultPackDir(env);
+  try {
+    return await loadPack(dir);
+  } catch (err) {
+    if (!(err instanceof LongshotError)) throw err;
+    const arg = from === "LONGSHOT_PACK" ? "LONGSHOT_PACK" : "--pack";
+    const hint =
+      from === "the bundled pack"
+        ? ` (no --pack given and LONGSHOT_PACK is not set, so the bundled pack was used; pass --pack DIR)`
+        : "";
+    throw new UsageError(arg, `${err.message}${hint}`);
+  }
+}
+
+async function loadNoise(file: string): Promise<Record<string, Tensor>> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new UsageError("--noise", `cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return decodeSafetensors(bytes).tensors;
+  } catch (err) {
+    throw new UsageError("--noise", `${file} is not a valid safetensors file: ${(err as Error).message}`);
+  }
+}
+
+async function prepareOutDir(dir: string): Promise<void> {
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) throw new UsageError("--out", `${dir} exists and is not a folder`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new UsageError("--out", `cannot create ${dir}: ${(err as Error).message}`);
+  }
+}
+
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
+
+export interface GenerateRecord {
+  longshot: { version: string; command: "generate" };
+  createdAt: string;
+  prompt: string;
+  negativePrompt: string;
+  seed: number | string;
+  pack: { name: string; version: string; dir: string };
+  frames: number;
+  fps: number;
+  width: number;
+  height: number;
+  video: { width: number; height: number; scale: number; codec: "h264"; pixelFormat: "yuv420p" };
+  mode: string;
+  sampler: string;
+  stages: {
+    keyframe: { steps: number; guidance: number; frames: number };
+    interpolation: { steps: number; guidance: number; levels: number[] };
+  };
+  window: { frames: number; overlap: number } | null;
+  noise: { source: "seed" } | { source: "file"; file: string; sha256: string };
+  runtime: { executionProvider: string; threads: number | null };
+  keyframeIndices: number[];
+  timingsMs: Record<string, number | number[]>;
+  probe: ProbeScore | null;
+  files: OutputFile[];
+  ffmpeg: { path: string; version: string; source: string } | null;
+}
+
+export async function generateCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const tStart = performance.now();
+  const parsed = parseGenerateArgs(argv);
+  if (parsed === "help") {
+    io.stdout.write(generateHelp());
+    return 0;
+  }
+  const args = parsed;
+  const progress = new ProgressReporter(args.quiet ? { write: () => true } : io.stderr);
+
+  progress.phase("checking the model pack");
+  const pack = await loadPackForCli(args, io.env);
+  const noise = args.noise !== undefined ? await loadNoise(args.noise) : undefined;
+  const seed = args.seed ?? randomInt(0, 2 ** 32);
+  const factor = pack.manifest.video.interpolationFactor;
+  const window =
+    args.window === undefined
+      ? null
+      : { frames: args.window, overlap: args.overlap ?? defaultOverlap(args.window, factor) };
+  const opts: GenerateOptions = {
+    prompt: args.prompt,
+    seed,
+    ...(args.negativePrompt !== undefined ? { negativePrompt: args.negativePrompt } : {}),
+    ...(args.frames !== undefined ? { frames: args.frames } : {}),
+    ...(args.mode !== undefined ? { mode: args.mode } : {}),
+    ...(args.sampler !== undefined ? { sampler: args.sampler } : {}),
+    ...(args.keyframeSteps !== undefined ? { keyframeSteps: args.keyframeSteps } : {}),
+    ...(args.interpolationSteps !== undefined ? { interpolationSteps: args.interpolationSteps } : {}),
+    ...(args.keyframeGuidance !== undefined ? { keyframeGuidance: args.keyframeGuidance } : {}),
+    ...(args.interpolationGuidance !== undefined ? { interpolationGuidance: args.interpolationGuidance } : {}),
+    window,
+    ...(noise !== undefined ? { noise } : {}),
+  };
+  // Every option is checked against the pack before anything heavy starts.
+  try {
+    resolveGenerateOptions(pack.manifest, opts);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw asUsage(err, args);
+    throw err;
+  }
+  const outDir = path.resolve(args.out ?? defaultOutDir(args.prompt, seed));
+  await prepareOutDir(outDir);
+
+  progress.phase(`loading ${pack.id} (${args.ep})`);
+  const tLoad = performance.now();
+  let engine: Engine;
+  try {
+    engine = await Engine.create({
+      packDir: pack.dir,
+      executionProvider: args.ep,
+      ...(args.threads !== undefined ? { threads: args.threads } : {}),
+    });
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw asUsage(err, args);
+    throw err;
+  }
+  const loadMs = performance.now() - tLoad;
+  let res: GenerateResult;
+  try {
+    res = await engine.generate(opts, { onProgress: (e) => progress.event(e), signal: io.signal });
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw asUsage(err, args);
+    throw err;
+  } finally {
+    await engine.close();
+  }
+  if (io.signal?.aborted) throw new CancelledError("generate: cancelled");
+
+  const outputs = await writeVideoOutputs(
+    outDir,
+    { frames: res.frames, width: res.width, height: res.height, fps: res.fps },
+    {
+      scale: args.scale,
+      ...(io.signal ? { signal: io.signal } : {}),
+      onOutput: (what) =>
+        progress.phase(
+          what === "frames" ? `writing ${res.frames.length} PNG frames` : `writing video.${what === "mp4" ? "mp4" : "gif"}`,
+        ),
+    },
+  );
+  const probe = isWorldPrompt(args.prompt)
+    ? score({ frames: res.frames, width: res.width, height: res.height }, args.prompt)
+    : null;
+  const s = res.settings;
+  const record: GenerateRecord = {
+    longshot: { version: cliVersion(), command: "generate" },
+    createdAt: new Date().toISOString(),
+    prompt: s.prompt,
+    negativePrompt: s.negativePrompt,
+    seed: s.seed,
+    pack: { name: pack.name, version: pack.version, dir: pack.dir },
+    frames: res.frames.length,
+    fps: res.fps,
+    width: res.width,
+    height: res.height,
+    video: {
+      width: outputs.videoWidth,
+      height: outputs.videoHeight,
+      scale: args.scale,
+      codec: "h264",
+      pixelFormat: "yuv420p",
+    },
+    mode: s.mode,
+    sampler: s.sampler,
+    stages: {
+      keyframe: { steps: s.keyframeSteps, guidance: s.keyframeGuidance, frames: s.levels[0] as number },
+      interpolation: { steps: s.interpolationSteps, guidance: s.interpolationGuidance, levels: s.levels.slice(1) },
+    },
+    window: s.window,
+    noise:
+      args.noise !== undefined
+        ? { source: "file", file: path.resolve(args.noise), sha256: (await digestFile(args.noise)).sha256 }
+        : { source: "seed" },
+    runtime: { executionProvider: args.ep, threads: args.threads ?? null },
+    keyframeIndices: res.keyframeIndices,
+    timingsMs: {
+      load: round1(loadMs),
+      encode: round1(res.timings.encode),
+      keyframes: round1(res.timings.keyframes),
+      interpolate: round1(res.timings.interpolate),
+      interpolateLevels: res.timings.interpolateLevels.map(round1),
+      decode: round1(res.timings.decode),
+      generate: round1(res.timings.total),
+      writeFrames: round1(outputs.timings.frames ?? 0),
+      writeMp4: round1(outputs.timings.mp4 ?? 0),
+      writeGif: round1(outputs.timings.gif ?? 0),
+      total: round1(performance.now() - tStart),
+    },
+    probe,
+    files: outputs.files,
+    ffmpeg: outputs.ffmpeg
+      ? { path: outputs.ffmpeg.path, version: outputs.ffmpeg.version, source: outputs.ffmpeg.source }
+      : null,
+  };
+  const resultFile = path.join(outDir, "result.json");
+  const tmp = path.join(outDir, `.result.json.${process.pid}.partial`);
+  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(tmp, resultFile);
+  progress.finish();
+
+  const rel = path.relative(process.cwd(), outDir) || ".";
+  const shown = rel.startsWith("..") ? outDir : rel;
+  const n = res.frames.length;
+  const lines = [
+    `wrote ${shown}/ (${n} frames, ${res.width}x${res.height} at ${res.fps} fps, seed ${s.seed}, ${((performance.now() - tStart) / 1000).toFixed(1)} s)`,
+    `  video.mp4 (${outputs.videoWidth}x${outputs.videoHeight}), video.gif, frames/${outputs.files[0]?.path.replace("frames/", "") ?? ""} … frames/${outputs.files[n - 1]?.path.replace("frames/", "") ?? ""}, result.json`,
+  ];
+  if (probe) lines.push(`  probe: ${describeScore(probe)}`);
+  io.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+export function describeScore(s: ProbeScore): string {
+  const part = (name: string, got: string | null, want: string | null, ok: boolean) =>
+    `${name} ${got ?? "none"} ${ok ? "ok" : `(wanted ${want ?? "none"})`}`;
+  return [
+    part("colour", s.got.colour, s.want.colour, s.colourOk),
+    part("shape", s.got.shape, s.want.shape, s.shapeOk),
+    part("motion", s.got.motion, s.want.motion, s.motionOk),
+    part("background", s.got.background, s.want.background, s.backgroundOk),
+    `smooth ${s.smooth ? "ok" : "no"} (max step ratio ${Number.isFinite(s.maxStepRatio) ? s.maxStepRatio.toFixed(2) : "inf"})`,
+  ].join(", ");
+}

@@ -1,0 +1,79 @@
+import { MAX_GUIDANCE, SCHEDULER_NAMES } from "@longshot/engine";
+import { BUNDLED_PACK } from "./paths.js";
+
+export const FRAME_COUNTS = ["17", "65", "257"] as const;
+export const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;
+
+export function mainHelp(): string {
+  return `longshot: long videos from a text prompt (keyframes, interpolation, VAE decode).
+
+Usage:
+  longshot generate --prompt "…" [options]   generate a video (longshot generate --help)
+  longshot probe DIR|VIDEO [--prompt "…"]     score a video with the eval probe (longshot probe --help)
+  longshot --help | --version
+
+Example:
+  longshot generate --prompt "a red circle moving right on a dark blue background" --seed 7
+
+Exit codes: 0 done, 1 failed, 2 bad arguments or pack, 130 interrupted.
+`;
+}
+
+export function generateHelp(): string {
+  return `Usage: longshot generate --prompt "…" [options]
+
+Generates a video in one process with a model pack and writes
+  DIR/frames/0000.png …   every frame, at the pack's size
+  DIR/video.mp4           H.264 (yuv420p, faststart), upscaled with nearest-neighbour
+  DIR/video.gif           looping GIF, same size as the MP4
+  DIR/result.json         prompt, seed, pack, settings, timings, keyframe indices, probe score, file hashes
+
+Options:
+  --prompt TEXT              what the video shows (required)
+  --seed N                   integer in [0, 2^64 - 1]; default: a random one (printed, and in result.json)
+  --frames 17|65|257         video length (keyframes 5 → 17 → 65 → 257); default: the pack's (65)
+  --steps N                  denoising steps of both stages; default: the pack's (25 keyframe, 15 interpolation)
+  --keyframe-steps N         steps of the keyframe stage only
+  --interpolation-steps N    steps of each interpolation pass only
+  --guidance G               classifier-free guidance of both stages, in [1, ${MAX_GUIDANCE}] (1 = none); default: the pack's
+  --keyframe-guidance G      guidance of the keyframe stage only
+  --interpolation-guidance G guidance of the interpolation passes only
+  --negative-prompt TEXT     unconditional text for guidance (default "")
+  --mode pinned|seed         interpolation: keyframe slots pinned to the keyframes (default) or regenerated
+  --sampler ${SCHEDULER_NAMES.join("|")}
+                             default: the pack's (ddim)
+  --window N --overlap N     run interpolation passes longer than N frames as overlapping windows of N frames
+                             (N ≡ 1 mod 4, e.g. 17); overlap in frames, a multiple of 4 (default 8, or less to fit)
+  --noise FILE.safetensors   initial noise instead of the seed's (keys keyframes, interp1, interp2, …)
+  --pack DIR                 model pack; default: $LONGSHOT_PACK, else ${BUNDLED_PACK} in the repository
+  --out DIR                  output folder; default: out/<slug-of-prompt>-<seed>
+  --scale N                  upscale of video.mp4 and video.gif (integer, default 4: 64x64 → 256x256)
+  --threads N                onnxruntime threads per session; default: onnxruntime decides
+  --ep cpu|cuda              execution provider (default cpu; cuda never falls back to cpu)
+  --remote HOST:PORT         run on a longshot gateway instead of in-process
+  --quiet                    no progress output
+  -h, --help                 this help
+
+Progress goes to stderr (a redrawn bar on a terminal, plain lines otherwise); the summary to stdout.
+Environment: LONGSHOT_PACK (default pack), LONGSHOT_FFMPEG (ffmpeg binary; else ffmpeg on PATH, else the
+npm package @ffmpeg-installer/ffmpeg).
+`;
+}
+
+export function probeHelp(): string {
+  return `Usage: longshot probe DIR|VIDEO [--prompt "…"] [--json] [--check] [--size WxH]
+
+Scores a video with the eval probe (colour, shape, motion, background, smoothness) against a prompt of the
+synthetic shapes world, e.g. "a red circle moving right on a dark blue background".
+
+  DIR                 an output folder of longshot generate: reads DIR/frames/*.png (else DIR/video.mp4)
+                      and, without --prompt, the prompt in DIR/result.json
+  VIDEO               any video ffmpeg reads (mp4, gif, …)
+  --prompt TEXT       what the video should show
+  --size WxH          resample a VIDEO to this size first (default: the width/height in a result.json next
+                      to it, else the video's own size); the probe's thresholds are in pixels of 64x64 frames
+  --json              print the score and the object's tracks as JSON
+  --check             exit with code 3 unless colour, shape, motion, background and smoothness all match
+  -h, --help          this help
+`;
+}

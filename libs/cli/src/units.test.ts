@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { describe, test } from "node:test";
+import type { ProgressEvent } from "@longshot/engine";
+import { parseArgs, suggest, UsageError } from "./args.js";
+import { defaultOverlap, parseGenerateArgs } from "./generate.js";
+import { defaultOutDir, defaultPackDir, REPO_ROOT, slugify } from "./paths.js";
+import { formatDuration, ProgressReporter } from "./progress.js";
+
+describe("parseGenerateArgs", () => {
+  test("--steps and --guidance set both stages; per-stage flags override", () => {
+    const a = parseGenerateArgs([
+      "--prompt",
+      "x",
+      "--steps",
+      "3",
+      "--guidance=4.5",
+      "--interpolation-steps",
+      "7",
+      "--keyframe-guidance",
+      "1",
+    ]);
+    assert.notEqual(a, "help");
+    if (a === "help") return;
+    assert.equal(a.keyframeSteps, 3);
+    assert.equal(a.interpolationSteps, 7);
+    assert.equal(a.keyframeGuidance, 1);
+    assert.equal(a.interpolationGuidance, 4.5);
+    assert.equal(a.flags.interpolationSteps, "--interpolation-steps");
+    assert.equal(a.flags.keyframeSteps, "--steps");
+  });
+
+  test("defaults and value forms", () => {
+    const a = parseGenerateArgs(["--prompt", "-a dash-led prompt", "--seed", "18446744073709551615", "--frames", "257"]);
+    if (a === "help") throw new Error("unexpected help");
+    assert.equal(a.prompt, "-a dash-led prompt");
+    assert.equal(a.seed, 18446744073709551615n);
+    assert.equal(a.frames, 257);
+    assert.equal(a.scale, 4);
+    assert.equal(a.ep, "cpu");
+    assert.equal(a.keyframeSteps, undefined);
+    assert.equal(a.quiet, false);
+    const b = parseGenerateArgs(["--prompt=x", "--seed=12", "--quiet"]);
+    if (b === "help") throw new Error("unexpected help");
+    assert.equal(b.seed, 12);
+    assert.equal(b.quiet, true);
+    assert.equal(parseGenerateArgs(["-h"]), "help");
+  });
+
+  test("errors are UsageErrors naming the flag", () => {
+    assert.throws(
+      () => parseGenerateArgs(["--prompt", "x", "--frames", "64"]),
+      (err: unknown) => err instanceof UsageError && err.arg === "--frames",
+    );
+    // --steps is checked even when both stages have their own flag.
+    assert.throws(
+      () => parseGenerateArgs(["--prompt", "x", "--steps", "0", "--keyframe-steps", "2", "--interpolation-steps", "2"]),
+      (err: unknown) => err instanceof UsageError && err.arg === "--steps",
+    );
+  });
+});
+
+describe("args", () => {
+  test("parseArgs: -- ends options; unknown long options get a suggestion", () => {
+    const r = parseArgs(["a", "--x", "1", "--", "--y"], { x: {} });
+    assert.deepEqual(r.positionals, ["a", "--y"]);
+    assert.equal(r.options.get("x"), "1");
+    assert.equal(suggest("promt", ["prompt", "pack"]), "prompt");
+    assert.equal(suggest("zzzzzz", ["prompt", "pack"]), undefined);
+  });
+});
+
+describe("paths", () => {
+  test("slugs are short, lower case and safe", () => {
+    assert.equal(slugify("A red circle, moving RIGHT!"), "a-red-circle-moving-right");
+    assert.equal(slugify("Crème brûlée"), "creme-brulee");
+    assert.equal(slugify("!!!"), "video");
+    assert.equal(slugify("../../etc/passwd"), "etc-passwd");
+    const long = slugify("word ".repeat(40));
+    assert.ok(long.length <= 60 && !long.endsWith("-"), long);
+    assert.equal(defaultOutDir("a red circle", 7), path.join("out", "a-red-circle-7"));
+  });
+
+  test("the default pack is LONGSHOT_PACK, else the bundled pack under the repository root", () => {
+    assert.deepEqual(defaultPackDir({ LONGSHOT_PACK: "/x/y" }), { dir: "/x/y", from: "LONGSHOT_PACK" });
+    const d = defaultPackDir({});
+    assert.equal(d.dir, path.join(REPO_ROOT, "models", "packs", "shapes-mini"));
+    assert.ok(path.isAbsolute(REPO_ROOT));
+  });
+
+  test("default overlap fits the window", () => {
+    assert.equal(defaultOverlap(17, 4), 8);
+    assert.equal(defaultOverlap(9, 4), 4);
+    assert.equal(defaultOverlap(5, 4), 0);
+  });
+});
+
+describe("ProgressReporter", () => {
+  const events: ProgressEvent[] = [
+    { stage: "keyframes", step: 0, total: 20 },
+    ...Array.from({ length: 20 }, (_, i) => ({ stage: "keyframes" as const, step: i + 1, total: 20 })),
+    { stage: "interpolate", level: 1, frames: 17, step: 0, total: 2 },
+    {
+      stage: "interpolate",
+      level: 1,
+      frames: 17,
+      step: 1,
+      total: 2,
+      window: { index: 1, count: 3, start: 8, end: 17 },
+    },
+  ];
+
+  test("plain lines: stage start, every 10 % and the end", () => {
+    let text = "";
+    let t = 0;
+    const p = new ProgressReporter({ write: (s: string) => (text += s) }, { tty: false, now: () => (t += 100) });
+    for (const e of events) p.event(e);
+    p.finish();
+    const lines = text.trim().split("\n");
+    assert.equal(lines[0], "keyframes: 0/20");
+    assert.ok(lines.includes("keyframes: 2/20 (ETA 2s)"), lines.join("|"));
+    assert.match(lines[11] ?? "", /^keyframes: 20\/20 \(done in 2s\)$/);
+    assert.equal(lines.length, 14);
+    assert.match(lines[13] ?? "", /^interpolate L1 →17 frames \(window 2\/3\): 3\/6 \(ETA /);
+    assert.ok(!text.includes("\r"));
+  });
+
+  test("terminal: one line redrawn with \\r, bar and ETA", () => {
+    let text = "";
+    let t = 0;
+    const p = new ProgressReporter({ write: (s: string) => (text += s), columns: 80 }, { tty: true, now: () => (t += 50) });
+    p.phase("loading");
+    for (const e of events.slice(0, 6)) p.event(e);
+    p.finish();
+    const frames = text.split("\r").filter(Boolean);
+    assert.equal(frames.length, 7);
+    assert.match(frames[5] ?? "", /keyframes +\[#{5}-{19}\] 5\/20 ETA 1s/);
+    assert.ok(text.endsWith("\n"));
+    assert.ok(frames.every((f) => f.replace(/\x1b\[2K/, "").trimEnd().length <= 79));
+    assert.equal(formatDuration(125_000), "2m05s");
+  });
+});
