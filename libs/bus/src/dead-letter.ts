@@ -140,7 +140,7 @@ export async function listDeadLetters(
     const info = await jsm.streams.info(DLQ_STREAM);
     if (info.state.messages === 0) return out;
     const consumer = await js.consumers.get(DLQ_STREAM, {
-      filter_subjects: [subject],
+      filter_subjects: subject, // a string: servers before 2.10 only know filter_subject
       deliver_policy: DeliverPolicy.All,
     });
     const batch = await consumer.fetch({ max_messages: limit, expires: Math.max(1000, options.idleMs ?? 1000) });

@@ -11,7 +11,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "@longshot/core";
-import { JetStreamApiCodes, JetStreamApiError, JetStreamError, JetStreamNotEnabled } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import {
   AuthorizationError,
   ClosedConnectionError,
@@ -100,7 +100,7 @@ export function toBusError(err: unknown, what: string): LongshotError {
   ) {
     return new UnavailableError(`${what}: NATS is unavailable (${msg})`, { cause: err });
   }
-  if (err instanceof JetStreamNotEnabled) {
+  if (err instanceof Error && (err.name === "JetStreamNotEnabled" || /jetstream not enabled/i.test(msg))) {
     return new ConfigError(`${what}: JetStream is not enabled on the NATS server or account (${msg})`, { cause: err });
   }
   if (

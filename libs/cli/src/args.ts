@@ -106,7 +106,10 @@ export function parseArgs(argv: readonly string[], specs: Readonly<Record<string
           continue;
         }
       }
-      throw new UsageError(arg, `unknown option; options are long (--name value): ${names.map((n) => `--${n}`).join(", ")}`);
+      throw new UsageError(
+        arg,
+        `unknown option; options are long (--name value): ${names.map((n) => `--${n}`).join(", ")}`,
+      );
     }
     positionals.push(arg);
   }

@@ -29,7 +29,16 @@ describe("longshot (built CLI)", () => {
       assert.ok(gen.stdout.includes(flag), `generate --help lists ${flag}`);
     }
     assert.match(gen.stdout, /--sampler ddim\|euler\|euler-a\|dpm\+\+2m/);
-    for (const flag of ["--pack", "--out", "--remote", "--window", "--overlap", "--noise", "--threads", "--ep cpu|cuda"]) {
+    for (const flag of [
+      "--pack",
+      "--out",
+      "--remote",
+      "--window",
+      "--overlap",
+      "--noise",
+      "--threads",
+      "--ep cpu|cuda",
+    ]) {
       assert.ok(gen.stdout.includes(flag), `generate --help lists ${flag}`);
     }
     // --help wins over other (even bad) arguments.
@@ -55,20 +64,45 @@ describe("longshot (built CLI)", () => {
 
   const P = ["generate", "--prompt", "a red circle moving right"];
   const table: Array<{ name: string; args: string[]; arg: string; says: RegExp }> = [
-    { name: "unknown flag", args: [...P, "--colour", "red"], arg: "--colour", says: /unknown option; options: --prompt/ },
+    {
+      name: "unknown flag",
+      args: [...P, "--colour", "red"],
+      arg: "--colour",
+      says: /unknown option; options: --prompt/,
+    },
     { name: "misspelt flag", args: [...P, "--sed", "3"], arg: "--sed", says: /did you mean --seed\?/ },
     { name: "missing --prompt", args: ["generate", "--seed", "1"], arg: "--prompt", says: /is required/ },
     { name: "empty --prompt", args: ["generate", "--prompt", "  "], arg: "--prompt", says: /must not be empty/ },
-    { name: "--prompt without a value", args: ["generate", "--prompt", "--seed", "1"], arg: "--prompt", says: /needs a value/ },
-    { name: "--frames 30", args: [...P, "--frames", "30"], arg: "--frames", says: /must be one of 17, 65, 257, got "30"/ },
-    { name: "--mode foo", args: [...P, "--mode", "foo"], arg: "--mode", says: /must be one of pinned, seed, got "foo"/ },
+    {
+      name: "--prompt without a value",
+      args: ["generate", "--prompt", "--seed", "1"],
+      arg: "--prompt",
+      says: /needs a value/,
+    },
+    {
+      name: "--frames 30",
+      args: [...P, "--frames", "30"],
+      arg: "--frames",
+      says: /must be one of 17, 65, 257, got "30"/,
+    },
+    {
+      name: "--mode foo",
+      args: [...P, "--mode", "foo"],
+      arg: "--mode",
+      says: /must be one of pinned, seed, got "foo"/,
+    },
     {
       name: "--sampler bad",
       args: [...P, "--sampler", "plms"],
       arg: "--sampler",
       says: /must be one of ddim, euler, euler-a, dpm\+\+2m, got "plms"/,
     },
-    { name: "--steps 0", args: [...P, "--steps", "0"], arg: "--steps", says: /must be an integer in \[1, \d+\], got "0"/ },
+    {
+      name: "--steps 0",
+      args: [...P, "--steps", "0"],
+      arg: "--steps",
+      says: /must be an integer in \[1, \d+\], got "0"/,
+    },
     { name: "--steps 2.5", args: [...P, "--steps", "2.5"], arg: "--steps", says: /must be an integer/ },
     {
       name: "--keyframe-steps -3",
@@ -76,7 +110,12 @@ describe("longshot (built CLI)", () => {
       arg: "--keyframe-steps",
       says: /must be an integer in \[1, \d+\], got "-3"/,
     },
-    { name: "--guidance -1", args: [...P, "--guidance", "-1"], arg: "--guidance", says: /must be a number in \[1, 30\]/ },
+    {
+      name: "--guidance -1",
+      args: [...P, "--guidance", "-1"],
+      arg: "--guidance",
+      says: /must be a number in \[1, 30\]/,
+    },
     { name: "--guidance abc", args: [...P, "--guidance=abc"], arg: "--guidance", says: /must be a number/ },
     {
       name: "--interpolation-guidance 99",
@@ -84,16 +123,41 @@ describe("longshot (built CLI)", () => {
       arg: "--interpolation-guidance",
       says: /must be a number in \[1, 30\]/,
     },
-    { name: "non-numeric seed", args: [...P, "--seed", "abc"], arg: "--seed", says: /must be an integer in \[0, 2\^64 - 1\], got "abc"/ },
-    { name: "negative seed", args: [...P, "--seed", "-5"], arg: "--seed", says: /must be an integer in \[0, 2\^64 - 1\]/ },
+    {
+      name: "non-numeric seed",
+      args: [...P, "--seed", "abc"],
+      arg: "--seed",
+      says: /must be an integer in \[0, 2\^64 - 1\], got "abc"/,
+    },
+    {
+      name: "negative seed",
+      args: [...P, "--seed", "-5"],
+      arg: "--seed",
+      says: /must be an integer in \[0, 2\^64 - 1\]/,
+    },
     { name: "seed ≥ 2^64", args: [...P, "--seed", "18446744073709551616"], arg: "--seed", says: /\[0, 2\^64 - 1\]/ },
     { name: "--ep gpu", args: [...P, "--ep", "gpu"], arg: "--ep", says: /must be one of cpu, cuda, got "gpu"/ },
-    { name: "--threads 0", args: [...P, "--threads", "0"], arg: "--threads", says: /must be an integer in \[1, 1024\]/ },
+    {
+      name: "--threads 0",
+      args: [...P, "--threads", "0"],
+      arg: "--threads",
+      says: /must be an integer in \[1, 1024\]/,
+    },
     { name: "--scale 0", args: [...P, "--scale", "0"], arg: "--scale", says: /must be an integer in \[1, 32\]/ },
     { name: "--overlap without --window", args: [...P, "--overlap", "4"], arg: "--overlap", says: /needs --window N/ },
-    { name: "flag given twice", args: [...P, "--seed", "1", "--seed", "2"], arg: "--seed", says: /given more than once/ },
+    {
+      name: "flag given twice",
+      args: [...P, "--seed", "1", "--seed", "2"],
+      arg: "--seed",
+      says: /given more than once/,
+    },
     { name: "switch with a value", args: [...P, "--quiet=yes"], arg: "--quiet", says: /takes no value/ },
-    { name: "positional argument", args: ["generate", "a red circle"], arg: '"a red circle"', says: /unexpected argument/ },
+    {
+      name: "positional argument",
+      args: ["generate", "a red circle"],
+      arg: '"a red circle"',
+      says: /unexpected argument/,
+    },
     { name: "short flag", args: [...P, "-s", "1"], arg: "-s", says: /unknown option/ },
     {
       name: "--remote",
@@ -101,7 +165,12 @@ describe("longshot (built CLI)", () => {
       arg: "--remote",
       says: /needs the gateway service \(distributed pipeline\), not available in this build/,
     },
-    { name: "--remote not HOST:PORT", args: [...P, "--remote", "localhost"], arg: "--remote", says: /must be HOST:PORT/ },
+    {
+      name: "--remote not HOST:PORT",
+      args: [...P, "--remote", "localhost"],
+      arg: "--remote",
+      says: /must be HOST:PORT/,
+    },
   ];
   for (const row of table) {
     test(`bad argument: ${row.name} → exit 2 naming ${row.arg}`, async () => {

@@ -6,6 +6,7 @@
  * weights at /tmp/smoke/pack. With random weights the video is noise, so only the plumbing is checked here.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -17,14 +18,12 @@ import { loadPack } from "@longshot/runtime";
 import { encodeSafetensors, Tensor } from "@longshot/tensor";
 import type { GenerateRecord } from "./generate.js";
 import { BUNDLED_PACK, REPO_ROOT } from "./paths.js";
-import { errorLine, longshot } from "./test-support.js";
+import { errorLine, longshot, MAIN } from "./test-support.js";
 
 function findPack(): string {
-  const candidates = [
-    process.env.LONGSHOT_TEST_PACK,
-    path.join(REPO_ROOT, BUNDLED_PACK),
-    "/tmp/smoke/pack",
-  ].filter((p): p is string => typeof p === "string" && p !== "");
+  const candidates = [process.env.LONGSHOT_TEST_PACK, path.join(REPO_ROOT, BUNDLED_PACK), "/tmp/smoke/pack"].filter(
+    (p): p is string => typeof p === "string" && p !== "",
+  );
   const found = candidates.find((p) => existsSync(path.join(p, "pack.json")));
   if (!found) {
     assert.fail(`no model pack for the end-to-end test: tried ${candidates.join(", ")} (set LONGSHOT_TEST_PACK)`);
@@ -47,7 +46,19 @@ describe("longshot generate, end to end", () => {
 
   test("65 frames (the pack's default): PNG frames, MP4, GIF and result.json", { timeout: 600_000 }, async () => {
     const out = path.join(dir, "run");
-    const r = await longshot(["generate", "--prompt", PROMPT, "--seed", "7", "--steps", "2", "--pack", pack, "--out", out]);
+    const r = await longshot([
+      "generate",
+      "--prompt",
+      PROMPT,
+      "--seed",
+      "7",
+      "--steps",
+      "2",
+      "--pack",
+      pack,
+      "--out",
+      out,
+    ]);
     assert.equal(r.code, 0, `exit code; stderr:\n${r.stderr}`);
     // Not a terminal: plain progress lines, one stage per line.
     assert.match(r.stderr, /^keyframes: 2\/2 \(done in /m);
@@ -168,17 +179,48 @@ describe("longshot generate, end to end", () => {
     assert.equal((await decodeVideo(path.join(out, "video.mp4"))).frames.length, 17);
   });
 
+  test("Ctrl-C stops a run: exit 130, and the output folder it created is removed", { timeout: 120_000 }, async () => {
+    const out = path.join(dir, "interrupted", "run");
+    const child = spawn(
+      process.execPath,
+      [MAIN, "generate", "--prompt", PROMPT, "--steps", "200", "--pack", pack, "--out", out],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    let sent = false;
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+      if (!sent && /^keyframes: \d+\/200/m.test(stderr)) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /longshot generate: cancelled\n$/);
+    assert.equal(existsSync(path.join(dir, "interrupted")), false);
+  });
+
   test("arguments that need the pack to check → exit 2 naming them", { timeout: 120_000 }, async () => {
     const base = ["generate", "--prompt", PROMPT, "--pack", pack, "--out", path.join(dir, "never")];
     const cases: Array<[string[], RegExp]> = [
       [["--window", "16"], /^longshot generate: --window: must be an integer ≥ 5 with frames ≡ 1 \(mod 4\)/],
       [["--window", "17", "--overlap", "3"], /^longshot generate: --overlap: must be a multiple of 4/],
-      [["--noise", path.join(dir, "missing.safetensors")], /^longshot generate: --noise: cannot read .*missing\.safetensors/],
-      [["--noise", path.join(REPO_ROOT, "package.json")], /^longshot generate: --noise: .*package\.json is not a valid safetensors file/],
+      [
+        ["--noise", path.join(dir, "missing.safetensors")],
+        /^longshot generate: --noise: cannot read .*missing\.safetensors/,
+      ],
+      [
+        ["--noise", path.join(REPO_ROOT, "package.json")],
+        /^longshot generate: --noise: .*package\.json is not a valid safetensors file/,
+      ],
     ];
     const wrongShape = path.join(dir, "wrong.safetensors");
     await writeFile(wrongShape, encodeSafetensors({ keyframes: new Tensor("float32", new Float32Array(8), [1, 8]) }));
-    cases.push([["--noise", wrongShape], /^longshot generate: --noise: noise\.keyframes: must be float32 \[1, \d+, 5, /]);
+    cases.push([
+      ["--noise", wrongShape],
+      /^longshot generate: --noise: noise\.keyframes: must be float32 \[1, \d+, 5, /,
+    ]);
     for (const [extra, says] of cases) {
       const r = await longshot([...base, ...extra]);
       assert.equal(r.code, 2, `${extra.join(" ")}: ${r.stderr}`);

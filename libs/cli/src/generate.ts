@@ -1,6 +1,6 @@
 /** `longshot generate`: a video from a prompt, in this process, with a model pack. */
 import { randomInt } from "node:crypto";
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
 import {
@@ -82,7 +82,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
   if (positionals.length > 0) {
     throw new UsageError(
       JSON.stringify(positionals[0]),
-      "unexpected argument; generate takes options only (the prompt goes in --prompt \"…\")",
+      'unexpected argument; generate takes options only (the prompt goes in --prompt "…")',
     );
   }
   if (o.has("remote")) {
@@ -113,8 +113,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     return shared === undefined ? undefined : parse(both, shared);
   };
   const steps = (name: string, v: string) => integer(name, v, 1, MAX_STEPS);
-  const guidance = (name: string, v: string) =>
-    decimal(name, v, 1, MAX_GUIDANCE, " (1 = no classifier-free guidance)");
+  const guidance = (name: string, v: string) => decimal(name, v, 1, MAX_GUIDANCE, " (1 = no classifier-free guidance)");
   // --steps / --guidance are checked even when both per-stage flags override them.
   if (o.has("steps")) steps("steps", o.get("steps") as string);
   if (o.has("guidance")) guidance("guidance", o.get("guidance") as string);
@@ -198,7 +197,8 @@ export function defaultOverlap(window: number, factor: number): number {
 }
 
 async function loadPackForCli(args: GenerateArgs, env: NodeJS.ProcessEnv): Promise<Pack> {
-  const { dir, from } = args.pack !== undefined ? { dir: path.resolve(args.pack), from: "--pack" } : defaultPackDir(env);
+  const { dir, from } =
+    args.pack !== undefined ? { dir: path.resolve(args.pack), from: "--pack" } : defaultPackDir(env);
   try {
     return await loadPack(dir);
   } catch (err) {
@@ -226,7 +226,8 @@ async function loadNoise(file: string): Promise<Record<string, Tensor>> {
   }
 }
 
-async function prepareOutDir(dir: string): Promise<void> {
+/** Creates the output folder; returns the topmost folder it created (to remove if the run fails), if any. */
+async function prepareOutDir(dir: string): Promise<string | undefined> {
   try {
     const st = await stat(dir);
     if (!st.isDirectory()) throw new UsageError("--out", `${dir} exists and is not a folder`);
@@ -235,7 +236,7 @@ async function prepareOutDir(dir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
   try {
-    await mkdir(dir, { recursive: true });
+    return await mkdir(dir, { recursive: true });
   } catch (err) {
     throw new UsageError("--out", `cannot create ${dir}: ${(err as Error).message}`);
   }
@@ -292,17 +293,17 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
       : { frames: args.window, overlap: args.overlap ?? defaultOverlap(args.window, factor) };
   const opts: GenerateOptions = {
     prompt: args.prompt,
+    negativePrompt: args.negativePrompt,
     seed,
-    ...(args.negativePrompt !== undefined ? { negativePrompt: args.negativePrompt } : {}),
-    ...(args.frames !== undefined ? { frames: args.frames } : {}),
-    ...(args.mode !== undefined ? { mode: args.mode } : {}),
-    ...(args.sampler !== undefined ? { sampler: args.sampler } : {}),
-    ...(args.keyframeSteps !== undefined ? { keyframeSteps: args.keyframeSteps } : {}),
-    ...(args.interpolationSteps !== undefined ? { interpolationSteps: args.interpolationSteps } : {}),
-    ...(args.keyframeGuidance !== undefined ? { keyframeGuidance: args.keyframeGuidance } : {}),
-    ...(args.interpolationGuidance !== undefined ? { interpolationGuidance: args.interpolationGuidance } : {}),
+    frames: args.frames,
+    mode: args.mode,
+    sampler: args.sampler,
+    keyframeSteps: args.keyframeSteps,
+    interpolationSteps: args.interpolationSteps,
+    keyframeGuidance: args.keyframeGuidance,
+    interpolationGuidance: args.interpolationGuidance,
     window,
-    ...(noise !== undefined ? { noise } : {}),
+    noise,
   };
   // Every option is checked against the pack before anything heavy starts.
   try {
@@ -312,7 +313,28 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     throw err;
   }
   const outDir = path.resolve(args.out ?? defaultOutDir(args.prompt, seed));
-  await prepareOutDir(outDir);
+  const created = await prepareOutDir(outDir);
+  try {
+    return await generateInto(outDir, { args, pack, opts, io, progress, tStart });
+  } catch (err) {
+    // A failed run leaves no folder it created behind (partial outputs without result.json are not a result).
+    if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function generateInto(
+  outDir: string,
+  ctx: {
+    args: GenerateArgs;
+    pack: Pack;
+    opts: GenerateOptions;
+    io: CliIo;
+    progress: ProgressReporter;
+    tStart: number;
+  },
+): Promise<number> {
+  const { args, pack, opts, io, progress, tStart } = ctx;
 
   progress.phase(`loading ${pack.id} (${args.ep})`);
   const tLoad = performance.now();
@@ -346,9 +368,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
       scale: args.scale,
       ...(io.signal ? { signal: io.signal } : {}),
       onOutput: (what) =>
-        progress.phase(
-          what === "frames" ? `writing ${res.frames.length} PNG frames` : `writing video.${what === "mp4" ? "mp4" : "gif"}`,
-        ),
+        progress.phase(what === "frames" ? `writing ${res.frames.length} PNG frames` : `writing video.${what}`),
     },
   );
   const probe = isWorldPrompt(args.prompt)

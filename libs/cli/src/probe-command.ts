@@ -44,7 +44,8 @@ function parseSize(v: string): { width: number; height: number } {
   const m = /^(\d{1,5})x(\d{1,5})$/.exec(v.trim());
   const width = Number(m?.[1]);
   const height = Number(m?.[2]);
-  if (!m || width < 1 || height < 1) throw new UsageError("--size", `must be WIDTHxHEIGHT, e.g. 64x64, got ${JSON.stringify(v)}`);
+  if (!m || width < 1 || height < 1)
+    throw new UsageError("--size", `must be WIDTHxHEIGHT, e.g. 64x64, got ${JSON.stringify(v)}`);
   return { width, height };
 }
 

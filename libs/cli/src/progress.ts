@@ -41,7 +41,12 @@ export function describeEvent(e: ProgressEvent): { key: string; label: string; d
     case "decode":
       return { key: "decode", label: "decode", done: e.step, total: e.total };
     default:
-      return { key: String((e as { stage: unknown }).stage), label: String((e as { stage: unknown }).stage), done: e.step, total: e.total };
+      return {
+        key: String((e as { stage: unknown }).stage),
+        label: String((e as { stage: unknown }).stage),
+        done: e.step,
+        total: e.total,
+      };
   }
 }
 
@@ -84,7 +89,8 @@ export class ProgressReporter {
     const frac = d.total > 0 ? Math.min(1, Math.max(0, d.done / d.total)) : 0;
     const elapsed = now - bar.started;
     const eta = d.done > 0 && d.done < d.total ? (elapsed / d.done) * (d.total - d.done) : undefined;
-    const tail = d.done >= d.total ? `done in ${formatDuration(elapsed)}` : eta !== undefined ? `ETA ${formatDuration(eta)}` : "";
+    const tail =
+      d.done >= d.total ? `done in ${formatDuration(elapsed)}` : eta !== undefined ? `ETA ${formatDuration(eta)}` : "";
     if (this.#tty) {
       const width = 24;
       const filled = Math.round(frac * width);

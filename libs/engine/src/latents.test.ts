@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Tensor } from "@longshot/tensor";
-import {
-  gatherFrames,
-  interpolationConditioning,
-  type LatentDims,
-  scatterFramesInto,
-  sliceFrames,
-} from "./latents.js";
+import { gatherFrames, interpolationConditioning, type LatentDims, scatterFramesInto, sliceFrames } from "./latents.js";
 
 /** A [1, C, F, H, W] tensor whose value encodes its index: c·1000 + f·10 + p (p = pixel). */
 function indexed(c: number, f: number, hw: number): Tensor<"float32"> {
@@ -34,10 +28,7 @@ test("gatherFrames / scatterFramesInto are x[:, :, 0::s] and its assignment", ()
   assert.deepEqual([...g], [0, 40, 80, 1000, 1040, 1080]);
   const x = t.data.slice();
   scatterFramesInto(x, dims, 4, new Float32Array([-1, -2, -3, -4, -5, -6]));
-  assert.deepEqual(
-    [...x],
-    [-1, 10, 20, 30, -2, 50, 60, 70, -3, -4, 1010, 1020, 1030, -5, 1050, 1060, 1070, -6],
-  );
+  assert.deepEqual([...x], [-1, 10, 20, 30, -2, 50, 60, 70, -3, -4, 1010, 1020, 1030, -5, 1050, 1060, 1070, -6]);
   assert.throws(() => scatterFramesInto(x, dims, 4, new Float32Array(5)), { name: "InvalidArgumentError" });
 });
 
@@ -48,8 +39,5 @@ test("interpolationConditioning is [mask, hint] with hint[i] = latents[i // 4], 
   assert.equal(cond.length, 3 * fout);
   assert.deepEqual([...cond.subarray(0, fout)], [0, 1, 1, 1, 0, 1, 1, 1, 0]);
   assert.deepEqual([...cond.subarray(fout, 2 * fout)], [0, 0, 0, 0, 10, 10, 10, 10, 20]);
-  assert.deepEqual(
-    [...cond.subarray(2 * fout)],
-    [1000, 1000, 1000, 1000, 1010, 1010, 1010, 1010, 1020],
-  );
+  assert.deepEqual([...cond.subarray(2 * fout)], [1000, 1000, 1000, 1000, 1010, 1010, 1010, 1010, 1020]);
 });

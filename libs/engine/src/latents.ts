@@ -144,7 +144,10 @@ export function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number 
 /** A float32 tensor of the given dims filled from `data` (checked length). */
 export function f32Tensor(data: Float32Array, dims: readonly number[]): Tensor<"float32"> {
   if (data.length !== numel(dims)) {
-    throw new InvalidArgumentError("data", `has ${data.length} elements, dims [${dims.join(", ")}] need ${numel(dims)}`);
+    throw new InvalidArgumentError(
+      "data",
+      `has ${data.length} elements, dims [${dims.join(", ")}] need ${numel(dims)}`,
+    );
   }
   return new Tensor("float32", data, dims);
 }

@@ -7,9 +7,9 @@ import { InvalidArgumentError } from "@longshot/core";
 import type { PackManifest } from "@longshot/runtime";
 import { Tensor } from "@longshot/tensor";
 import { createScheduler, isSchedulerName, SCHEDULER_NAMES, type SchedulerName } from "./schedulers/factory.js";
-import { KEYFRAME_STREAM, interpolationStream } from "./stage-noise.js";
-import { checkWindowSizes } from "./stages/interpolate-windowed.js";
+import { interpolationStream, KEYFRAME_STREAM } from "./stage-noise.js";
 import { INTERPOLATION_MODES, type InterpolationMode, isInterpolationMode } from "./stages/interpolate.js";
+import { checkWindowSizes } from "./stages/interpolate-windowed.js";
 
 /** Longest prompt / negative prompt, in characters (as the stage-task contract). */
 export const MAX_PROMPT_LENGTH = 2000;
@@ -135,13 +135,7 @@ function resolveSeed(seed: unknown): bigint {
   return fail("seed", `must be an integer in [0, 2^64), got ${describe(seed)}`);
 }
 
-function resolveSteps(
-  v: unknown,
-  def: number,
-  field: string,
-  sampler: SchedulerName,
-  manifest: PackManifest,
-): number {
+function resolveSteps(v: unknown, def: number, field: string, sampler: SchedulerName, manifest: PackManifest): number {
   const steps = v ?? def;
   const nTrain = manifest.scheduler.num_train_timesteps;
   if (typeof steps !== "number" || !Number.isSafeInteger(steps) || steps < 1 || steps > nTrain) {
@@ -195,7 +189,10 @@ export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOpt
   const frames = opts.frames ?? video.defaultFrames;
   const allowed = [...video.frames].sort((a, b) => a - b);
   if (typeof frames !== "number" || !allowed.includes(frames)) {
-    fail("frames", `must be one of ${allowed.join(", ")} for pack ${manifest.name}@${manifest.version}, got ${describe(frames)}`);
+    fail(
+      "frames",
+      `must be one of ${allowed.join(", ")} for pack ${manifest.name}@${manifest.version}, got ${describe(frames)}`,
+    );
   }
   if (manifest.interpolation.strides[String(frames)] === undefined) {
     fail("frames", `pack ${manifest.name}@${manifest.version} has no interpolation stride for ${frames} frames`);
@@ -203,9 +200,11 @@ export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOpt
   const levels = levelFrames(video.keyframes, video.interpolationFactor, frames);
 
   const mode = opts.mode ?? defaults.mode;
-  if (!isInterpolationMode(mode)) fail("mode", `must be one of ${INTERPOLATION_MODES.join(", ")}, got ${describe(mode)}`);
+  if (!isInterpolationMode(mode))
+    fail("mode", `must be one of ${INTERPOLATION_MODES.join(", ")}, got ${describe(mode)}`);
   const sampler = opts.sampler ?? defaults.sampler;
-  if (!isSchedulerName(sampler)) fail("sampler", `must be one of ${SCHEDULER_NAMES.join(", ")}, got ${describe(sampler)}`);
+  if (!isSchedulerName(sampler))
+    fail("sampler", `must be one of ${SCHEDULER_NAMES.join(", ")}, got ${describe(sampler)}`);
 
   const keyframeSteps = resolveSteps(opts.keyframeSteps, defaults.keyframe.steps, "keyframeSteps", sampler, manifest);
   const interpolationSteps = resolveSteps(

@@ -29,7 +29,9 @@ function compareTensor(
   assert.ok(expected, `fixture has no "${name}"`);
   assert.deepEqual([...actual.dims], [...expected.dims], `${name}: shape`);
   const max = maxAbsDiff(actual.data as Float32Array, expected.data as Float32Array);
-  t.diagnostic(`${name}: max abs diff ${max.toExponential(3)}, mean ${meanAbsDiff(actual.data as Float32Array, expected.data as Float32Array).toExponential(3)}`);
+  t.diagnostic(
+    `${name}: max abs diff ${max.toExponential(3)}, mean ${meanAbsDiff(actual.data as Float32Array, expected.data as Float32Array).toExponential(3)}`,
+  );
   assert.ok(max <= LATENT_TOLERANCE, `${name}: max abs diff ${max} > ${LATENT_TOLERANCE}`);
   return max;
 }

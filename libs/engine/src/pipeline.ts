@@ -152,7 +152,9 @@ export class Engine {
     const factor = video.interpolationFactor;
     const dims = (frames: number) => [1, latent.channels, frames, latent.height, latent.width];
     const stageNoise = (stream: string, frames: number): StageNoise =>
-      noise ? tensorStageNoise(noise[stream] as Tensor, stream, { seed }) : seededStageNoise(seed, stream, dims(frames));
+      noise
+        ? tensorStageNoise(noise[stream] as Tensor, stream, { seed })
+        : seededStageNoise(seed, stream, dims(frames));
     const schedulerConfig = manifest.scheduler;
     throwIfCancelled(signal, "generate");
     const tStart = performance.now();

@@ -54,7 +54,9 @@ function chooseAssets(): TestAssetSet {
       fixtures65Seed: env.LONGSHOT_TEST_FIXTURES_65_SEED ?? path.join(env.LONGSHOT_TEST_PACK, "../fixtures-65-seed"),
     };
   }
-  return TEST_ASSET_SETS.find((s) => existsSync(path.join(s.pack, "pack.json"))) ?? (TEST_ASSET_SETS[0] as TestAssetSet);
+  return (
+    TEST_ASSET_SETS.find((s) => existsSync(path.join(s.pack, "pack.json"))) ?? (TEST_ASSET_SETS[0] as TestAssetSet)
+  );
 }
 
 export const TEST_ASSETS: TestAssetSet = chooseAssets();
@@ -90,7 +92,7 @@ export function readU8(dir: string, file: string, name: string): { dims: number[
     { dtype: string; shape: number[]; data_offsets: [number, number] }
   >;
   const info = header[name];
-  if (!info || info.dtype !== "U8") throw new Error(`${file}: no U8 tensor "${name}"`);
+  if (info?.dtype !== "U8") throw new Error(`${file}: no U8 tensor "${name}"`);
   const [a, b] = info.data_offsets;
   return { dims: info.shape, data: new Uint8Array(bytes.subarray(8 + n + a, 8 + n + b)) };
 }

@@ -7,10 +7,10 @@
  * tokens and 0 on padding.
  */
 import { readFile } from "node:fs/promises";
+import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
 import type { Pack } from "@longshot/runtime";
 import { Tensor } from "@longshot/tensor";
-import { Tokenizer } from "@huggingface/tokenizers";
 
 export interface TokenizedBatch {
   /** `[batch, maxTokens]` int64. */

@@ -132,7 +132,9 @@ describe("encoding", () => {
         [4 * 12 + 2, 4 * 22 + 2, FG],
       ] as const) {
         const got = centre(native.frames[2] as Uint8Array, x, y);
-        got.forEach((v, c) => assert.ok(Math.abs(v - (want[c] as number)) <= 6, `pixel ${x},${y}: ${got} vs ${want}`));
+        got.forEach((v, c) => {
+          assert.ok(Math.abs(v - (want[c] as number)) <= 6, `pixel ${x},${y}: ${got} vs ${want}`);
+        });
       }
 
       // Scaled back to the source size: close to the source everywhere.
@@ -169,7 +171,15 @@ describe("encoding", () => {
     const res = await writeVideoOutputs(out, video);
     assert.deepEqual(
       res.files.map((f) => f.path),
-      ["frames/0000.png", "frames/0001.png", "frames/0002.png", "frames/0003.png", "frames/0004.png", "video.mp4", "video.gif"],
+      [
+        "frames/0000.png",
+        "frames/0001.png",
+        "frames/0002.png",
+        "frames/0003.png",
+        "frames/0004.png",
+        "video.mp4",
+        "video.gif",
+      ],
     );
     for (const f of res.files) {
       const bytes = await readFile(path.join(out, f.path));
@@ -254,6 +264,9 @@ describe("parseFfmpegInfo", () => {
   });
 
   test("no video stream is an error", () => {
-    assert.throws(() => parseFfmpegInfo("x.wav: Invalid data found when processing input", "x.wav"), /x\.wav has no video/);
+    assert.throws(
+      () => parseFfmpegInfo("x.wav: Invalid data found when processing input", "x.wav"),
+      /x\.wav has no video/,
+    );
   });
 });

@@ -12,7 +12,13 @@ export interface RgbImage {
 /** Encodes an RGB image as an 8-bit RGB PNG (colour type 2, no alpha). */
 export function encodePng(image: RgbImage): Buffer {
   checkImage(image, "image");
-  const png = new PNG({ width: image.width, height: image.height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
+  const png = new PNG({
+    width: image.width,
+    height: image.height,
+    colorType: 2,
+    inputColorType: 2,
+    inputHasAlpha: false,
+  });
   png.data = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
   return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
 }

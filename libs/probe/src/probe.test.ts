@@ -117,7 +117,8 @@ describe("probe", () => {
     assert.throws(() => probe({ frames: [], width: 4, height: 4 }), { name: "InvalidArgumentError", field: "frames" });
     assert.throws(
       () => probe({ frames: [new Uint8Array(48), new Uint8Array(47)], width: 4, height: 4 }),
-      (err: unknown) => err instanceof InvalidArgumentError && err.field === "frames[1]" && /4\*4\*3 = 48/.test(err.message),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError && err.field === "frames[1]" && /4\*4\*3 = 48/.test(err.message),
     );
     assert.throws(() => probe({ frames: [new Uint8Array(0)], width: 0, height: 4 }), /positive integers/);
   });

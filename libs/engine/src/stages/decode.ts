@@ -102,7 +102,7 @@ export async function* decodeBatches(input: DecodeInput): AsyncGenerator<Decoded
     }
     const out = await vae.run({ latent: new Tensor("float32", z, [n, c, h, w]) }, signal ? { signal } : {});
     const image = out.image;
-    if (!image || image.dtype !== "float32" || image.dims.length !== 4 || image.dims[0] !== n || image.dims[1] !== 3) {
+    if (image?.dtype !== "float32" || image.dims.length !== 4 || image.dims[0] !== n || image.dims[1] !== 3) {
       throw new LongshotError(
         `${vae.name} (${vae.pack}) returned no float32 [${n}, 3, H, W] image (got ${image ? `[${image.dims.join(", ")}]` : "nothing"})`,
       );

@@ -46,7 +46,10 @@ export function throwIfCancelled(signal: AbortSignal | undefined, where: string)
 export function checkTextEmbeddings(t: Tensor, field = "textEmbeddings"): Tensor<"float32"> {
   if (!(t instanceof Tensor) || t.dtype !== "float32" || t.dims.length !== 3 || t.dims[0] !== 2) {
     const got = t instanceof Tensor ? `${t.dtype} [${t.dims.join(", ")}]` : typeof t;
-    throw new InvalidArgumentError(field, `must be float32 [2, tokens, hidden] (unconditional, conditional), got ${got}`);
+    throw new InvalidArgumentError(
+      field,
+      `must be float32 [2, tokens, hidden] (unconditional, conditional), got ${got}`,
+    );
   }
   return t as Tensor<"float32">;
 }
@@ -93,7 +96,7 @@ export async function guidedNoise(call: GuidedCall): Promise<Float32Array> {
   }
   const out = await unet.run(feeds, call.signal ? { signal: call.signal } : {});
   const pred = out.noise_pred;
-  if (!pred || pred.dtype !== "float32") {
+  if (pred?.dtype !== "float32") {
     throw new LongshotError(`${unet.name} (${unet.pack}) returned no float32 noise_pred`);
   }
   const eps = pred.data as Float32Array;

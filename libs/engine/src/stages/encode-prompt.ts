@@ -29,12 +29,9 @@ export async function encodePrompt(input: EncodePromptInput): Promise<Tensor<"fl
   }
   throwIfCancelled(signal, "encode");
   const { inputIds, attentionMask } = tokenizer.encode([negative, prompt]);
-  const out = await textEncoder.run(
-    { input_ids: inputIds, attention_mask: attentionMask },
-    signal ? { signal } : {},
-  );
+  const out = await textEncoder.run({ input_ids: inputIds, attention_mask: attentionMask }, signal ? { signal } : {});
   const hs = out.last_hidden_state;
-  if (!hs || hs.dtype !== "float32") {
+  if (hs?.dtype !== "float32") {
     throw new LongshotError(`${textEncoder.name} (${textEncoder.pack}) returned no float32 last_hidden_state`);
   }
   return hs as Tensor<"float32">;

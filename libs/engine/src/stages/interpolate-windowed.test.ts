@@ -50,9 +50,15 @@ describe("planWindows", () => {
   });
 
   test("rejects sizes off the known-slot grid, naming the field and the rule", () => {
-    assert.throws(() => planWindows(65, 16, 4), { name: "InvalidArgumentError", message: /^window\.frames: .*≡ 1 \(mod 4\)/ });
+    assert.throws(() => planWindows(65, 16, 4), {
+      name: "InvalidArgumentError",
+      message: /^window\.frames: .*≡ 1 \(mod 4\)/,
+    });
     assert.throws(() => planWindows(65, 1, 0), { name: "InvalidArgumentError", message: /^window\.frames/ });
-    assert.throws(() => planWindows(65, 17, 6), { name: "InvalidArgumentError", message: /^window\.overlap: .*multiple of 4 in \[0, 12\]/ });
+    assert.throws(() => planWindows(65, 17, 6), {
+      name: "InvalidArgumentError",
+      message: /^window\.overlap: .*multiple of 4 in \[0, 12\]/,
+    });
     assert.throws(() => planWindows(65, 17, 16), { name: "InvalidArgumentError", message: /^window\.overlap/ });
     assert.throws(() => planWindows(65, 17, -4), { name: "InvalidArgumentError", message: /^window\.overlap/ });
     assert.throws(() => planWindows(64, 17, 4), { name: "InvalidArgumentError", message: /^frames/ });
@@ -83,16 +89,23 @@ describe("blendWeights", () => {
               sum[j] = (sum[j] as number) + (wk[j - x.start] as number);
             }
           });
-          for (let j = 0; j < fout; j++) assert.ok(Math.abs((sum[j] as number) - 1) < 1e-12, `${fout}/${win}/${ov} frame ${j}`);
+          for (let j = 0; j < fout; j++)
+            assert.ok(Math.abs((sum[j] as number) - 1) < 1e-12, `${fout}/${win}/${ov} frame ${j}`);
         }
       }
     }
   });
 
   test("rejects plans with gaps, holes at the ends or unsorted windows", () => {
-    assert.throws(() => blendWeights([w(0, 17), w(20, 37)], 37), { name: "InvalidArgumentError", message: /^windows\[1\]/ });
+    assert.throws(() => blendWeights([w(0, 17), w(20, 37)], 37), {
+      name: "InvalidArgumentError",
+      message: /^windows\[1\]/,
+    });
     assert.throws(() => blendWeights([w(4, 17)], 17), { name: "InvalidArgumentError", message: /^windows\[0\]/ });
-    assert.throws(() => blendWeights([w(0, 17)], 21), { name: "InvalidArgumentError", message: /must end at frame 21/ });
+    assert.throws(() => blendWeights([w(0, 17)], 21), {
+      name: "InvalidArgumentError",
+      message: /must end at frame 21/,
+    });
     assert.throws(() => blendWeights([w(0, 17), w(4, 13)], 17), { name: "InvalidArgumentError" });
     assert.throws(() => blendWeights([w(0, 16)], 16), { name: "InvalidArgumentError", message: /known frames/ });
     assert.throws(() => blendWeights([], 17), { name: "InvalidArgumentError" });
@@ -102,7 +115,11 @@ describe("blendWeights", () => {
 describe("blendWindows", () => {
   const fout = 65;
   const full = randn(1, [1, 4, fout, 4, 4], { stream: "blend-test" });
-  const keyframes = new Tensor("float32", new Float32Array(4 * 17 * 16).map((_, i) => i / 7), [1, 4, 17, 4, 4]);
+  const keyframes = new Tensor(
+    "float32",
+    new Float32Array(4 * 17 * 16).map((_, i) => i / 7),
+    [1, 4, 17, 4, 4],
+  );
 
   test("windows cut from one tensor blend back to it", () => {
     const plan = planWindows(fout, 17, 4);
@@ -117,13 +134,24 @@ describe("blendWindows", () => {
     // Window k is the tensor plus k: in shared frames the blend interpolates between k and k + 1.
     const results = plan.map((window, k) => {
       const part = sliceFrames(full, window.start, window.end);
-      return { window, latents: new Tensor("float32", part.data.map((v) => v + k), part.dims) };
+      return {
+        window,
+        latents: new Tensor(
+          "float32",
+          part.data.map((v) => v + k),
+          part.dims,
+        ),
+      };
     });
     const seed = blendWindows(results, { frames: fout, mode: "seed" });
     const hw = 16;
-    const at = (t: Tensor, ch: number, f: number) => (t.data[(ch * fout + f) * hw] as number) - (full.data[(ch * fout + f) * hw] as number);
+    const at = (t: Tensor, ch: number, f: number) =>
+      (t.data[(ch * fout + f) * hw] as number) - (full.data[(ch * fout + f) * hw] as number);
     // Frames 12..16 are shared by windows 0 and 1: offsets 0, .25, .5, .75, 1.
-    assert.deepEqual([12, 13, 14, 15, 16].map((f) => Math.round(at(seed, 2, f) * 1e4) / 1e4), [0, 0.25, 0.5, 0.75, 1]);
+    assert.deepEqual(
+      [12, 13, 14, 15, 16].map((f) => Math.round(at(seed, 2, f) * 1e4) / 1e4),
+      [0, 0.25, 0.5, 0.75, 1],
+    );
     assert.ok(Math.abs(at(seed, 0, 20) - 1) < 1e-5);
     const pinned = blendWindows(results, { frames: fout, mode: "pinned", keyframes });
     for (let ch = 0; ch < 4; ch++) {
@@ -139,13 +167,19 @@ describe("blendWindows", () => {
   test("checks shapes and pinned inputs", () => {
     const plan = planWindows(fout, 33, 8);
     const ok = plan.map((window) => ({ window, latents: sliceFrames(full, window.start, window.end) }));
-    assert.throws(() => blendWindows(ok, { frames: fout, mode: "pinned" }), { name: "InvalidArgumentError", message: /^keyframes/ });
-    assert.throws(
-      () => blendWindows(ok, { frames: fout, mode: "pinned", keyframes: sliceFrames(keyframes, 0, 5) }),
-      { name: "InvalidArgumentError", message: /^keyframes: must be \[1, 4, 17, 4, 4\]/ },
-    );
+    assert.throws(() => blendWindows(ok, { frames: fout, mode: "pinned" }), {
+      name: "InvalidArgumentError",
+      message: /^keyframes/,
+    });
+    assert.throws(() => blendWindows(ok, { frames: fout, mode: "pinned", keyframes: sliceFrames(keyframes, 0, 5) }), {
+      name: "InvalidArgumentError",
+      message: /^keyframes: must be \[1, 4, 17, 4, 4\]/,
+    });
     const bad = ok.map((r, k) => (k === 1 ? { ...r, latents: sliceFrames(full, 0, 17) } : r));
-    assert.throws(() => blendWindows(bad, { frames: fout, mode: "seed" }), { name: "InvalidArgumentError", message: /^results\[1\]\.latents/ });
+    assert.throws(() => blendWindows(bad, { frames: fout, mode: "seed" }), {
+      name: "InvalidArgumentError",
+      message: /^results\[1\]\.latents/,
+    });
     assert.throws(() => blendWindows([], { frames: fout, mode: "seed" }), { name: "InvalidArgumentError" });
   });
 });

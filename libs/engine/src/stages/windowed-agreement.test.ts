@@ -1,0 +1,121 @@
+/**
+ * Windowed interpolation against the whole-sequence pass on a 65-frame level (17 → 65, pinned, seeded noise).
+ *
+ * Agreement bound. A window sees exactly the whole pass's inputs for its frames (input frames, hint, mask, noise
+ * slice); it lacks only the temporal context beyond its edges, which the UNet's temporal convolutions and local
+ * attention (pack `interpolation.attentionWindow`) would otherwise carry in, a few frames per layer and step.
+ * So the two results may differ near window edges, and the difference must stay small against the scale of the
+ * latents themselves: mean |Δ| ≤ 2 % and max |Δ| ≤ 20 % of the whole result's standard deviation. A windowing bug
+ * (a wrong noise slice, hint or mask offset, stride, or blend weights) changes whole windows by O(std).
+ *
+ * Seams: see seams.ts (every seam jump ≤ the median step of the whole-sequence trajectory).
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Tensor } from "@longshot/tensor";
+import { maxAbsDiff, meanAbsDiff } from "../latents.js";
+import { Engine } from "../pipeline.js";
+import { seamReport } from "../seams.js";
+import { interpolationStream, seededStageNoise } from "../stage-noise.js";
+import { readTensors, TEST_ASSETS, testPackDir } from "../test-support.js";
+import { type InterpolationStageInput, interpolatePass } from "./interpolate.js";
+import {
+  blendWindows,
+  interpolateWindowed,
+  planWindows,
+  runWindow,
+  type WindowResult,
+} from "./interpolate-windowed.js";
+
+const WINDOW = 17;
+const OVERLAP = 4;
+const STEPS = 2;
+
+let engine: Engine;
+let input: InterpolationStageInput;
+let whole: Tensor<"float32">;
+let windowed: Tensor<"float32">;
+
+before(async () => {
+  engine = await Engine.create({ packDir: testPackDir(), threads: 2 });
+  const ref = readTensors(TEST_ASSETS.fixtures, "latents.safetensors");
+  const m = engine.pack.manifest;
+  input = {
+    unet: engine.sessions.interpolationUnet,
+    sampler: "ddim",
+    schedulerConfig: m.scheduler,
+    steps: STEPS,
+    textEmbeddings: ref.text as Tensor,
+    latents: ref.interp1 as Tensor,
+    noise: seededStageNoise(11, interpolationStream(2), [1, m.latent.channels, 65, m.latent.height, m.latent.width]),
+    frameStride: m.interpolation.strides["65"] as number,
+    guidance: m.defaults.interpolation.guidance,
+    mode: "pinned",
+    factor: m.video.interpolationFactor,
+  };
+  whole = await interpolatePass(input);
+  windowed = await interpolateWindowed({ ...input, windowFrames: WINDOW, overlap: OVERLAP });
+});
+after(async () => {
+  await engine?.close();
+});
+
+function std(a: Float32Array): number {
+  let s = 0;
+  let s2 = 0;
+  for (const v of a) {
+    s += v;
+    s2 += v * v;
+  }
+  return Math.sqrt(s2 / a.length - (s / a.length) ** 2);
+}
+
+test(`windowed (${WINDOW} frames, overlap ${OVERLAP}) agrees with the whole-sequence pass`, (t) => {
+  assert.deepEqual([...windowed.dims], [...whole.dims]);
+  const sd = std(whole.data);
+  const max = maxAbsDiff(windowed.data, whole.data);
+  const mean = meanAbsDiff(windowed.data, whole.data);
+  t.diagnostic(
+    `65 frames, ${STEPS} steps: max |Δ| ${max.toExponential(3)}, mean |Δ| ${mean.toExponential(3)}, std of the result ${sd.toFixed(4)} (${TEST_ASSETS.label})`,
+  );
+  assert.ok(mean <= 0.02 * sd, `mean |Δ| ${mean} > 2 % of std ${sd}`);
+  assert.ok(max <= 0.2 * sd, `max |Δ| ${max} > 20 % of std ${sd}`);
+  // Not trivially equal: the windows really ran without outside context.
+  assert.ok(max > 0, "windowed and whole results are identical: were the windows run?");
+});
+
+test("seams are smooth: no seam jump above the median step of the trajectory", (t) => {
+  const plan = planWindows(65, WINDOW, OVERLAP);
+  const r = seamReport(windowed, whole, plan);
+  t.diagnostic(
+    `median step ${r.medianStep.toExponential(3)}, seam jumps ${r.borders.map((b) => `${b.frame}:${b.jump.toExponential(2)}`).join(" ")}`,
+  );
+  assert.equal(r.borders.length, 2 * (plan.length - 1));
+  assert.ok(r.maxJump <= r.medianStep, `seam jump ${r.maxJump} > median step ${r.medianStep}`);
+});
+
+test("pinned windows keep the input frames bit-exactly at the known slots", () => {
+  const [, c, fout, h, w] = windowed.dims as [number, number, number, number, number];
+  const fin = (fout - 1) / 4 + 1;
+  const hw = h * w;
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < fin; i++) {
+      assert.deepEqual(
+        windowed.data.subarray((ch * fout + 4 * i) * hw, (ch * fout + 4 * i + 1) * hw),
+        input.latents.data.subarray((ch * fin + i) * hw, (ch * fin + i + 1) * hw),
+      );
+    }
+  }
+});
+
+test("windows run separately (as replicas would, in any order) and stitched equal the in-process windowed pass", async () => {
+  const plan = planWindows(65, WINDOW, OVERLAP);
+  const results: WindowResult[] = [];
+  for (const window of [...plan].reverse()) {
+    // Each "replica" builds its own noise source from the seed: only its frames are generated.
+    const noise = seededStageNoise(11, interpolationStream(2), input.noise.dims);
+    results.push({ window, latents: await runWindow({ ...input, noise, window }) });
+  }
+  const stitched = blendWindows(results, { frames: 65, mode: "pinned", keyframes: input.latents });
+  assert.deepEqual(stitched.data, windowed.data);
+});
