@@ -4,8 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import {
-  type ConfigValues,
   ConfigError,
+  type ConfigValues,
   defineConfig,
   InvalidArgumentError,
   type Logger,
@@ -31,13 +31,19 @@ export const busConfig = defineConfig({
     default: "nats://127.0.0.1:4222",
     description: "NATS server URL(s), comma-separated (nats://host:4222, tls://host:4222)",
     validate: (v) => {
-      for (const u of splitServers(v)) if (!/^(nats|tls|ws|wss):\/\/./.test(u) && !/^[\w.-]+:\d+$/.test(u)) {
-        return `has ${JSON.stringify(u)}, expected nats://host:port or tls://host:port`;
-      }
+      for (const u of splitServers(v))
+        if (!/^(nats|tls|ws|wss):\/\/./.test(u) && !/^[\w.-]+:\d+$/.test(u)) {
+          return `has ${JSON.stringify(u)}, expected nats://host:port or tls://host:port`;
+        }
       return splitServers(v).length === 0 ? "lists no server" : undefined;
     },
   },
-  natsUser: { type: "string", env: "LONGSHOT_NATS_USER", flag: "nats-user", description: "NATS user (with natsPassword)" },
+  natsUser: {
+    type: "string",
+    env: "LONGSHOT_NATS_USER",
+    flag: "nats-user",
+    description: "NATS user (with natsPassword)",
+  },
   natsPassword: {
     type: "string",
     env: "LONGSHOT_NATS_PASSWORD",
@@ -45,7 +51,13 @@ export const busConfig = defineConfig({
     secret: true,
     description: "NATS password",
   },
-  natsToken: { type: "string", env: "LONGSHOT_NATS_TOKEN", flag: "nats-token", secret: true, description: "NATS token" },
+  natsToken: {
+    type: "string",
+    env: "LONGSHOT_NATS_TOKEN",
+    flag: "nats-token",
+    secret: true,
+    description: "NATS token",
+  },
   natsCredsFile: {
     type: "string",
     env: "LONGSHOT_NATS_CREDS",
@@ -58,9 +70,24 @@ export const busConfig = defineConfig({
     flag: "nats-nkey-seed-file",
     description: "File holding this service's NKey seed (SU...)",
   },
-  natsTlsCa: { type: "string", env: "LONGSHOT_NATS_TLS_CA", flag: "nats-tls-ca", description: "CA bundle that signs the NATS server certificate" },
-  natsTlsCert: { type: "string", env: "LONGSHOT_NATS_TLS_CERT", flag: "nats-tls-cert", description: "Client certificate (mutual TLS)" },
-  natsTlsKey: { type: "string", env: "LONGSHOT_NATS_TLS_KEY", flag: "nats-tls-key", description: "Client private key (mutual TLS)" },
+  natsTlsCa: {
+    type: "string",
+    env: "LONGSHOT_NATS_TLS_CA",
+    flag: "nats-tls-ca",
+    description: "CA bundle that signs the NATS server certificate",
+  },
+  natsTlsCert: {
+    type: "string",
+    env: "LONGSHOT_NATS_TLS_CERT",
+    flag: "nats-tls-cert",
+    description: "Client certificate (mutual TLS)",
+  },
+  natsTlsKey: {
+    type: "string",
+    env: "LONGSHOT_NATS_TLS_KEY",
+    flag: "nats-tls-key",
+    description: "Client private key (mutual TLS)",
+  },
 });
 
 export type BusConfigValues = ConfigValues<typeof busConfig>;
@@ -110,7 +137,7 @@ export interface Bus {
   /** Closes at once. Idempotent. */
   close(): Promise<void>;
   /** Resolves when the connection is closed for good (with the error that closed it, if any). */
-  closed(): Promise<void | Error>;
+  closed(): Promise<Error | undefined>;
 }
 
 /** Options for `connectBus` from loaded `busConfig` values. */
@@ -168,7 +195,8 @@ export function natsConnectOptions(opts: BusOptions): NodeConnectionOptions {
     throw new InvalidArgumentError("nkeySeed", "give nkeySeed or nkeySeedFile, not both");
   }
   const timeout = opts.timeoutMs ?? 5000;
-  if (!Number.isInteger(timeout) || timeout < 100) throw new InvalidArgumentError("timeoutMs", "must be an integer >= 100");
+  if (!Number.isInteger(timeout) || timeout < 100)
+    throw new InvalidArgumentError("timeoutMs", "must be an integer >= 100");
 
   let authenticator: Authenticator | undefined;
   if (opts.credsFile !== undefined) {
@@ -177,7 +205,9 @@ export function natsConnectOptions(opts: BusOptions): NodeConnectionOptions {
     const seed =
       opts.nkeySeed !== undefined
         ? new TextEncoder().encode(opts.nkeySeed.trim())
-        : new TextEncoder().encode(new TextDecoder().decode(readSecretFile("nkeySeedFile", opts.nkeySeedFile as string)).trim());
+        : new TextEncoder().encode(
+            new TextDecoder().decode(readSecretFile("nkeySeedFile", opts.nkeySeedFile as string)).trim(),
+          );
     if (!/^S[A-Z2-7]{10,}$/.test(new TextDecoder().decode(seed))) {
       throw new InvalidArgumentError("nkeySeed", "is not an NKey seed (expected text starting with S, e.g. SU…)");
     }
@@ -293,7 +323,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       closing ??= nc.close();
       return closing;
     },
-    closed: () => nc.closed(),
+    closed: () => nc.closed().then((e) => (e instanceof Error ? e : undefined)),
   };
 }
 

@@ -77,7 +77,10 @@ export function makeDeadLetterRecord(
  * sequence, so a second record for the same message (a retry after a crash, or both the worker and
  * the advisory path) within the duplicate window is dropped.
  */
-export async function publishDeadLetter(js: JetStreamClient, record: DeadLetterRecord): Promise<{ seq: number; duplicate: boolean }> {
+export async function publishDeadLetter(
+  js: JetStreamClient,
+  record: DeadLetterRecord,
+): Promise<{ seq: number; duplicate: boolean }> {
   const subject = dlqSubject(record.stage);
   const hdrs = natsHeaders();
   hdrs.set(HEADER_DLQ_KIND, record.kind);

@@ -4,13 +4,7 @@
  * true and workers retry), a missing stream is a NotFoundError, a compare-and-set conflict is a
  * RevisionConflictError.
  */
-import {
-  ConfigError,
-  InvalidArgumentError,
-  LongshotError,
-  NotFoundError,
-  UnavailableError,
-} from "@longshot/core";
+import { ConfigError, InvalidArgumentError, LongshotError, NotFoundError, UnavailableError } from "@longshot/core";
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import {
   AuthorizationError,

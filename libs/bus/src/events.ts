@@ -12,7 +12,7 @@ import { InvalidArgumentError, type Logger } from "@longshot/core";
 import { JobEvent } from "@longshot/proto";
 import { injectHeaders } from "@longshot/telemetry";
 import { DeliverPolicy, type JetStreamClient, type StoredMsg } from "@nats-io/jetstream";
-import { headers as natsHeaders, Match, type MsgHdrs } from "@nats-io/transport-node";
+import { Match, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import { errorMessage, isWrongLastSequence, RevisionConflictError, toBusError } from "./errors.js";
 import { checkJobId, EVENTS_STREAM, eventSubject, HEADER_EVENT_SEQUENCE, HEADER_JOB_ID } from "./names.js";
 
@@ -39,13 +39,47 @@ function headerSequence(h: MsgHdrs | undefined): bigint | undefined {
   return /^\d{1,20}$/.test(v) ? BigInt(v) : undefined;
 }
 
-function storedSequence(sm: StoredMsg): bigint {
+/** The job sequence of a stored event, or undefined when the message is not a valid event. */
+function storedSequence(sm: StoredMsg): bigint | undefined {
   const fromHeader = headerSequence(sm.header);
   if (fromHeader !== undefined) return fromHeader;
   try {
-    return JobEvent.decode(sm.data).sequence;
+    const ev = JobEvent.decode(sm.data);
+    return ev.sequence > 0n ? ev.sequence : undefined;
   } catch {
-    return 0n;
+    return undefined;
+  }
+}
+
+/**
+ * The highest valid event sequence on a job's subject, reading all of it: only needed when the
+ * newest message there is not an event (someone published junk on the subject).
+ */
+async function scanMaxSequence(js: JetStreamClient, subject: string): Promise<bigint> {
+  let max = 0n;
+  const consumer = await js.consumers.get(EVENTS_STREAM, {
+    filter_subjects: subject,
+    deliver_policy: DeliverPolicy.All,
+  });
+  for (;;) {
+    let got = 0;
+    let pending = 0;
+    for await (const m of await consumer.fetch({ max_messages: 1000, expires: 1000 })) {
+      got++;
+      pending = m.info.pending;
+      const seq =
+        headerSequence(m.headers) ??
+        (() => {
+          try {
+            return JobEvent.decode(m.data).sequence;
+          } catch {
+            return 0n;
+          }
+        })();
+      if (seq > max) max = seq;
+      if (pending === 0) break;
+    }
+    if (got === 0 || pending === 0) return max;
   }
 }
 
@@ -68,7 +102,10 @@ export async function publishEvent(
   checkJobId(jobId);
   if (event.event === undefined) throw new InvalidArgumentError("event.event", "is empty (set one of the event kinds)");
   if (event.jobId !== "" && event.jobId !== jobId) {
-    throw new InvalidArgumentError("event.job_id", `is ${JSON.stringify(event.jobId)} but the event is published for job ${jobId}`);
+    throw new InvalidArgumentError(
+      "event.job_id",
+      `is ${JSON.stringify(event.jobId)} but the event is published for job ${jobId}`,
+    );
   }
   const maxAttempts = options.maxAttempts ?? 50;
   const subject = eventSubject(jobId);
@@ -77,7 +114,7 @@ export async function publishEvent(
     const jsm = await js.jetstreamManager();
     for (let attempt = 1; ; attempt++) {
       const last = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
-      const prevSeq = last === null ? 0n : storedSequence(last);
+      const prevSeq = last === null ? 0n : (storedSequence(last) ?? (await scanMaxSequence(js, subject)));
       const stored: JobEvent = { ...event, jobId, sequence: prevSeq + 1n, time: event.time ?? new Date() };
       const hdrs = injectHeaders(undefined, natsHeaders());
       hdrs.set(HEADER_EVENT_SEQUENCE, String(stored.sequence));
@@ -145,7 +182,8 @@ export async function* replayEvents(
     if (from > 1n) {
       const jsm = await js.jetstreamManager();
       const last = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
-      if (last !== null && storedSequence(last) < from) startSeq = last.seq + 1;
+      const lastSeq = last === null ? undefined : storedSequence(last);
+      if (last !== null && lastSeq !== undefined && lastSeq < from) startSeq = last.seq + 1;
     }
     const consumer = await js.consumers.get(EVENTS_STREAM, {
       filter_subjects: subject, // a string: servers before 2.10 only know filter_subject

@@ -6,7 +6,10 @@
 import { JobState, jobStateToJSON } from "@longshot/proto";
 
 const ALLOWED: ReadonlyMap<JobState, ReadonlySet<JobState>> = new Map([
-  [JobState.JOB_STATE_QUEUED, new Set([JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_FAILED])],
+  [
+    JobState.JOB_STATE_QUEUED,
+    new Set([JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_FAILED]),
+  ],
   [
     JobState.JOB_STATE_RUNNING,
     new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]),
@@ -18,7 +21,9 @@ const ALLOWED: ReadonlyMap<JobState, ReadonlySet<JobState>> = new Map([
 
 export function isTerminalState(state: JobState): boolean {
   return (
-    state === JobState.JOB_STATE_SUCCEEDED || state === JobState.JOB_STATE_FAILED || state === JobState.JOB_STATE_CANCELLED
+    state === JobState.JOB_STATE_SUCCEEDED ||
+    state === JobState.JOB_STATE_FAILED ||
+    state === JobState.JOB_STATE_CANCELLED
   );
 }
 

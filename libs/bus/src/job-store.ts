@@ -14,7 +14,14 @@ import { IntegrityError, InvalidArgumentError, type Logger, NotFoundError } from
 import { Job, JobState } from "@longshot/proto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
-import { AlreadyExistsError, errorMessage, IllegalTransitionError, isWrongLastSequence, RevisionConflictError, toBusError } from "./errors.js";
+import {
+  AlreadyExistsError,
+  errorMessage,
+  IllegalTransitionError,
+  isWrongLastSequence,
+  RevisionConflictError,
+  toBusError,
+} from "./errors.js";
 import { canTransition, stateName } from "./job-state.js";
 import { checkJobId, isValidJobId, JOBS_BUCKET } from "./names.js";
 
@@ -75,9 +82,12 @@ function decodeJob(entry: KvEntry, id: string): Job {
   try {
     job = Job.decode(entry.value);
   } catch (err) {
-    throw new IntegrityError(`job ${id}: stored value (revision ${entry.revision}) is not a Job: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    throw new IntegrityError(
+      `job ${id}: stored value (revision ${entry.revision}) is not a Job: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (job.id !== id) {
     throw new IntegrityError(`job ${id}: stored value (revision ${entry.revision}) has id ${JSON.stringify(job.id)}`);
@@ -108,7 +118,13 @@ function decodeCursor(token: string, state: number): PageCursor {
   } catch {
     throw new InvalidArgumentError("page_token", "is not a token returned by ListJobs");
   }
-  if (typeof c !== "object" || c === null || typeof c.t !== "number" || typeof c.id !== "string" || typeof c.s !== "number") {
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    typeof c.t !== "number" ||
+    typeof c.id !== "string" ||
+    typeof c.s !== "number"
+  ) {
     throw new InvalidArgumentError("page_token", "is not a token returned by ListJobs");
   }
   if (c.s !== state) throw new InvalidArgumentError("page_token", "was issued for another state filter");
@@ -194,9 +210,13 @@ export class JobStore {
   async compareAndSet(id: string, job: Job, revision: number): Promise<StoredJob> {
     const current = await this.get(id);
     if (current.revision !== revision) {
-      throw new RevisionConflictError(jobKey(id), `job ${id}: revision ${revision} is stale (now ${current.revision})`, {
-        expectedRevision: revision,
-      });
+      throw new RevisionConflictError(
+        jobKey(id),
+        `job ${id}: revision ${revision} is stale (now ${current.revision})`,
+        {
+          expectedRevision: revision,
+        },
+      );
     }
     return this.write(id, current.job, job, revision);
   }
@@ -217,9 +237,13 @@ export class JobStore {
       } catch (err) {
         if (!(err instanceof RevisionConflictError)) throw err;
         if (attempt >= this.maxUpdateAttempts) {
-          throw new RevisionConflictError(jobKey(id), `job ${id}: gave up after ${attempt} conflicting concurrent updates`, {
-            cause: err,
-          });
+          throw new RevisionConflictError(
+            jobKey(id),
+            `job ${id}: gave up after ${attempt} conflicting concurrent updates`,
+            {
+              cause: err,
+            },
+          );
         }
         this.logger?.debug({ jobId: id, attempt }, "job update conflict; retrying");
         await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
@@ -228,8 +252,10 @@ export class JobStore {
   }
 
   private async write(id: string, from: Job, to: Job, revision: number): Promise<StoredJob> {
-    if (to.id !== id) throw new InvalidArgumentError("job.id", `an update must keep the id ${id}, got ${JSON.stringify(to.id)}`);
-    if (!canTransition(from.state, to.state)) throw new IllegalTransitionError(id, stateName(from.state), stateName(to.state));
+    if (to.id !== id)
+      throw new InvalidArgumentError("job.id", `an update must keep the id ${id}, got ${JSON.stringify(to.id)}`);
+    if (!canTransition(from.state, to.state))
+      throw new IllegalTransitionError(id, stateName(from.state), stateName(to.state));
     const stored: Job = { ...to, updateTime: new Date() };
     try {
       const rev = await this.kv.update(jobKey(id), encodeJob(stored), revision);
@@ -266,25 +292,34 @@ export class JobStore {
     }
     const stateFilter = options.state ?? JobState.JOB_STATE_UNSPECIFIED;
     const cursor =
-      options.pageToken === undefined || options.pageToken === "" ? undefined : decodeCursor(options.pageToken, stateFilter);
+      options.pageToken === undefined || options.pageToken === ""
+        ? undefined
+        : decodeCursor(options.pageToken, stateFilter);
 
     let keys: string[];
     try {
       keys = [];
-      for await (const k of await this.kv.keys(`${JOB_PREFIX}>`)) keys.push(k);
+      for await (const k of await this.kv.keys(`${JOB_PREFIX}>`)) {
+        // Keys this store did not write (not `job.<valid id>`) are not jobs.
+        if (isValidJobId(k.slice(JOB_PREFIX.length))) keys.push(k);
+      }
     } catch (err) {
       throw toBusError(err, "list job keys");
     }
     const all: Array<StoredJob & { t: number; id: string }> = [];
     for (let i = 0; i < keys.length; i += LIST_GET_CONCURRENCY) {
       const chunk = keys.slice(i, i + LIST_GET_CONCURRENCY);
-      const found = await Promise.all(chunk.map((k) => this.find(k.slice(JOB_PREFIX.length)).catch((err: unknown) => {
-        if (err instanceof IntegrityError) {
-          this.logger?.warn({ err, key: k }, "skipping an unreadable job record");
-          return undefined;
-        }
-        throw err;
-      })));
+      const found = await Promise.all(
+        chunk.map((k) =>
+          this.find(k.slice(JOB_PREFIX.length)).catch((err: unknown) => {
+            if (err instanceof IntegrityError) {
+              this.logger?.warn({ err, key: k }, "skipping an unreadable job record");
+              return undefined;
+            }
+            throw err;
+          }),
+        ),
+      );
       for (const f of found) {
         if (f === undefined) continue;
         if (stateFilter !== JobState.JOB_STATE_UNSPECIFIED && f.job.state !== stateFilter) continue;
@@ -366,6 +401,8 @@ export class JobStore {
     if (!isLive(entry)) return undefined;
     const text: string = new TextDecoder().decode(entry.value);
     if (isValidJobId(text)) return text;
-    throw new IntegrityError(`idempotency record ${k} holds ${JSON.stringify(entry.string().slice(0, 80))}, not a job id`);
+    throw new IntegrityError(
+      `idempotency record ${k} holds ${JSON.stringify(entry.string().slice(0, 80))}, not a job id`,
+    );
   }
 }

@@ -15,7 +15,7 @@ import {
   type TaskMetrics,
 } from "@longshot/telemetry";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { context } from "@opentelemetry/api";
 import { toBusError } from "./errors.js";
 import { cancelSubject, HEADER_JOB_ID, HEADER_TASK_ID, stageNameOf, TASKS_STREAM, taskSubject } from "./names.js";

@@ -16,25 +16,41 @@ const MAX_ID_CHARS = 256;
 const MAX_KEY_CHARS = 1024;
 // Printable ASCII without spaces: task ids become Nats-Msg-Id headers and log fields.
 const TASK_ID_RE = /^[\x21-\x7e]+$/;
-// Object keys: no control characters, no U+FFFD from invalid UTF-8.
-const BAD_KEY_CHARS_RE = /[\u0000-\u001f\u007f\ufffd]/;
+/** Object keys: no control characters, no U+FFFD (what invalid UTF-8 decodes to). */
+function hasBadKeyChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0xfffd) return true;
+  }
+  return false;
+}
 
 /** What is wrong with a task's envelope, or undefined when it is fine. `field` is the proto field path. */
 export function checkTaskEnvelope(task: StageTask): { field: string; problem: string } | undefined {
   if (!isValidJobId(task.jobId)) {
-    return { field: "job_id", problem: `${show(task.jobId)} is not a valid job id (1-128 characters of A-Z a-z 0-9 _ -)` };
+    return {
+      field: "job_id",
+      problem: `${show(task.jobId)} is not a valid job id (1-128 characters of A-Z a-z 0-9 _ -)`,
+    };
   }
   if (task.taskId.length === 0 || task.taskId.length > MAX_ID_CHARS || !TASK_ID_RE.test(task.taskId)) {
-    return { field: "task_id", problem: `${show(task.taskId)} must be 1-${MAX_ID_CHARS} printable ASCII characters without spaces` };
+    return {
+      field: "task_id",
+      problem: `${show(task.taskId)} must be 1-${MAX_ID_CHARS} printable ASCII characters without spaces`,
+    };
   }
   const stage = stageNameOf(task.stage);
-  if (stage === undefined) return { field: "stage", problem: `${task.stage} is not a stage (keyframe, interpolation, decode)` };
+  if (stage === undefined)
+    return { field: "stage", problem: `${task.stage} is not a stage (keyframe, interpolation, decode)` };
   if (task.params === undefined) return { field: "params", problem: `is missing (expected ${stage} params)` };
   if (task.params.$case !== stage) {
     return { field: "params", problem: `are ${task.params.$case} params but the task is for stage ${stage}` };
   }
-  if (task.outputKey.length === 0 || task.outputKey.length > MAX_KEY_CHARS || BAD_KEY_CHARS_RE.test(task.outputKey)) {
-    return { field: "output_key", problem: `${show(task.outputKey)} must be 1-${MAX_KEY_CHARS} characters without control characters` };
+  if (task.outputKey.length === 0 || task.outputKey.length > MAX_KEY_CHARS || hasBadKeyChar(task.outputKey)) {
+    return {
+      field: "output_key",
+      problem: `${show(task.outputKey)} must be 1-${MAX_KEY_CHARS} characters without control characters`,
+    };
   }
   return undefined;
 }

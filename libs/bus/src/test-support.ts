@@ -13,7 +13,10 @@ export type NatsServers = TestServers<{ nats: true; otlp: boolean }>;
 /** Test log lines are off; LONGSHOT_TEST_LOG=debug (or info, warn…) sends them to stderr. */
 export function testLogger(name: string): Logger {
   const level = (process.env.LONGSHOT_TEST_LOG ?? "silent") as "silent";
-  return createLogger(name, level, { format: "json", destination: { write: (s: string) => void process.stderr.write(s) } });
+  return createLogger(name, level, {
+    format: "json",
+    destination: { write: (s: string) => void process.stderr.write(s) },
+  });
 }
 
 export async function startNats(otlp = false): Promise<{ servers: NatsServers; bus: Bus }> {
@@ -55,7 +58,10 @@ export function makeTask(jobId: string, stage: StageName = "keyframe", taskId?: 
   };
   switch (stage) {
     case "keyframe":
-      return { ...base, params: { $case: "keyframe", value: { prompt: "a red ball", negativePrompt: undefined, numFrames: 5 } } };
+      return {
+        ...base,
+        params: { $case: "keyframe", value: { prompt: "a red ball", negativePrompt: undefined, numFrames: 5 } },
+      };
     case "interpolation":
       return {
         ...base,

@@ -160,7 +160,10 @@ export function resolveTopology(cfg: TopologyConfig = {}): ResolvedTopology {
   if (cfg.maxAckPending !== undefined && typeof cfg.maxAckPending === "object") {
     for (const k of Object.keys(cfg.maxAckPending)) {
       if (!(STAGES as readonly string[]).includes(k)) {
-        throw new InvalidArgumentError("maxAckPending", `unknown stage ${JSON.stringify(k)} (expected ${STAGES.join(", ")})`);
+        throw new InvalidArgumentError(
+          "maxAckPending",
+          `unknown stage ${JSON.stringify(k)} (expected ${STAGES.join(", ")})`,
+        );
       }
     }
   }
@@ -191,7 +194,9 @@ function storageType(s: "file" | "memory"): StorageType {
 }
 
 /** Stream settings longshot needs (the fields it compares against an existing stream). */
-export function streamConfigs(t: ResolvedTopology): Array<Partial<StreamConfig> & { name: string; subjects: string[] }> {
+export function streamConfigs(
+  t: ResolvedTopology,
+): Array<Partial<StreamConfig> & { name: string; subjects: string[] }> {
   const common = { storage: storageType(t.storage), num_replicas: t.replicas, discard: DiscardPolicy.Old };
   return [
     {
@@ -227,7 +232,10 @@ export function streamConfigs(t: ResolvedTopology): Array<Partial<StreamConfig> 
 }
 
 /** The durable pull consumer of a stage. */
-export function consumerConfig(t: ResolvedTopology, stage: StageName): Partial<ConsumerConfig> & { durable_name: string } {
+export function consumerConfig(
+  t: ResolvedTopology,
+  stage: StageName,
+): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: stage,
     description: `longshot ${stage} workers`,
@@ -298,7 +306,9 @@ async function ensureStream(
   try {
     await jsm.streams.update(want.name, { ...have, ...want });
   } catch (err) {
-    throw new ConfigError(`stream ${want.name}: cannot update ${drift.join(", ")}: ${errorMessage(err)}`, { cause: err });
+    throw new ConfigError(`stream ${want.name}: cannot update ${drift.join(", ")}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   logger?.info({ stream: want.name, fields: drift }, "topology: stream updated");
   return "updated";

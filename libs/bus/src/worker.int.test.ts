@@ -33,7 +33,9 @@ describe("runWorker (real nats-server)", { timeout: 120_000 }, () => {
     await servers?.stop();
   });
 
-  async function start(opts: Partial<Parameters<typeof runWorker>[0]> & Pick<Parameters<typeof runWorker>[0], "handle">) {
+  async function start(
+    opts: Partial<Parameters<typeof runWorker>[0]> & Pick<Parameters<typeof runWorker>[0], "handle">,
+  ) {
     const w = await runWorker({
       js: bus.js,
       consumer: "keyframe",
@@ -49,7 +51,12 @@ describe("runWorker (real nats-server)", { timeout: 120_000 }, () => {
   async function consumerState() {
     const ci = await bus.jsm.consumers.info(TASKS_STREAM, "keyframe");
     const si = await bus.jsm.streams.info(TASKS_STREAM);
-    return { ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered, pending: ci.num_pending, stored: si.state.messages };
+    return {
+      ackPending: ci.num_ack_pending,
+      redelivered: ci.num_redelivered,
+      pending: ci.num_pending,
+      stored: si.state.messages,
+    };
   }
 
   it("stores a task published twice with the same Msg-Id once, handles it once and acks it", async () => {
@@ -352,7 +359,10 @@ describe("runWorker (real nats-server)", { timeout: 120_000 }, () => {
     assert.equal(dead[0]?.task?.taskId, "crash1/keyframe");
     assert.equal(dead[0]?.record.kind, "advisory");
     assert.equal(dead[0]?.record.deliveryCount, 2);
-    assert.match(dead[0]?.reason ?? "", /no delivery of task crash1\/keyframe finished within AckWait after 2 attempts/);
+    assert.match(
+      dead[0]?.reason ?? "",
+      /no delivery of task crash1\/keyframe finished within AckWait after 2 attempts/,
+    );
     assert.deepEqual(handled, []);
     await waitFor("the task removed from the queue", async () => (await consumerState()).stored === 0);
     const dlq = await listDeadLetters(bus.js, { stage: "keyframe" });
@@ -385,7 +395,18 @@ describe("runWorker (real nats-server)", { timeout: 120_000 }, () => {
     await servers.restartNats({ signal: "SIGKILL", downMs: 500 });
     for (let i = 0; i < 5; i++) await publish(`after${i}`);
     await waitFor("every task handled", () => done.size === 10, 30_000);
-    await waitFor("the queue drained", async () => (await consumerState()).stored === 0, 15_000);
+    // Nothing left to deliver or unacknowledged. (The stream itself may keep a "ghost" copy of a task
+    // acked just before the SIGKILL: 2.9 persisted the consumer's ack floor but not the work-queue
+    // delete. No consumer delivers it again; it ages out with max_age. Newer servers reconcile this.)
+    await waitFor(
+      "the consumer drained",
+      async () => {
+        const s = await consumerState();
+        return s.pending === 0 && s.ackPending === 0;
+      },
+      15_000,
+    );
+    assert.ok(w.stats.acked >= 10, `acked ${w.stats.acked}`);
     await w.stop();
   });
 

@@ -94,7 +94,11 @@ export interface TaskContext {
 
 export type TaskHandler = (task: StageTask, ctx: TaskContext) => Promise<void>;
 
-export type DeadLetterHook = (task: StageTask | undefined, reason: string, record: DeadLetterRecord) => void | Promise<void>;
+export type DeadLetterHook = (
+  task: StageTask | undefined,
+  reason: string,
+  record: DeadLetterRecord,
+) => void | Promise<void>;
 
 export interface WorkerOptions {
   js: JetStreamClient;
@@ -231,7 +235,9 @@ export async function runWorker(options: WorkerOptions): Promise<Worker> {
     jsm = await js.jetstreamManager();
     const ci = await jsm.consumers.info(stream, consumerName);
     if (ci.config.ack_policy !== AckPolicy.Explicit) {
-      throw new ConfigError(`runWorker: consumer ${stream}/${consumerName} must use explicit acks, has ${ci.config.ack_policy}`);
+      throw new ConfigError(
+        `runWorker: consumer ${stream}/${consumerName} must use explicit acks, has ${ci.config.ack_policy}`,
+      );
     }
     ackWaitMs = Math.round((ci.config.ack_wait ?? 30e9) / 1e6);
     maxDeliver = ci.config.max_deliver ?? -1;
@@ -254,7 +260,9 @@ export async function runWorker(options: WorkerOptions): Promise<Worker> {
   }
   const heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(ackWaitMs / 3));
   if (!Number.isInteger(heartbeatMs) || heartbeatMs < 50 || heartbeatMs >= ackWaitMs / 2) {
-    throw new ConfigError(`runWorker: heartbeatMs (${heartbeatMs}) must be an integer in [50, AckWait/2) with AckWait ${ackWaitMs} ms`);
+    throw new ConfigError(
+      `runWorker: heartbeatMs (${heartbeatMs}) must be an integer in [50, AckWait/2) with AckWait ${ackWaitMs} ms`,
+    );
   }
   const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
   const abortGraceMs = options.abortGraceMs ?? 5000;
@@ -264,6 +272,9 @@ export async function runWorker(options: WorkerOptions): Promise<Worker> {
   const termReason = supportsTermReason(nc?.info?.version);
   const metrics = options.metrics ?? createTaskMetrics();
   const logger = baseLogger.child({ component: "worker", stage, consumer: consumerName, workerId });
+  if (nc === undefined) {
+    logger.warn("no NATS connection available (pass nc): cancel notices and MAX_DELIVERIES advisories are off");
+  }
 
   const stats: WorkerStats = { acked: 0, retried: 0, dead_lettered: 0, cancelled: 0, handed_back: 0 };
   const inflight = new Set<InFlight>();
@@ -501,7 +512,8 @@ export async function runWorker(options: WorkerOptions): Promise<Worker> {
         }
         failures++;
         const e = toBusError(err, `pull from ${stream}/${consumerName}`);
-        if (failures === 1 || failures % 20 === 0) logger.warn({ err: e, slot: index, failures }, "pull failed; retrying");
+        if (failures === 1 || failures % 20 === 0)
+          logger.warn({ err: e, slot: index, failures }, "pull failed; retrying");
         await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), stopAc.signal);
         continue;
       }

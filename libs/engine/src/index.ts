@@ -1,10 +1,10 @@
 export * from "./latents.js";
-export * from "./noise-file.js";
 export * from "./noise.js";
+export * from "./noise-file.js";
 export * from "./options.js";
 export * from "./pipeline.js";
-export * from "./seams.js";
 export * from "./schedulers/index.js";
+export * from "./seams.js";
 export * from "./stage-noise.js";
 export * from "./stages/decode.js";
 export {

@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Tensor } from "@longshot/tensor";
 import { maxAbsDiff, meanAbsDiff } from "./latents.js";
+import { readNoiseFile } from "./noise-file.js";
 import { Engine, type GenerateResult } from "./pipeline.js";
-import { readFixtureSettings, readTensors, readU8, TEST_ASSETS, testPackDir } from "./test-support.js";
+import { readFixtureSettings, readTensors, readU8, requireAsset, TEST_ASSETS, testPackDir } from "./test-support.js";
 
 const LATENT_TOLERANCE = 1e-3;
 
@@ -52,7 +53,7 @@ for (const which of ["fixtures", "fixtures65Seed"] as const) {
 
     test("every stage's latents match within 1e-3, frames within 1", async (t) => {
       const s = readFixtureSettings(dir);
-      const noise = readTensors(dir, "noise.safetensors");
+      const noise = await readNoiseFile(requireAsset(dir, "noise.safetensors"));
       const ref = readTensors(dir, "latents.safetensors");
       assert.equal(s.sampler, "ddim");
       const t0 = performance.now();

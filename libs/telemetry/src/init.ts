@@ -42,7 +42,8 @@ export const telemetryConfig = defineConfig({
     env: "OTEL_EXPORTER_OTLP_ENDPOINT",
     flag: "otlp-endpoint",
     protocols: ["http", "https"],
-    description: "OTLP/HTTP endpoint traces are sent to (e.g. http://127.0.0.1:4318, Jaeger); unset: no traces exported",
+    description:
+      "OTLP/HTTP endpoint traces are sent to (e.g. http://127.0.0.1:4318, Jaeger); unset: no traces exported",
   },
   traceSampleRatio: {
     type: "float",

@@ -7,6 +7,8 @@
  * case-sensitive by default (`Match.Exact`), so the NATS getter and setter use `Match.IgnoreCase`:
  * a `Traceparent` written by another client is still found, and never duplicated.
  */
+
+import { Match, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import {
   type Context,
   context,
@@ -15,7 +17,6 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from "@opentelemetry/api";
-import { Match, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 
 /** Reads NATS headers case-insensitively; a missing header is `undefined` (nats.js returns ""). */
 export const natsHeadersGetter: TextMapGetter<MsgHdrs | undefined> = {

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { Tensor } from "@longshot/tensor";
+import { Tensor } from "@longshot/tensor";
 import { maxAbsDiff, meanAbsDiff } from "../latents.js";
 import { Engine } from "../pipeline.js";
 import { seamReport } from "../seams.js";
@@ -108,14 +108,61 @@ test("pinned windows keep the input frames bit-exactly at the known slots", () =
   }
 });
 
+const replicaResults: WindowResult[] = [];
+
 test("windows run separately (as replicas would, in any order) and stitched equal the in-process windowed pass", async () => {
   const plan = planWindows(65, WINDOW, OVERLAP);
-  const results: WindowResult[] = [];
   for (const window of [...plan].reverse()) {
     // Each "replica" builds its own noise source from the seed: only its frames are generated.
     const noise = seededStageNoise(11, interpolationStream(2), input.noise.dims);
-    results.push({ window, latents: await runWindow({ ...input, noise, window }) });
+    replicaResults.push({ window, latents: await runWindow({ ...input, noise, window }) });
   }
-  const stitched = blendWindows(results, { frames: 65, mode: "pinned", keyframes: input.latents });
+  const stitched = blendWindows(replicaResults, { frames: 65, mode: "pinned", keyframes: input.latents });
   assert.deepEqual(stitched.data, windowed.data);
+});
+
+test("negative control: a window denoised from the wrong noise breaks the agreement bound and shows at its seams", async (t) => {
+  assert.equal(replicaResults.length, planWindows(65, WINDOW, OVERLAP).length, "the replica test ran");
+  const plan = planWindows(65, WINDOW, OVERLAP);
+  const target = plan[2] as (typeof plan)[number];
+  const wrong = await runWindow({
+    ...input,
+    noise: seededStageNoise(12, interpolationStream(2), input.noise.dims),
+    window: target,
+  });
+  const results = replicaResults.map((r) => (r.window.start === target.start ? { ...r, latents: wrong } : r));
+  const broken = blendWindows(results, { frames: 65, mode: "pinned", keyframes: input.latents });
+  const sd = std(whole.data);
+  const mean = meanAbsDiff(broken.data, whole.data);
+  const r = seamReport(broken, whole, plan);
+  t.diagnostic(
+    `wrong-noise window: mean |Δ| ${mean.toExponential(3)} (bound ${(0.02 * sd).toExponential(3)}), max seam jump ${r.maxJump.toExponential(3)} (median step ${r.medianStep.toExponential(3)})`,
+  );
+  assert.ok(mean > 0.02 * sd, "the agreement bound would not catch a window with the wrong noise");
+  // The seam metric responds to it: far larger jumps than the correct stitch's.
+  const good = seamReport(windowed, whole, plan);
+  assert.ok(r.maxJump > 10 * good.maxJump, `seam jump ${r.maxJump} is not ≫ the correct stitch's ${good.maxJump}`);
+});
+
+test("interpolation inputs are checked before any model call", async () => {
+  const bad: Array<[Partial<InterpolationStageInput> & { window?: { start: number; end: number } }, RegExp]> = [
+    [
+      { noise: seededStageNoise(1, "interp2", [1, 4, 64, 16, 16]) },
+      /^noise\.interp2: must have shape \[1, 4, 65, 16, 16\]/,
+    ],
+    [{ window: { start: 2, end: 19 } }, /^window: \[2, 19\) must start and end on known frames/],
+    [{ window: { start: 0, end: 69 } }, /^window: \[0, 69\) is not a frame range within \[0, 65\)/],
+    [{ latents: Tensor.zeros([2, 4, 17, 16, 16]) }, /^latents: batch must be 1/],
+    [{ latents: Tensor.zeros([4, 17, 16, 16]) }, /^latents: must be \[B, C, F, H, W\]/],
+    [{ mode: "loose" as "seed" }, /^mode: must be one of pinned, seed/],
+    [{ textEmbeddings: Tensor.zeros([1, 32, 384]) }, /^textEmbeddings: must be float32 \[2, tokens, hidden\]/],
+    [{ guidance: 0.5 }, /^interpolationGuidance: must be a finite number >= 1/],
+    [{ frameStride: Number.NaN }, /^frameStride/],
+    [{ sampler: "plms" as "ddim" }, /^sampler: unknown sampler "plms"/],
+    [{ steps: 0 }, /num_inference_steps|steps/],
+  ];
+  for (const [patch, message] of bad) {
+    const window = patch.window ?? { start: 0, end: 65 };
+    await assert.rejects(runWindow({ ...input, ...patch, window }), { name: "InvalidArgumentError", message });
+  }
 });
