@@ -143,7 +143,7 @@ class ReferencePipeline:
             (img,) = self.dec.run(None, {"latent": z[i : i + batch]})
             out.append(img)
         img = np.concatenate(out)
-        return np.clip(np.round((img.transpose(0, 2, 3, 1) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.clip(np.round((img.transpose(0, 2, 3, 1) + 1.0) * 127.5), 0, 255).astype(np.uint8))
 
     def noise_shapes(self, frames: int) -> dict[str, tuple[int, ...]]:
         h, w = self.manifest["latent"]["height"], self.manifest["latent"]["width"]
@@ -186,7 +186,7 @@ def write_fixtures(pack: Path, out: Path, prompt: str, seed: int, s: Settings) -
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: np.ascontiguousarray(v) for k, v in noise.items()}, str(out / "noise.safetensors"))
     save_file({k: np.ascontiguousarray(v) for k, v in res.items() if k != "frames"}, str(out / "latents.safetensors"))
-    save_file({"frames": res["frames"]}, str(out / "frames.safetensors"))
+    save_file({"frames": np.ascontiguousarray(res["frames"])}, str(out / "frames.safetensors"))
     ids, mask = pipe.tokenize(["", prompt])
     save_file({"input_ids": ids, "attention_mask": mask}, str(out / "tokens.safetensors"))
     meta = {"prompt": prompt, "seed": seed, "sampler": "ddim", **s.__dict__, "pack": pipe.manifest["name"], "packVersion": pipe.manifest["version"]}

@@ -6,6 +6,8 @@ export * from "./job-state.js";
 export * from "./job-store.js";
 export * from "./names.js";
 export * from "./publish.js";
+export * from "./results.js";
+export * from "./stage-worker.js";
 export * from "./task-codec.js";
 export * from "./topology.js";
 export * from "./worker.js";

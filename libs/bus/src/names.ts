@@ -6,7 +6,9 @@
  * | work queues (WorkQueue)      | stream LONGSHOT_TASKS, `longshot.tasks.<stage>`   |
  * | stage consumers (pull)       | `keyframe`, `interpolation`, `decode`             |
  * | job events (Limits)          | stream LONGSHOT_EVENTS, `longshot.events.<jobId>` |
- * | dead letters (Limits)        | stream LONGSHOT_DLQ, `longshot.dlq.<stage>`       |
+ * | stage results (WorkQueue)    | stream LONGSHOT_RESULTS, `longshot.results.<stage>` |
+ * | results consumer (pull)      | `coordinator`                                     |
+ * | dead letters (Limits)        | stream LONGSHOT_DLQ, `longshot.dlq.<stage>`, `longshot.dlq.results` |
  * | cancel notices (core NATS)   | `longshot.cancel.<jobId>`                         |
  * | job records (KV)             | bucket `longshot-jobs`, keys `job.<id>`, `idem.<sha256>` |
  */
@@ -19,11 +21,17 @@ export type StageName = (typeof STAGES)[number];
 export const TASKS_STREAM = "LONGSHOT_TASKS";
 export const EVENTS_STREAM = "LONGSHOT_EVENTS";
 export const DLQ_STREAM = "LONGSHOT_DLQ";
+export const RESULTS_STREAM = "LONGSHOT_RESULTS";
+/** The durable pull consumer that reads every stage's results (the gateway's coordinator). */
+export const RESULTS_CONSUMER = "coordinator";
 export const JOBS_BUCKET = "longshot-jobs";
 
 export const TASKS_SUBJECT_PREFIX = "longshot.tasks";
 export const EVENTS_SUBJECT_PREFIX = "longshot.events";
 export const DLQ_SUBJECT_PREFIX = "longshot.dlq";
+export const RESULTS_SUBJECT_PREFIX = "longshot.results";
+/** The DLQ "stage" of dead-lettered results: records go to `longshot.dlq.results`. */
+export const RESULTS_DLQ_STAGE = "results";
 export const CANCEL_SUBJECT_PREFIX = "longshot.cancel";
 
 /** Headers longshot sets on its messages (besides `Nats-Msg-Id` and the W3C trace headers). */
@@ -93,6 +101,10 @@ export function eventSubject(jobId: string): string {
   return `${EVENTS_SUBJECT_PREFIX}.${checkJobId(jobId)}`;
 }
 
+export function resultSubject(stage: StageName): string {
+  return `${RESULTS_SUBJECT_PREFIX}.${checkStageName(stage)}`;
+}
+
 export function dlqSubject(stage: string): string {
   return `${DLQ_SUBJECT_PREFIX}.${stage}`;
 }
@@ -104,6 +116,14 @@ export function cancelSubject(jobId: string): string {
 /** The stage a task subject (`longshot.tasks.<stage>`) is for, or undefined. */
 export function stageOfSubject(subject: string): StageName | undefined {
   const prefix = `${TASKS_SUBJECT_PREFIX}.`;
+  if (!subject.startsWith(prefix)) return undefined;
+  const rest = subject.slice(prefix.length);
+  return isStageName(rest) ? rest : undefined;
+}
+
+/** The stage a result subject (`longshot.results.<stage>`) is for, or undefined. */
+export function stageOfResultSubject(subject: string): StageName | undefined {
+  const prefix = `${RESULTS_SUBJECT_PREFIX}.`;
   if (!subject.startsWith(prefix)) return undefined;
   const rest = subject.slice(prefix.length);
   return isStageName(rest) ? rest : undefined;

@@ -6,7 +6,15 @@ import { after, before, describe, it } from "node:test";
 import { ConfigError } from "@longshot/core";
 import { RetentionPolicy } from "@nats-io/jetstream";
 import type { Bus } from "./connect.js";
-import { DLQ_STREAM, EVENTS_STREAM, JOBS_BUCKET, STAGES, TASKS_STREAM } from "./names.js";
+import {
+  DLQ_STREAM,
+  EVENTS_STREAM,
+  JOBS_BUCKET,
+  RESULTS_CONSUMER,
+  RESULTS_STREAM,
+  STAGES,
+  TASKS_STREAM,
+} from "./names.js";
 import { type NatsServers, startNats } from "./test-support.js";
 import { ensureTopology } from "./topology.js";
 
@@ -32,7 +40,8 @@ describe("ensureTopology (real nats-server)", { timeout: 60_000 }, () => {
       Object.values(first.actions).every((a) => a === "created"),
       JSON.stringify(first.actions),
     );
-    assert.equal(Object.keys(first.actions).length, 3 + STAGES.length + 1);
+    // 4 streams (tasks, results, events, DLQ), one consumer per stage + the results consumer, the KV bucket.
+    assert.equal(Object.keys(first.actions).length, 4 + STAGES.length + 1 + 1);
 
     const tasks = await bus.jsm.streams.info(TASKS_STREAM);
     assert.equal(tasks.config.retention, RetentionPolicy.Workqueue);
@@ -50,6 +59,15 @@ describe("ensureTopology (real nats-server)", { timeout: 60_000 }, () => {
       assert.equal(ci.config.max_ack_pending, stage === "interpolation" ? 8 : 64);
     }
     assert.equal((await bus.jsm.streams.info(`KV_${JOBS_BUCKET}`)).config.max_msgs_per_subject, 5);
+    const results = await bus.jsm.streams.info(RESULTS_STREAM);
+    assert.equal(results.config.retention, RetentionPolicy.Workqueue);
+    assert.deepEqual(results.config.subjects, ["longshot.results.>"]);
+    assert.equal(results.config.duplicate_window, 120e9);
+    const coordinator = await bus.jsm.consumers.info(RESULTS_STREAM, RESULTS_CONSUMER);
+    assert.equal(coordinator.config.filter_subject, "longshot.results.>");
+    assert.equal(coordinator.config.ack_policy, "explicit");
+    assert.equal(coordinator.config.ack_wait, 30e9);
+    assert.equal(coordinator.config.max_deliver, 4); // follows maxDeliver unless resultsMaxDeliver is set
 
     const again = await ensureTopology(bus.js, {
       ackWaitMs: 10_000,

@@ -8,7 +8,10 @@
  *   timeouts, and `max_ack_pending` bounding the tasks in flight per stage.
  * - LONGSHOT_EVENTS — Limits retention, `longshot.events.<jobId>`, configurable max age; replayed
  *   by WatchJob from any sequence.
- * - LONGSHOT_DLQ    — Limits retention, `longshot.dlq.<stage>`: dead-letter records.
+ * - LONGSHOT_RESULTS — WorkQueue retention, `longshot.results.<stage>`, Msg-Id duplicate window (2 min):
+ *   the StageResult of every finished task, read by the durable pull consumer `coordinator`
+ *   (explicit ack, AckWait 30 s, bounded MaxDeliver, no BackOff: the reader naks with its own delay).
+ * - LONGSHOT_DLQ    — Limits retention, `longshot.dlq.<stage>` (and `longshot.dlq.results`): dead-letter records.
  * - KV bucket `longshot-jobs` — job records (history 1..64), compare-and-set updates.
  *
  * Idempotent: a resource that exists with the wanted settings is left alone; one whose mutable
@@ -44,6 +47,9 @@ import {
   EVENTS_STREAM,
   EVENTS_SUBJECT_PREFIX,
   JOBS_BUCKET,
+  RESULTS_CONSUMER,
+  RESULTS_STREAM,
+  RESULTS_SUBJECT_PREFIX,
   STAGES,
   type StageName,
   TASKS_STREAM,
@@ -69,7 +75,13 @@ export interface TopologyConfig {
   backoffMs?: number[];
   /** Tasks delivered but not yet acknowledged, per stage consumer (all replicas together). Default 64. */
   maxAckPending?: number | Partial<Record<StageName, number>>;
-  /** Msg-Id de-duplication window of the task and event streams. Default 2 min. */
+  /** AckWait of the results consumer `coordinator`. Default 30 s. */
+  resultsAckWaitMs?: number;
+  /** Deliveries of one result before it is given up (dead-lettered). Default: maxDeliver. */
+  resultsMaxDeliver?: number;
+  /** Results delivered to the coordinator but not yet acknowledged (all gateway replicas together). Default 256. */
+  resultsMaxAckPending?: number;
+  /** Msg-Id de-duplication window of the task, result and event streams. Default 2 min. */
   duplicateWindowMs?: number;
   /** Largest task message the TASKS stream stores. Default 1 MiB. */
   maxTaskBytes?: number;
@@ -98,6 +110,9 @@ export interface ResolvedTopology {
   maxDeliver: number;
   backoffMs: number[];
   maxAckPending: Record<StageName, number>;
+  resultsAckWaitMs: number;
+  resultsMaxDeliver: number;
+  resultsMaxAckPending: number;
   duplicateWindowMs: number;
   maxTaskBytes: number;
   tasksMaxAgeMs: number;
@@ -176,6 +191,9 @@ export function resolveTopology(cfg: TopologyConfig = {}): ResolvedTopology {
     maxDeliver,
     backoffMs,
     maxAckPending,
+    resultsAckWaitMs: int("resultsAckWaitMs", cfg.resultsAckWaitMs ?? 30_000, 1000, DAY),
+    resultsMaxDeliver: int("resultsMaxDeliver", cfg.resultsMaxDeliver ?? maxDeliver, 1, 100),
+    resultsMaxAckPending: int("resultsMaxAckPending", cfg.resultsMaxAckPending ?? 256, 1, 1_000_000),
     duplicateWindowMs: int("duplicateWindowMs", cfg.duplicateWindowMs ?? 2 * MINUTE, 1000, DAY),
     maxTaskBytes: int("maxTaskBytes", cfg.maxTaskBytes ?? 1024 * 1024, 1024, 64 * 1024 * 1024),
     tasksMaxAgeMs: int("tasksMaxAgeMs", cfg.tasksMaxAgeMs ?? 7 * DAY, 0, 3650 * DAY),
@@ -204,6 +222,16 @@ export function streamConfigs(
       name: TASKS_STREAM,
       description: "longshot stage tasks (work queue)",
       subjects: [`${TASKS_SUBJECT_PREFIX}.>`],
+      retention: RetentionPolicy.Workqueue,
+      duplicate_window: nanos(t.duplicateWindowMs),
+      max_age: nanos(t.tasksMaxAgeMs),
+      max_msg_size: t.maxTaskBytes,
+    },
+    {
+      ...common,
+      name: RESULTS_STREAM,
+      description: "longshot stage results (work queue, read by the coordinator)",
+      subjects: [`${RESULTS_SUBJECT_PREFIX}.>`],
       retention: RetentionPolicy.Workqueue,
       duplicate_window: nanos(t.duplicateWindowMs),
       max_age: nanos(t.tasksMaxAgeMs),
@@ -247,6 +275,21 @@ export function consumerConfig(
     max_deliver: t.maxDeliver,
     max_ack_pending: t.maxAckPending[stage],
     ...(t.backoffMs.length > 0 ? { backoff: t.backoffMs.map((ms) => nanos(ms)) } : {}),
+  };
+}
+
+/** The durable pull consumer `coordinator` that reads every stage's results. */
+export function resultsConsumerConfig(t: ResolvedTopology): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: RESULTS_CONSUMER,
+    description: "longshot coordinator (stage results)",
+    filter_subject: `${RESULTS_SUBJECT_PREFIX}.>`,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    ack_wait: nanos(t.resultsAckWaitMs),
+    max_deliver: t.resultsMaxDeliver,
+    max_ack_pending: t.resultsMaxAckPending,
   };
 }
 
@@ -433,6 +476,9 @@ export async function ensureTopology(js: JetStreamClient, cfg: TopologyConfig = 
       ensureConsumer(jsm, TASKS_STREAM, consumerConfig(t, stage), logger),
     );
   }
+  actions[`consumer ${RESULTS_STREAM}/${RESULTS_CONSUMER}`] = await retryCreateRace(() =>
+    ensureConsumer(jsm, RESULTS_STREAM, resultsConsumerConfig(t), logger),
+  );
   actions[`kv ${JOBS_BUCKET}`] = await retryCreateRace(() => ensureJobsBucket(js, jsm, t, logger));
   return { actions, config: t };
 }

@@ -1,12 +1,14 @@
 /** Configuration of the decoder service (flags, then LONGSHOT_* environment variables, then defaults). */
 import { fileURLToPath } from "node:url";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
+import { stageKitConfig } from "./stage-kit.js";
 
 /** The bundled pack, found from this file so the default works from any working directory. */
 export const BUNDLED_PACK_DIR = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));
 
 export const decoderConfigSchema = defineConfig({
   ...loggingConfig,
+  ...stageKitConfig,
   grpcHost: {
     type: "string",
     env: "LONGSHOT_GRPC_HOST",
@@ -62,7 +64,25 @@ export const decoderConfigSchema = defineConfig({
     default: 30_000,
     min: 0,
     max: 3_600_000,
-    description: "On SIGTERM/SIGINT, how long running calls may finish before they are cancelled",
+    description: "On SIGTERM/SIGINT, how long running gRPC calls may finish before they are cancelled",
+  },
+  decodeBatch: {
+    type: "int",
+    env: "LONGSHOT_DECODE_BATCH",
+    flag: "decode-batch",
+    default: 16,
+    min: 1,
+    max: 256,
+    description: "Frames per VAE decoder call (bounds the decoder's memory)",
+  },
+  presignExpiry: {
+    type: "duration",
+    env: "LONGSHOT_PRESIGN_EXPIRY",
+    flag: "presign-expiry",
+    default: 24 * 3_600_000,
+    min: 0,
+    max: 7 * 24 * 3_600_000,
+    description: "Lifetime of the presigned GET URLs of the artifacts (0: none; at most 7 days, the SigV4 limit)",
   },
   workerId: {
     type: "string",

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { FsBlobStore } from "@longshot/blob";
 import { createLogger, loadConfig } from "@longshot/core";
+import { decodePng, decodeVideo } from "@longshot/media";
 import {
   checkHealth,
   createClient,
@@ -16,8 +21,10 @@ import {
   StageTask,
   watchHealth,
 } from "@longshot/proto";
+import { Tensor } from "@longshot/tensor";
 import { decoderConfigSchema } from "./config.js";
 import { type DecoderService, startDecoderService } from "./server.js";
+import { protoLatentRef, putLatent } from "./stage-kit.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 
@@ -50,14 +57,23 @@ function validTask(): StageTask {
   });
 }
 
-describe("decoder service start-up", { timeout: 60_000 }, () => {
+describe("decoder service start-up (gRPC only: --no-worker, blobs in a directory)", { timeout: 60_000 }, () => {
   let service: DecoderService;
   let address: string;
+  let blobDir: string;
 
   before(async () => {
+    blobDir = await mkdtemp(path.join(tmpdir(), "longshot-decoder-"));
     const config = loadConfig(decoderConfigSchema, {
       env: {},
-      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--worker-id=decoder-test"],
+      argv: [
+        "--grpc-host=127.0.0.1",
+        "--grpc-port=0",
+        `--pack=${TINY_PACK}`,
+        "--worker-id=decoder-test",
+        "--no-worker",
+        `--blob-dir=${blobDir}`,
+      ],
     });
     service = await startDecoderService(config, createLogger("decoder", "silent"));
     address = `127.0.0.1:${service.port}`;
@@ -65,6 +81,7 @@ describe("decoder service start-up", { timeout: 60_000 }, () => {
 
   after(async () => {
     await service.drain(1000);
+    await rm(blobDir, { recursive: true, force: true });
   });
 
   it("listens on a free port and reports SERVING for the server and its service", async () => {
@@ -133,17 +150,46 @@ describe("decoder service start-up", { timeout: 60_000 }, () => {
     }
   });
 
-  it("answers a valid RunDecode with UNIMPLEMENTED naming the issues that wire it", async () => {
+  it("runs a valid RunDecode: MP4, GIF and PNG frames of the requested range in the store", async () => {
+    const store = new FsBlobStore(blobDir);
+    const latents = new Tensor(
+      "float32",
+      Float32Array.from({ length: 4 * 17 * 16 }, (_, i) => Math.sin(i / 7)),
+      [1, 4, 17, 4, 4],
+    );
+    const ref = protoLatentRef(await putLatent(store, "jobs/j1/interp2.safetensors", latents, "test"));
+    const base = validTask();
+    if (base.params?.$case !== "decode") throw new Error("fixture");
+    const formats = [OutputFormat.OUTPUT_FORMAT_MP4, OutputFormat.OUTPUT_FORMAT_GIF, OutputFormat.OUTPUT_FORMAT_PNG];
+    const task = {
+      ...base,
+      outputKey: "jobs/j1/video.mp4",
+      params: {
+        $case: "decode" as const,
+        value: { ...base.params.value, latents: ref, frameStart: 4, frameEnd: 13, outputFormats: formats },
+      },
+    };
     const client = createClient(DecoderServiceService, address);
     try {
-      await assert.rejects(client.runDecode(RunDecodeRequest.create({ task: validTask() })), (err: unknown) => {
-        return (
-          err instanceof GrpcCallError &&
-          err.code === "UNIMPLEMENTED" &&
-          /#4/.test(err.details) &&
-          /#5/.test(err.details)
-        );
-      });
+      const { result } = await client.runDecode(RunDecodeRequest.create({ task }));
+      assert.ok(result);
+      assert.equal(result.workerId, "decoder-test");
+      const uris = result.artifacts.map((a) => a.uri.slice(`file://${blobDir}/`.length));
+      assert.deepEqual(uris.slice(0, 2), ["jobs/j1/video.mp4", "jobs/j1/video.gif"]);
+      assert.deepEqual(
+        uris.slice(2),
+        [4, 5, 6, 7, 8, 9, 10, 11, 12].map((f) => `jobs/j1/video-frames/00${String(f).padStart(2, "0")}.png`),
+      );
+      assert.deepEqual(result.artifacts.map((a) => a.contentType).slice(0, 3), ["video/mp4", "image/gif", "image/png"]);
+      assert.equal(result.artifacts[2]?.frame, 4);
+      assert.ok(result.artifacts.every((a) => a.presignedUrl === "")); // a directory store cannot presign
+      const mp4 = await decodeVideo(path.join(blobDir, "jobs/j1/video.mp4"), { width: 16, height: 16 });
+      assert.equal(mp4.frames.length, 9);
+      assert.equal(mp4.info.codec, "h264");
+      const png = decodePng(await readFile(path.join(blobDir, "jobs/j1/video-frames/0004.png")));
+      assert.deepEqual([png.width, png.height], [16, 16]);
+      const manifest = JSON.parse(await readFile(path.join(blobDir, "jobs/j1/video.json"), "utf8"));
+      assert.equal(manifest.artifacts.length, 11);
     } finally {
       client.close();
     }
@@ -152,7 +198,7 @@ describe("decoder service start-up", { timeout: 60_000 }, () => {
   it("drain flips health to NOT_SERVING, stops the server and frees the sessions", async () => {
     const config = loadConfig(decoderConfigSchema, {
       env: {},
-      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`],
+      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--no-worker", `--blob-dir=${blobDir}`],
     });
     const other = await startDecoderService(config, createLogger("decoder", "silent"));
     const statuses: string[] = [];

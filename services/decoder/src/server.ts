@@ -1,9 +1,13 @@
 /**
- * The decoder service's gRPC side: grpc.health.v1, reflection and longshot.v1.DecoderService
- * (GetModelInfo, RunDecode) over the pack's VAE decoder, loaded at start.
+ * The decoder service: the pack's VAE decoder (loaded at start, nothing else), the blob store, the
+ * JetStream worker on the `decode` queue, and the gRPC side — grpc.health.v1, reflection and
+ * longshot.v1.DecoderService (GetModelInfo; RunDecode runs the same handler as the queue, without
+ * NATS: no events, no result message).
  */
 import { hostname } from "node:os";
-import { type Logger, LongshotError } from "@longshot/core";
+import type { BlobStore } from "@longshot/blob";
+import type { Logger } from "@longshot/core";
+import { findFfmpeg } from "@longshot/media";
 import {
   createGrpcServer,
   DecoderServiceGetModelInfoResponse,
@@ -16,17 +20,14 @@ import {
   type RunDecodeResponse,
   Stage,
 } from "@longshot/proto";
-import { createModelRuntime, loadPack, type ModelRuntime, type ModelSession, type Pack } from "@longshot/runtime";
+import { createModelRuntime, loadPack, type ModelRuntime, type Pack } from "@longshot/runtime";
 import type { DecoderConfig } from "./config.js";
+import { DecodeStage } from "./stage.js";
+import { openBlobStore, type StageQueue, startStageQueue } from "./stage-kit.js";
 import { checkDecoderTask } from "./task.js";
 
 /** The pack graphs this service runs (and the only ones it loads). */
 export const DECODER_GRAPHS = ["vaeDecoder"] as const;
-
-/** Why RunDecode answers UNIMPLEMENTED for now. */
-export const RUN_DECODE_UNIMPLEMENTED =
-  "RunDecode is not wired yet: the decode stage function and the MP4/GIF/PNG writers come with the engine issue (#4) " +
-  "and are connected to this service, with the blob store for latents and artifacts, in the distributed-pipeline issue (#5)";
 
 /** What GetModelInfo answers: the pack, the graphs and their sessions, the runtime and memory in use. */
 export function decoderModelInfo(pack: Pack, runtime: ModelRuntime, workerId: string): ModelInfo {
@@ -55,14 +56,23 @@ export interface DecoderService {
   readonly pack: Pack;
   readonly runtime: ModelRuntime;
   readonly server: GrpcServer;
+  readonly store: BlobStore;
+  readonly stage: DecodeStage;
+  /** The JetStream side; undefined with `--no-worker`. */
+  readonly queue: StageQueue | undefined;
   readonly workerId: string;
-  /** Health NOT_SERVING, finish running calls (cancelled after timeoutMs), free the model sessions. */
+  /**
+   * Health NOT_SERVING; the queue worker stops pulling (its task finishes or goes back to the queue
+   * within stopTimeout) while running gRPC calls finish (cancelled after timeoutMs); then the model
+   * sessions are freed and the NATS connection drained.
+   */
   drain(timeoutMs: number): Promise<DrainResult>;
 }
 
 /**
  * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
- * cannot load), serves gRPC on grpcHost:grpcPort and reports SERVING.
+ * cannot load), opens the blob store, serves gRPC on grpcHost:grpcPort, starts the queue worker
+ * (unless `worker` is off) and reports SERVING.
  */
 export async function startDecoderService(config: DecoderConfig, logger: Logger): Promise<DecoderService> {
   const workerId = config.workerId ?? `${hostname()}:${process.pid}`;
@@ -73,48 +83,74 @@ export async function startDecoderService(config: DecoderConfig, logger: Logger)
     ...(config.executionProvider === "cuda" ? { deviceId: config.cudaDevice } : {}),
     ...(config.ortThreads === undefined ? {} : { threads: config.ortThreads }),
   });
+  let server: GrpcServer | undefined;
+  let queue: StageQueue | undefined;
   try {
-    const sessions: ModelSession[] = [];
-    for (const graph of DECODER_GRAPHS) sessions.push(await runtime.load(pack, graph));
-    logger.info(
-      { graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider },
-      "model sessions open",
-    );
+    const vae = await runtime.load(pack, "vaeDecoder");
+    logger.info({ graphs: DECODER_GRAPHS, executionProvider: config.executionProvider }, "model sessions open");
+    const store = await openBlobStore(config, logger);
+    const ffmpeg = await findFfmpeg();
+    logger.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version }, "ffmpeg found");
+    const stage = new DecodeStage({
+      pack,
+      vae,
+      store,
+      workerId,
+      ffmpeg,
+      decodeBatch: config.decodeBatch,
+      presignExpirySeconds: Math.round(config.presignExpiry / 1000),
+    });
 
     const service = defineService(DecoderServiceService, {
       async getModelInfo() {
         return DecoderServiceGetModelInfoResponse.create({ info: decoderModelInfo(pack, runtime, workerId) });
       },
-      async runDecode(request: RunDecodeRequest): Promise<RunDecodeResponse> {
-        checkDecoderTask(request.task, pack);
-        throw new LongshotError(RUN_DECODE_UNIMPLEMENTED, { code: "UNIMPLEMENTED" });
+      async runDecode(request: RunDecodeRequest, call): Promise<RunDecodeResponse> {
+        const task = checkDecoderTask(request.task, pack);
+        const log = logger.child({ jobId: task.jobId, taskId: task.taskId, via: "grpc" });
+        return { result: await stage.run(task, { signal: call.signal, logger: log }) };
       },
     });
-    const server = createGrpcServer({ services: [service], logger });
+    server = createGrpcServer({ services: [service], logger });
     const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
+    if (config.worker) {
+      queue = await startStageQueue({
+        config,
+        logger,
+        stage: "decode",
+        workerId,
+        handle: (task, ctx) => stage.run(checkDecoderTask(task, pack), ctx),
+      });
+    }
     server.setServing(true);
-    logger.info({ port, workerId }, "decoder service serving");
+    logger.info({ port, workerId, worker: config.worker }, "decoder service serving");
 
+    const grpc = server;
+    const q = queue;
     let draining: Promise<DrainResult> | undefined;
     return {
       port,
       pack,
       runtime,
-      server,
+      server: grpc,
+      store,
+      stage,
+      queue: q,
       workerId,
       drain(timeoutMs: number) {
         draining ??= (async () => {
-          server.setServing(false);
-          // The JetStream worker (distributed-pipeline issue) stops pulling here and hands back or
-          // finishes its task before the sessions are freed.
-          const result = await server.drain(timeoutMs);
+          grpc.setServing(false);
+          const [result] = await Promise.all([grpc.drain(timeoutMs), q?.worker.stop()]);
           await runtime.close();
+          await q?.close();
           return result;
         })();
         return draining;
       },
     };
   } catch (err) {
+    await queue?.close().catch(() => {});
+    await server?.drain(0).catch(() => {});
     await runtime.close();
     throw err;
   }

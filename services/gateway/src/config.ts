@@ -1,12 +1,16 @@
 /** Configuration of the gateway (flags, then LONGSHOT_* environment variables, then defaults). */
 import { fileURLToPath } from "node:url";
+import { busConfig } from "@longshot/bus";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
+import { telemetryConfig } from "@longshot/telemetry";
 
 /** The bundled pack, found from this file so the default works from any working directory. */
 export const BUNDLED_PACK_DIR = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));
 
 export const gatewayConfigSchema = defineConfig({
   ...loggingConfig,
+  ...busConfig,
+  ...telemetryConfig,
   grpcHost: {
     type: "string",
     env: "LONGSHOT_GRPC_HOST",
@@ -53,7 +57,7 @@ export const gatewayConfigSchema = defineConfig({
     env: "LONGSHOT_MAX_GUIDANCE",
     flag: "max-guidance",
     default: 30,
-    min: 0,
+    min: 1,
     max: 100,
     description: "Largest classifier-free guidance scale a request may ask for",
   },
@@ -65,6 +69,116 @@ export const gatewayConfigSchema = defineConfig({
     min: 256,
     max: 4_194_304,
     description: "Largest encoded Generate request accepted",
+  },
+  maxActiveJobs: {
+    type: "int",
+    env: "LONGSHOT_MAX_ACTIVE_JOBS",
+    flag: "max-active-jobs",
+    default: 16,
+    min: 1,
+    max: 10_000,
+    description: "Most jobs queued or running at once (all gateway replicas together); more are refused RESOURCE_EXHAUSTED",
+  },
+  windowFrames: {
+    type: "int",
+    env: "LONGSHOT_WINDOW_FRAMES",
+    flag: "window-frames",
+    default: 17,
+    min: 2,
+    max: 4096,
+    description:
+      "Interpolation window length in output frames (≡ 1 mod the pack's factor): a level longer than this is split into window tasks any replica may take",
+  },
+  windowOverlap: {
+    type: "int",
+    env: "LONGSHOT_WINDOW_OVERLAP",
+    flag: "window-overlap",
+    default: 4,
+    min: 0,
+    max: 4096,
+    description: "Frame intervals two neighbouring windows share (≡ 0 mod the pack's factor); they are cross-faded",
+  },
+  s3Endpoint: {
+    type: "url",
+    env: "LONGSHOT_S3_ENDPOINT",
+    flag: "s3-endpoint",
+    protocols: ["http", "https"],
+    default: "http://127.0.0.1:9000",
+    description: "S3 API (MinIO) the latents and videos are stored in, e.g. http://minio:9000",
+  },
+  s3Bucket: {
+    type: "string",
+    env: "LONGSHOT_S3_BUCKET",
+    flag: "s3-bucket",
+    default: "longshot",
+    description: "Bucket of the job objects (created when missing)",
+  },
+  s3Region: {
+    type: "string",
+    env: "LONGSHOT_S3_REGION",
+    flag: "s3-region",
+    default: "us-east-1",
+    description: "S3 region",
+  },
+  s3AccessKey: {
+    type: "string",
+    env: "LONGSHOT_S3_ACCESS_KEY",
+    flag: "s3-access-key",
+    required: true,
+    description: "S3 access key id (one key per service, scoped to the bucket, in production)",
+  },
+  s3SecretKey: {
+    type: "string",
+    env: "LONGSHOT_S3_SECRET_KEY",
+    flag: "s3-secret-key",
+    required: true,
+    secret: true,
+    description: "S3 secret key",
+  },
+  s3PublicEndpoint: {
+    type: "url",
+    env: "LONGSHOT_S3_PUBLIC_ENDPOINT",
+    flag: "s3-public-endpoint",
+    protocols: ["http", "https"],
+    description:
+      "S3 endpoint as clients reach it, for presigned URLs (e.g. https://media.example.com); unset: s3Endpoint",
+  },
+  presignExpiry: {
+    type: "duration",
+    env: "LONGSHOT_PRESIGN_EXPIRY",
+    flag: "presign-expiry",
+    default: 24 * 3_600_000,
+    min: 1000,
+    max: 604_800_000,
+    description: "Lifetime of the presigned artifact URLs (SigV4 allows at most 7 days)",
+  },
+  jobObjectsExpiryDays: {
+    type: "int",
+    env: "LONGSHOT_JOB_OBJECTS_EXPIRY_DAYS",
+    flag: "job-objects-expiry-days",
+    default: 7,
+    min: 1,
+    max: 3650,
+    description:
+      "Lifecycle rule installed on jobs/ (where the S3 server supports it): the backstop that removes objects of any job after this many days",
+  },
+  ackWait: {
+    type: "duration",
+    env: "LONGSHOT_ACK_WAIT",
+    flag: "ack-wait",
+    default: 30_000,
+    min: 1000,
+    max: 3_600_000,
+    description: "AckWait of the stage and result consumers (a task not heartbeated in this time is redelivered)",
+  },
+  maxDeliver: {
+    type: "int",
+    env: "LONGSHOT_MAX_DELIVER",
+    flag: "max-deliver",
+    default: 5,
+    min: 1,
+    max: 100,
+    description: "Deliveries of one task before it is dead-lettered",
   },
   drainTimeout: {
     type: "duration",

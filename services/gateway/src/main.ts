@@ -5,6 +5,7 @@
  * A second signal exits at once with code 1.
  */
 import { configHelp, createLogger, describeConfig, type Logger, loadConfig } from "@longshot/core";
+import { initTelemetry, traceLogMixin } from "@longshot/telemetry";
 import { gatewayConfigSchema } from "./config.js";
 import { startGatewayService } from "./server.js";
 
@@ -16,9 +17,16 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig(gatewayConfigSchema);
-  const log = createLogger("gateway", config.logLevel, { format: config.logFormat });
+  const log = createLogger("gateway", config.logLevel, { format: config.logFormat, mixin: traceLogMixin });
   logger = log;
   log.info(`configuration:\n${describeConfig(gatewayConfigSchema, config)}`);
+  const telemetry = await initTelemetry({
+    serviceName: "gateway",
+    otlpEndpoint: config.otlpEndpoint,
+    sampleRatio: config.traceSampleRatio,
+    ...(config.metricsPort === undefined ? {} : { prometheus: { port: config.metricsPort, host: config.metricsHost } }),
+    logger: log,
+  });
   const service = await startGatewayService(config, log);
 
   let stopping = false;
@@ -30,7 +38,8 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal, timeoutMs: config.drainTimeout }, "draining");
     service.drain(config.drainTimeout).then(
-      ({ forced }) => {
+      async ({ forced }) => {
+        await telemetry.shutdown().catch(() => {});
         log.info({ forced }, "stopped");
         process.exit(0);
       },

@@ -1,11 +1,35 @@
 /**
- * The gateway's gRPC side: grpc.health.v1, reflection and the public longshot.v1.VideoService.
- * What can be real without the pipeline is: Generate validates requests against the packs, and
- * every method checks its arguments. Creating, watching, listing and cancelling jobs needs the job
- * store and stage queues of the distributed-pipeline issue (#5); until then those answer UNIMPLEMENTED.
+ * The gateway process: the public longshot.v1.VideoService over gRPC (with grpc.health.v1 and
+ * reflection) and the coordinator of the distributed pipeline.
+ *
+ * Start-up: verify the model packs; connect to NATS and create or reconcile the JetStream topology
+ * (streams, consumers, the job bucket) plus the gateway's own run bucket and DLQ consumer; open the
+ * S3 bucket and install the lifecycle backstop on `jobs/` (where the server supports it); start the
+ * result consumer (`coordinator`), the DLQ consumer (`gateway`), the progress listener and the
+ * reconciler; serve gRPC; report SERVING.
+ *
+ * Every replica runs all of it: any replica may answer any call and take any result.
  */
-import { InvalidArgumentError, type Logger, LongshotError } from "@longshot/core";
+import { hostname } from "node:os";
+import { S3BlobStore } from "@longshot/blob";
 import {
+  type Bus,
+  busOptionsFromConfig,
+  connectBus,
+  DLQ_STREAM,
+  DLQ_SUBJECT_PREFIX,
+  decodeDeadLetter,
+  EVENTS_SUBJECT_PREFIX,
+  ensureTopology,
+  JobStore,
+  type ResultConsumer,
+  startResultConsumer,
+  toBusError,
+} from "@longshot/bus";
+import { ConfigError, InvalidArgumentError, isTransient, type Logger } from "@longshot/core";
+import { checkWindowSizes } from "@longshot/engine";
+import {
+  type CallContext,
   type CancelJobRequest,
   createGrpcServer,
   type DrainResult,
@@ -13,34 +37,29 @@ import {
   type GenerateRequest,
   type GetJobRequest,
   type GrpcServer,
+  JobEvent,
   JobState,
   type ListJobsRequest,
   VideoServiceService,
   type WatchJobRequest,
 } from "@longshot/proto";
-import { loadPack, type Pack } from "@longshot/runtime";
+import { loadPack, type Pack, type PackManifest } from "@longshot/runtime";
+import { ATTR_LONGSHOT_JOB_ID, extractMetadataContext, getTracer } from "@longshot/telemetry";
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import type { Subscription } from "@nats-io/transport-node";
+import { context, SpanKind, trace } from "@opentelemetry/api";
 import { type GatewayConfig, packDirs } from "./config.js";
-import { type GenerateLimits, PackCatalog, validateGenerateRequest } from "./validate.js";
+import { Coordinator, type PackShape } from "./coordinator.js";
+import { JobService } from "./job-service.js";
+import { RunStore } from "./run-store.js";
+import { type GenerateLimits, PackCatalog } from "./validate.js";
 
-/** Why the job methods answer UNIMPLEMENTED for now. */
-export function notYetWired(method: string): LongshotError {
-  return new LongshotError(
-    `${method} is not available yet: jobs need the JetStream job store and stage queues that the ` +
-      "distributed-pipeline issue (#5) adds to the gateway",
-    { code: "UNIMPLEMENTED" },
-  );
-}
+/** The gateway's durable consumer on LONGSHOT_DLQ. */
+export const DLQ_CONSUMER = "gateway";
+/** Queue group of the progress listener on job events (one replica handles each event). */
+export const PROGRESS_QUEUE_GROUP = "longshot-gateway-progress";
 
-const MAX_JOB_ID_LENGTH = 256;
 const MAX_PAGE_SIZE = 1000;
-
-function checkJobId(jobId: string): void {
-  if (jobId === "") throw new InvalidArgumentError("job_id", "is required");
-  if (jobId.length > MAX_JOB_ID_LENGTH)
-    throw new InvalidArgumentError("job_id", `is longer than ${MAX_JOB_ID_LENGTH} characters`);
-  if (!/^[\x21-\x7e]+$/.test(jobId))
-    throw new InvalidArgumentError("job_id", "may only contain printable ASCII characters");
-}
 
 function checkListJobs(request: ListJobsRequest): void {
   if (request.pageSize > MAX_PAGE_SIZE) {
@@ -58,11 +77,113 @@ export interface GatewayService {
   readonly packs: readonly Pack[];
   readonly catalog: PackCatalog;
   readonly server: GrpcServer;
-  /** Health NOT_SERVING, let running calls finish (cancelled after timeoutMs). */
+  readonly bus: Bus;
+  readonly jobs: JobStore;
+  readonly runs: RunStore;
+  readonly store: S3BlobStore;
+  readonly coordinator: Coordinator;
+  readonly service: JobService;
+  /** Health NOT_SERVING, stop taking results, let running calls finish (cancelled after timeoutMs), close NATS. */
   drain(timeoutMs: number): Promise<DrainResult>;
 }
 
-/** Loads and verifies every configured pack, serves gRPC on grpcHost:grpcPort and reports SERVING. */
+function s3StoreOf(endpoint: string, config: GatewayConfig): S3BlobStore {
+  const url = new URL(endpoint);
+  const useSSL = url.protocol === "https:";
+  return new S3BlobStore({
+    endPoint: url.hostname,
+    port: url.port === "" ? (useSSL ? 443 : 80) : Number(url.port),
+    useSSL,
+    accessKey: config.s3AccessKey,
+    secretKey: config.s3SecretKey,
+    bucket: config.s3Bucket,
+    region: config.s3Region,
+  });
+}
+
+function packShapeOf(manifest: PackManifest): PackShape {
+  return {
+    latentChannels: manifest.latent.channels,
+    latentHeight: manifest.latent.height,
+    latentWidth: manifest.latent.width,
+    textTokens: manifest.text.maxTokens,
+    textHidden: manifest.text.hiddenSize,
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Creates the gateway's DLQ consumer when missing. */
+async function ensureDlqConsumer(bus: Bus, ackWaitMs: number): Promise<void> {
+  try {
+    await bus.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER);
+    return;
+  } catch (err) {
+    if (toBusError(err, "consumer info").code !== "NOT_FOUND") throw toBusError(err, `consumer ${DLQ_STREAM}/${DLQ_CONSUMER}`);
+  }
+  try {
+    await bus.jsm.consumers.add(DLQ_STREAM, {
+      durable_name: DLQ_CONSUMER,
+      description: "longshot gateway: fails jobs whose tasks were dead-lettered",
+      filter_subject: `${DLQ_SUBJECT_PREFIX}.>`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWaitMs * 1_000_000,
+      max_ack_pending: 64,
+    });
+  } catch (err) {
+    if (!/already in use|already exists/i.test(String((err as Error)?.message))) {
+      throw toBusError(err, `create consumer ${DLQ_STREAM}/${DLQ_CONSUMER}`);
+    }
+  }
+}
+
+/** The DLQ loop: one record at a time; transient failures are retried with a delay, others logged and acked. */
+async function runDlqLoop(bus: Bus, coordinator: Coordinator, signal: AbortSignal, logger: Logger): Promise<void> {
+  const log = logger.child({ component: "dlq" });
+  let failures = 0;
+  while (!signal.aborted) {
+    let msg: JsMsg | null;
+    try {
+      const consumer = await bus.js.consumers.get(DLQ_STREAM, DLQ_CONSUMER);
+      msg = await consumer.next({ expires: 5000 });
+      failures = 0;
+    } catch (err) {
+      if (signal.aborted || bus.nc.isClosed()) return;
+      failures++;
+      if (failures === 1 || failures % 20 === 0) log.warn({ err: toBusError(err, "pull DLQ"), failures }, "pull failed");
+      await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), signal);
+      continue;
+    }
+    if (msg === null) continue;
+    try {
+      const record = decodeDeadLetter(msg.data);
+      await coordinator.handleDeadLetter(record);
+      msg.ack();
+    } catch (err) {
+      if (isTransient(err) && msg.info.deliveryCount < 20) {
+        msg.nak(Math.min(30_000, 1000 * 2 ** Math.min(msg.info.deliveryCount, 5)));
+        log.warn({ err, seq: msg.seq }, "dead letter not handled yet; retrying");
+      } else {
+        log.error({ err, seq: msg.seq }, "dead letter could not be handled; dropped");
+        msg.term();
+      }
+    }
+  }
+}
+
+/** Loads and verifies every configured pack, connects, serves gRPC on grpcHost:grpcPort and reports SERVING. */
 export async function startGatewayService(config: GatewayConfig, logger: Logger): Promise<GatewayService> {
   const dirs = packDirs(config.packDir);
   if (dirs.length === 0) throw new InvalidArgumentError("packDir", "names no pack directory");
@@ -82,46 +203,204 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
     packs.map((p) => p.manifest),
     limits,
   );
+  const window = { frames: config.windowFrames, overlap: config.windowOverlap };
+  const manifests = new Map<string, PackManifest>();
+  for (const p of packs) {
+    try {
+      checkWindowSizes(window.frames, window.overlap, p.manifest.video.interpolationFactor, "window");
+    } catch (err) {
+      throw new ConfigError(
+        `--window-frames ${window.frames} / --window-overlap ${window.overlap} do not fit pack ${p.id}: ${(err as Error).message}`,
+      );
+    }
+    manifests.set(p.name, p.manifest);
+  }
 
-  const video = defineService(VideoServiceService, {
-    async generate(request: GenerateRequest) {
-      const { request: resolved } = validateGenerateRequest(request, catalog, limits);
-      logger.debug({ pack: resolved.pack, frames: resolved.frames }, "valid Generate request");
-      throw notYetWired("Generate");
-    },
-    watchJob(request: WatchJobRequest) {
-      checkJobId(request.jobId);
-      throw notYetWired("WatchJob");
-    },
-    async getJob(request: GetJobRequest) {
-      checkJobId(request.jobId);
-      throw notYetWired("GetJob");
-    },
-    async cancelJob(request: CancelJobRequest) {
-      checkJobId(request.jobId);
-      throw notYetWired("CancelJob");
-    },
-    async listJobs(request: ListJobsRequest) {
-      checkListJobs(request);
-      throw notYetWired("ListJobs");
-    },
-  });
-  const server = createGrpcServer({ services: [video], logger });
-  const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
-  server.setServing(true);
-  logger.info({ port, packs: catalog.names, defaultPack: catalog.defaultPack }, "gateway serving");
+  const bus = await connectBus(busOptionsFromConfig(config, `gateway:${hostname()}:${process.pid}`, logger));
+  const stopAc = new AbortController();
+  const background: Promise<unknown>[] = [];
+  let resultConsumer: ResultConsumer | undefined;
+  let eventsSub: Subscription | undefined;
+  let server: GrpcServer | undefined;
+  try {
+    await ensureTopology(bus.js, { ackWaitMs: config.ackWait, maxDeliver: config.maxDeliver, logger });
+    const jobs = await JobStore.open(bus.js, { logger });
+    const runs = await RunStore.open(bus.js, { logger });
+    await ensureDlqConsumer(bus, config.ackWait);
 
-  let draining: Promise<DrainResult> | undefined;
-  return {
-    port,
-    packs,
-    catalog,
-    server,
-    drain(timeoutMs: number) {
-      // With the pipeline (#5), in-flight Generate calls finish their job creation here; jobs
-      // themselves live in JetStream and are not affected by a gateway stopping.
-      draining ??= server.drain(timeoutMs);
-      return draining;
-    },
-  };
+    const store = s3StoreOf(config.s3Endpoint, config);
+    await store.ensureBucket();
+    try {
+      await store.setExpiry("jobs/", config.jobObjectsExpiryDays);
+      logger.info({ prefix: "jobs/", days: config.jobObjectsExpiryDays }, "lifecycle expiry rule installed");
+    } catch (err) {
+      logger.warn(
+        { err: (err as Error).message, prefix: "jobs/" },
+        "the S3 server did not take a lifecycle rule (s3rver has none; MinIO does): ended jobs are still cleaned up, without the backstop",
+      );
+    }
+    const presigner =
+      config.s3PublicEndpoint === undefined ? store : s3StoreOf(config.s3PublicEndpoint, config);
+
+    const coordinator = new Coordinator({
+      js: bus.js,
+      jsm: bus.jsm,
+      nc: bus.nc,
+      jobs,
+      runs,
+      store,
+      presigner,
+      presignExpirySeconds: Math.round(config.presignExpiry / 1000),
+      packShape: (name) => {
+        const m = manifests.get(name);
+        return m === undefined ? undefined : packShapeOf(m);
+      },
+      logger,
+    });
+    const service = new JobService({
+      js: bus.js,
+      jsm: bus.jsm,
+      jobs,
+      runs,
+      coordinator,
+      catalog,
+      limits,
+      manifests,
+      window,
+      maxActiveJobs: config.maxActiveJobs,
+      logger,
+    });
+
+    const tracer = getTracer();
+    const video = defineService(VideoServiceService, {
+      async generate(request: GenerateRequest, call: CallContext) {
+        // The job's trace: Generate's server span is its root (or a child of the caller's trace).
+        const parent = extractMetadataContext(call.metadata, context.active());
+        const span = tracer.startSpan(
+          "longshot.v1.VideoService/Generate",
+          { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": "Generate" } },
+          parent,
+        );
+        try {
+          const response = await context.with(trace.setSpan(parent, span), () => service.generate(request));
+          if (response.job !== undefined) span.setAttribute(ATTR_LONGSHOT_JOB_ID, response.job.id);
+          return response;
+        } catch (err) {
+          span.recordException(err as Error);
+          span.setStatus({ code: 2, message: (err as Error).message });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+      async *watchJob(request: WatchJobRequest, call: CallContext) {
+        for await (const event of service.watchJob(request.jobId, request.fromSequence, call.signal)) {
+          yield { event };
+        }
+      },
+      async getJob(request: GetJobRequest) {
+        return { job: await service.getJob(request.jobId) };
+      },
+      async cancelJob(request: CancelJobRequest) {
+        return { job: await service.cancelJob(request.jobId, request.reason) };
+      },
+      async listJobs(request: ListJobsRequest) {
+        checkListJobs(request);
+        return service.listJobs(request);
+      },
+    });
+    server = createGrpcServer({ services: [video], logger });
+    const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
+
+    resultConsumer = await startResultConsumer({
+      js: bus.js,
+      nc: bus.nc,
+      concurrency: 4,
+      logger,
+      signal: stopAc.signal,
+      handle: (result, ctx) => coordinator.handleResult(result, ctx.logger),
+      onDeadLetter: async (result, reason, record) => {
+        if (result === undefined) return;
+        await coordinator.fail(
+          result.jobId,
+          record.code || "INTERNAL",
+          `the result of task ${result.taskId} could not be handled: ${reason}`,
+          result.stage,
+        );
+      },
+    });
+    background.push(
+      resultConsumer.done.catch((err: unknown) => logger.error({ err }, "result consumer ended")),
+      runDlqLoop(bus, coordinator, stopAc.signal, logger).catch((err: unknown) =>
+        logger.error({ err }, "DLQ loop ended"),
+      ),
+    );
+    eventsSub = bus.nc.subscribe(`${EVENTS_SUBJECT_PREFIX}.*`, {
+      queue: PROGRESS_QUEUE_GROUP,
+      callback: (_err, m) => {
+        if (m === undefined) return;
+        let event: JobEvent;
+        try {
+          event = JobEvent.decode(m.data);
+        } catch {
+          return;
+        }
+        coordinator.onJobEvent(event).catch((err: unknown) => logger.debug({ err }, "progress event not applied"));
+      },
+    });
+    background.push(
+      (async () => {
+        while (!stopAc.signal.aborted) {
+          await sleep(5000, stopAc.signal);
+          if (stopAc.signal.aborted) break;
+          await coordinator
+            .reconcile()
+            .catch((err: unknown) => logger.debug({ err }, "reconcile pass failed; next pass retries"));
+        }
+      })(),
+    );
+
+    server.setServing(true);
+    logger.info(
+      { port, packs: catalog.names, defaultPack: catalog.defaultPack, window, maxActiveJobs: config.maxActiveJobs },
+      "gateway serving",
+    );
+
+    const grpc = server;
+    const rc = resultConsumer;
+    const sub = eventsSub;
+    let draining: Promise<DrainResult> | undefined;
+    return {
+      port,
+      packs,
+      catalog,
+      server: grpc,
+      bus,
+      jobs,
+      runs,
+      store,
+      coordinator,
+      service,
+      drain(timeoutMs: number) {
+        // Jobs live in JetStream and the KV buckets: a gateway stopping loses none of them.
+        draining ??= (async () => {
+          grpc.setServing(false);
+          stopAc.abort();
+          sub.unsubscribe();
+          const [result] = await Promise.all([grpc.drain(timeoutMs), rc.stop()]);
+          await Promise.all(background);
+          await bus.drain();
+          return result;
+        })();
+        return draining;
+      },
+    };
+  } catch (err) {
+    stopAc.abort();
+    eventsSub?.unsubscribe();
+    await resultConsumer?.stop().catch(() => {});
+    await server?.drain(0).catch(() => {});
+    await bus.close().catch(() => {});
+    throw err;
+  }
 }

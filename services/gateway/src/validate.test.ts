@@ -46,6 +46,7 @@ describe("validateGenerateRequest: malformed requests are INVALID_ARGUMENT namin
     ["too many keyframe steps", { keyframeSteps: 151 }, "keyframe_steps"],
     ["too many interpolation steps", { interpolationSteps: 10_000 }, "interpolation_steps"],
     ["negative keyframe guidance", { keyframeGuidance: -1 }, "keyframe_guidance"],
+    ["keyframe guidance below 1", { keyframeGuidance: 0.5 }, "keyframe_guidance"],
     ["NaN keyframe guidance", { keyframeGuidance: Number.NaN }, "keyframe_guidance"],
     ["infinite interpolation guidance", { interpolationGuidance: Number.POSITIVE_INFINITY }, "interpolation_guidance"],
     ["too large interpolation guidance", { interpolationGuidance: 31 }, "interpolation_guidance"],
@@ -112,14 +113,14 @@ describe("validateGenerateRequest: valid requests", () => {
     });
   });
 
-  it("keeps what the client chose, including seed 0, guidance 0 and a named pack", () => {
+  it("keeps what the client chose, including seed 0, guidance 1 and a named pack", () => {
     const { request } = validateGenerateRequest(
       req({
         seed: 0n,
         frames: 17,
         keyframeSteps: 1,
         interpolationSteps: 150,
-        keyframeGuidance: 0,
+        keyframeGuidance: 1,
         interpolationGuidance: 30,
         sampler: Sampler.SAMPLER_DPMPP_2M,
         mode: Mode.MODE_SEED,
@@ -133,7 +134,7 @@ describe("validateGenerateRequest: valid requests", () => {
     );
     assert.equal(request.seed, 0n);
     assert.equal(request.frames, 17);
-    assert.equal(request.keyframeGuidance, 0);
+    assert.equal(request.keyframeGuidance, 1);
     assert.equal(request.sampler, Sampler.SAMPLER_DPMPP_2M);
     assert.equal(request.mode, Mode.MODE_SEED);
     assert.equal(request.pack, "other");

@@ -114,8 +114,8 @@ function checkSteps(value: number, field: string, limits: GenerateLimits): void 
 }
 
 function checkGuidance(value: number, field: string, limits: GenerateLimits): void {
-  if (!Number.isFinite(value) || value < 0 || value > limits.maxGuidance) {
-    fail(field, `must be a number from 0 to ${limits.maxGuidance}, got ${value}`);
+  if (!Number.isFinite(value) || value < 1 || value > limits.maxGuidance) {
+    fail(field, `must be a number from 1 to ${limits.maxGuidance} (1 = no classifier-free guidance), got ${value}`);
   }
 }
 

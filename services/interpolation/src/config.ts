@@ -1,12 +1,14 @@
 /** Configuration of the interpolation service (flags, then LONGSHOT_* environment variables, then defaults). */
 import { fileURLToPath } from "node:url";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
+import { stageKitConfig } from "./stage-kit.js";
 
 /** The bundled pack, found from this file so the default works from any working directory. */
 export const BUNDLED_PACK_DIR = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));
 
 export const interpolationConfigSchema = defineConfig({
   ...loggingConfig,
+  ...stageKitConfig,
   grpcHost: {
     type: "string",
     env: "LONGSHOT_GRPC_HOST",
@@ -62,7 +64,7 @@ export const interpolationConfigSchema = defineConfig({
     default: 30_000,
     min: 0,
     max: 3_600_000,
-    description: "On SIGTERM/SIGINT, how long running calls may finish before they are cancelled",
+    description: "On SIGTERM/SIGINT, how long running gRPC calls may finish before they are cancelled",
   },
   workerId: {
     type: "string",

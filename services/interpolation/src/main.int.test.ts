@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { checkHealth, watchHealth } from "@longshot/proto";
-import { spawnProcess } from "@longshot/testing";
+import { makeTempDir, removeTempDir, spawnProcess } from "@longshot/testing";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 
 describe("interpolation-service process", { timeout: 60_000 }, () => {
   it("starts from flags, prints its configuration, serves, and drains on SIGTERM with exit code 0", async () => {
+    const blobDir = makeTempDir("interp-main");
     const proc = spawnProcess("interpolation-service", process.execPath, [
       MAIN,
       "--grpc-host=127.0.0.1",
@@ -16,6 +17,8 @@ describe("interpolation-service process", { timeout: 60_000 }, () => {
       `--pack=${TINY_PACK}`,
       "--log-format=json",
       "--drain-timeout=2s",
+      "--no-worker",
+      `--blob-dir=${blobDir}`,
     ]);
     try {
       await proc.waitForLine(/configuration:/, 20_000);
@@ -36,6 +39,7 @@ describe("interpolation-service process", { timeout: 60_000 }, () => {
       assert.match(proc.output(), /"msg":"stopped"/);
     } finally {
       if (!proc.hasExited) await proc.stop("SIGKILL");
+      removeTempDir(blobDir);
     }
   });
 

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { FsBlobStore, getTensor } from "@longshot/blob";
 import { createLogger, loadConfig } from "@longshot/core";
 import {
   checkHealth,
@@ -17,8 +21,10 @@ import {
   StageTask,
   watchHealth,
 } from "@longshot/proto";
+import { Tensor } from "@longshot/tensor";
 import { interpolationConfigSchema } from "./config.js";
 import { type InterpolationService, startInterpolationService } from "./server.js";
+import { blobLatentRef, protoLatentRef, putLatent } from "./stage-kit.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 
@@ -63,14 +69,23 @@ function validTask(): StageTask {
   });
 }
 
-describe("interpolation service start-up", { timeout: 60_000 }, () => {
+describe("interpolation service start-up (gRPC only: --no-worker, blobs in a directory)", { timeout: 60_000 }, () => {
   let service: InterpolationService;
   let address: string;
+  let blobDir: string;
 
   before(async () => {
+    blobDir = await mkdtemp(path.join(tmpdir(), "longshot-interp-"));
     const config = loadConfig(interpolationConfigSchema, {
       env: {},
-      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--worker-id=interpolation-test"],
+      argv: [
+        "--grpc-host=127.0.0.1",
+        "--grpc-port=0",
+        `--pack=${TINY_PACK}`,
+        "--worker-id=interpolation-test",
+        "--no-worker",
+        `--blob-dir=${blobDir}`,
+      ],
     });
     service = await startInterpolationService(config, createLogger("interpolation", "silent"));
     address = `127.0.0.1:${service.port}`;
@@ -78,6 +93,7 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
 
   after(async () => {
     await service.drain(1000);
+    await rm(blobDir, { recursive: true, force: true });
   });
 
   it("listens on a free port and reports SERVING for the server and its service", async () => {
@@ -154,19 +170,111 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
     }
   });
 
-  it("answers a valid RunInterpolation with UNIMPLEMENTED naming the issues that wire it", async () => {
+  it("runs a valid RunInterpolation window from inputs in the store; a corrupt input is DATA_LOSS naming it", async () => {
+    const store = new FsBlobStore(blobDir);
+    const keyframes = new Tensor(
+      "float32",
+      Float32Array.from({ length: 4 * 5 * 16 }, (_, i) => Math.sin(i)),
+      [1, 4, 5, 4, 4],
+    );
+    const text = new Tensor(
+      "float32",
+      Float32Array.from({ length: 2 * 8 * 8 }, (_, i) => Math.cos(i)),
+      [2, 8, 8],
+    );
+    const inputLatents = protoLatentRef(await putLatent(store, "jobs/j1/keyframes.safetensors", keyframes, "test"));
+    const textEmbeddings = protoLatentRef(await putLatent(store, "jobs/j1/text.safetensors", text, "test"));
+    const base = validTask();
+    if (base.params?.$case !== "interpolation") throw new Error("fixture");
+    const task = {
+      ...base,
+      outputKey: "jobs/j1/interp1/4-13.safetensors",
+      params: {
+        $case: "interpolation" as const,
+        value: {
+          ...base.params.value,
+          inputLatents,
+          textEmbeddings,
+          windowStart: 4,
+          windowEnd: 13,
+          anchorFrames: [4, 8, 12],
+        },
+      },
+    };
     const client = createClient(InterpolationServiceService, address);
     try {
+      const { result } = await client.runInterpolation(RunInterpolationRequest.create({ task }));
+      assert.ok(result?.latents);
+      assert.equal(result.workerId, "interpolation-test");
+      assert.deepEqual([result.windowStart, result.windowEnd], [4, 13]);
+      assert.deepEqual(result.latents.shape, [1, 4, 9, 4, 4]);
+      const out = await getTensor(store, blobLatentRef(result.latents, "latents"));
+      // Pinned mode: the known frames 4, 8, 12 are the input keyframes 1, 2, 3, bit for bit.
+      const d = out.data as Float32Array;
+      for (const [j, k] of [
+        [0, 1],
+        [4, 2],
+        [8, 3],
+      ] as const) {
+        for (let c = 0; c < 4; c++) {
+          assert.deepEqual(
+            d.subarray((c * 9 + j) * 16, (c * 9 + j + 1) * 16),
+            keyframes.data.subarray((c * 5 + k) * 16, (c * 5 + k + 1) * 16),
+          );
+        }
+      }
+
+      await writeFile(path.join(blobDir, "jobs/j1/keyframes.safetensors"), "garbage");
       await assert.rejects(
-        client.runInterpolation(RunInterpolationRequest.create({ task: validTask() })),
+        client.runInterpolation(RunInterpolationRequest.create({ task: { ...task, outputKey: "jobs/j1/x" } })),
         (err: unknown) => {
           return (
             err instanceof GrpcCallError &&
-            err.code === "UNIMPLEMENTED" &&
-            /#4/.test(err.details) &&
-            /#5/.test(err.details)
+            err.code === "DATA_LOSS" &&
+            /task\.interpolation\.input_latents: blob .* key "jobs\/j1\/keyframes\.safetensors": content does not match/.test(
+              err.details,
+            )
           );
         },
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses windows that do not start and end on known frames, and guidance below 1", async () => {
+    const client = createClient(InterpolationServiceService, address);
+    try {
+      const task = validTask();
+      if (task.params?.$case !== "interpolation") throw new Error("fixture");
+      const value = task.params.value;
+      const withValue = (v: Partial<typeof value>) => ({
+        ...task,
+        params: { $case: "interpolation" as const, value: { ...value, ...v } },
+      });
+      await assert.rejects(
+        client.runInterpolation(
+          RunInterpolationRequest.create({ task: withValue({ windowStart: 2, anchorFrames: [4, 8] }) }),
+        ),
+        {
+          field: "task.interpolation.window_start",
+        },
+      );
+      await assert.rejects(
+        client.runInterpolation(
+          RunInterpolationRequest.create({ task: withValue({ windowEnd: 15, anchorFrames: [0, 4, 8, 12] }) }),
+        ),
+        {
+          field: "task.interpolation.window_end",
+        },
+      );
+      await assert.rejects(
+        client.runInterpolation(
+          RunInterpolationRequest.create({
+            task: { ...task, sampler: { sampler: Sampler.SAMPLER_DDIM, steps: 3, guidance: 0.5 } },
+          }),
+        ),
+        { field: "task.sampler.guidance" },
       );
     } finally {
       client.close();
@@ -176,7 +284,7 @@ describe("interpolation service start-up", { timeout: 60_000 }, () => {
   it("drain flips health to NOT_SERVING, stops the server and frees the sessions", async () => {
     const config = loadConfig(interpolationConfigSchema, {
       env: {},
-      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`],
+      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--no-worker", `--blob-dir=${blobDir}`],
     });
     const other = await startInterpolationService(config, createLogger("interpolation", "silent"));
     const statuses: string[] = [];

@@ -1,10 +1,13 @@
 /**
- * The interpolation service's gRPC side: grpc.health.v1, reflection and longshot.v1.InterpolationService
- * (GetModelInfo, RunInterpolation) over the pack's interpolation UNet, loaded at start. Any number
- * of interpolation processes may run; each takes whole levels or single windows of a level.
+ * The interpolation service: the pack's interpolation UNet (loaded at start, nothing else), the blob
+ * store, the JetStream worker on the `interpolation` queue, and the gRPC side — grpc.health.v1,
+ * reflection and longshot.v1.InterpolationService (GetModelInfo; RunInterpolation runs the same
+ * handler as the queue, without NATS: no events, no result message). Any number of interpolation
+ * processes share the queue; each task is one window of one level, so replicas split a long video.
  */
 import { hostname } from "node:os";
-import { type Logger, LongshotError } from "@longshot/core";
+import type { BlobStore } from "@longshot/blob";
+import type { Logger } from "@longshot/core";
 import {
   createGrpcServer,
   type DrainResult,
@@ -17,17 +20,14 @@ import {
   type RunInterpolationResponse,
   Stage,
 } from "@longshot/proto";
-import { createModelRuntime, loadPack, type ModelRuntime, type ModelSession, type Pack } from "@longshot/runtime";
+import { createModelRuntime, loadPack, type ModelRuntime, type Pack } from "@longshot/runtime";
 import type { InterpolationConfig } from "./config.js";
+import { InterpolationStage } from "./stage.js";
+import { openBlobStore, type StageQueue, startStageQueue } from "./stage-kit.js";
 import { checkInterpolationTask } from "./task.js";
 
 /** The pack graphs this service runs (and the only ones it loads). */
 export const INTERPOLATION_GRAPHS = ["interpolationUnet"] as const;
-
-/** Why RunInterpolation answers UNIMPLEMENTED for now. */
-export const RUN_INTERPOLATION_UNIMPLEMENTED =
-  "RunInterpolation is not wired yet: the (windowed) interpolation stage function comes with the engine issue (#4) " +
-  "and is connected to this service, with the blob store for its input and output latents, in the distributed-pipeline issue (#5)";
 
 /** What GetModelInfo answers: the pack, the graphs and their sessions, the runtime and memory in use. */
 export function interpolationModelInfo(pack: Pack, runtime: ModelRuntime, workerId: string): ModelInfo {
@@ -56,14 +56,23 @@ export interface InterpolationService {
   readonly pack: Pack;
   readonly runtime: ModelRuntime;
   readonly server: GrpcServer;
+  readonly store: BlobStore;
+  readonly stage: InterpolationStage;
+  /** The JetStream side; undefined with `--no-worker`. */
+  readonly queue: StageQueue | undefined;
   readonly workerId: string;
-  /** Health NOT_SERVING, finish running calls (cancelled after timeoutMs), free the model sessions. */
+  /**
+   * Health NOT_SERVING; the queue worker stops pulling (its task finishes or goes back to the queue
+   * within stopTimeout) while running gRPC calls finish (cancelled after timeoutMs); then the model
+   * sessions are freed and the NATS connection drained.
+   */
   drain(timeoutMs: number): Promise<DrainResult>;
 }
 
 /**
  * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
- * cannot load), serves gRPC on grpcHost:grpcPort and reports SERVING.
+ * cannot load), opens the blob store, serves gRPC on grpcHost:grpcPort, starts the queue worker
+ * (unless `worker` is off) and reports SERVING.
  */
 export async function startInterpolationService(
   config: InterpolationConfig,
@@ -77,13 +86,13 @@ export async function startInterpolationService(
     ...(config.executionProvider === "cuda" ? { deviceId: config.cudaDevice } : {}),
     ...(config.ortThreads === undefined ? {} : { threads: config.ortThreads }),
   });
+  let server: GrpcServer | undefined;
+  let queue: StageQueue | undefined;
   try {
-    const sessions: ModelSession[] = [];
-    for (const graph of INTERPOLATION_GRAPHS) sessions.push(await runtime.load(pack, graph));
-    logger.info(
-      { graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider },
-      "model sessions open",
-    );
+    const unet = await runtime.load(pack, "interpolationUnet");
+    logger.info({ graphs: INTERPOLATION_GRAPHS, executionProvider: config.executionProvider }, "model sessions open");
+    const store = await openBlobStore(config, logger);
+    const stage = new InterpolationStage({ pack, unet, store, workerId });
 
     const service = defineService(InterpolationServiceService, {
       async getModelInfo() {
@@ -91,36 +100,52 @@ export async function startInterpolationService(
           info: interpolationModelInfo(pack, runtime, workerId),
         });
       },
-      async runInterpolation(request: RunInterpolationRequest): Promise<RunInterpolationResponse> {
-        checkInterpolationTask(request.task, pack);
-        throw new LongshotError(RUN_INTERPOLATION_UNIMPLEMENTED, { code: "UNIMPLEMENTED" });
+      async runInterpolation(request: RunInterpolationRequest, call): Promise<RunInterpolationResponse> {
+        const task = checkInterpolationTask(request.task, pack);
+        const log = logger.child({ jobId: task.jobId, taskId: task.taskId, via: "grpc" });
+        return { result: await stage.run(task, { signal: call.signal, logger: log }) };
       },
     });
-    const server = createGrpcServer({ services: [service], logger });
+    server = createGrpcServer({ services: [service], logger });
     const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
+    if (config.worker) {
+      queue = await startStageQueue({
+        config,
+        logger,
+        stage: "interpolation",
+        workerId,
+        handle: (task, ctx) => stage.run(checkInterpolationTask(task, pack), ctx),
+      });
+    }
     server.setServing(true);
-    logger.info({ port, workerId }, "interpolation service serving");
+    logger.info({ port, workerId, worker: config.worker }, "interpolation service serving");
 
+    const grpc = server;
+    const q = queue;
     let draining: Promise<DrainResult> | undefined;
     return {
       port,
       pack,
       runtime,
-      server,
+      server: grpc,
+      store,
+      stage,
+      queue: q,
       workerId,
       drain(timeoutMs: number) {
         draining ??= (async () => {
-          server.setServing(false);
-          // The JetStream worker (distributed-pipeline issue) stops pulling here and hands back or
-          // finishes its task before the sessions are freed.
-          const result = await server.drain(timeoutMs);
+          grpc.setServing(false);
+          const [result] = await Promise.all([grpc.drain(timeoutMs), q?.worker.stop()]);
           await runtime.close();
+          await q?.close();
           return result;
         })();
         return draining;
       },
     };
   } catch (err) {
+    await queue?.close().catch(() => {});
+    await server?.drain(0).catch(() => {});
     await runtime.close();
     throw err;
   }

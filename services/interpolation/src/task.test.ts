@@ -104,6 +104,31 @@ describe("interpolation task checks against the pack", () => {
     rejectsField({ frameStride: 1 }, "task.interpolation.frame_stride"));
   it("refuses anchors that are not known frames", () =>
     rejectsField({ anchorFrames: [16, 18] }, "task.interpolation.anchor_frames[1]"));
+  it("refuses windows that do not start and end on known frames", () => {
+    rejectsField({ windowStart: 18, anchorFrames: [20, 24, 28, 32] }, "task.interpolation.window_start");
+    rejectsField({ windowEnd: 31, anchorFrames: [16, 20, 24, 28] }, "task.interpolation.window_end");
+    rejectsField({ windowStart: 16, windowEnd: 17, anchorFrames: [16] }, "task.interpolation.window_end");
+  });
+  it("refuses inputs that are not float32", () =>
+    rejectsField(
+      {
+        textEmbeddings: {
+          uri: "s3://b/t",
+          shape: [2, 8, 8],
+          dtype: DataType.DATA_TYPE_FLOAT16,
+          sha256: SHA,
+          bytes: 1n,
+        },
+      },
+      "task.interpolation.text_embeddings.dtype",
+    ));
+  it("refuses guidance below 1", () => {
+    assert.throws(
+      () =>
+        checkInterpolationTask({ ...task(), sampler: { sampler: Sampler.SAMPLER_DDIM, steps: 3, guidance: 0 } }, pack),
+      (err: unknown) => err instanceof InvalidArgumentError && err.field === "task.sampler.guidance",
+    );
+  });
   it("refuses a task for another pack version with FAILED_PRECONDITION", () => {
     assert.throws(() => checkInterpolationTask({ ...task(), packVersion: "2.0.0" }, pack), {
       code: "FAILED_PRECONDITION",

@@ -1,7 +1,8 @@
 /** Checks of an interpolation task that need this service's pack (the contract checks are in @longshot/proto). */
-import { InvalidArgumentError, LongshotError } from "@longshot/core";
-import { type LatentRef, Stage, type StageTask, validateStageTask } from "@longshot/proto";
+import { InvalidArgumentError } from "@longshot/core";
+import { DataType, type LatentRef, Stage, type StageTask, validateStageTask } from "@longshot/proto";
 import type { Pack } from "@longshot/runtime";
+import { PackMismatchError } from "./stage-kit.js";
 
 /**
  * Frame counts of each level of the pack: level 0 is the keyframes, level n has
@@ -19,6 +20,12 @@ export function levelFrames(pack: Pack): number[] {
 }
 
 function checkShape(ref: LatentRef | undefined, expected: readonly number[], field: string, what: string): void {
+  if (ref !== undefined && ref.dtype !== DataType.DATA_TYPE_FLOAT32) {
+    throw new InvalidArgumentError(
+      `${field}.dtype`,
+      `must be DATA_TYPE_FLOAT32 (${what}), got ${DataType[ref.dtype] ?? ref.dtype}`,
+    );
+  }
   const shape = ref?.shape ?? [];
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new InvalidArgumentError(
@@ -28,13 +35,16 @@ function checkShape(ref: LatentRef | undefined, expected: readonly number[], fie
   }
 }
 
-/** Checks an interpolation task against the contract and this service's pack; returns it unchanged. */
+/**
+ * Checks an interpolation task against the contract and this service's pack; returns it unchanged.
+ * InvalidArgumentError names the field; PackMismatchError (FAILED_PRECONDITION) when it was planned
+ * for another pack.
+ */
 export function checkInterpolationTask(task: StageTask | undefined, pack: Pack): StageTask {
   const valid = validateStageTask(task, "task", Stage.STAGE_INTERPOLATION);
   if (valid.packName !== pack.name || valid.packVersion !== pack.version) {
-    throw new LongshotError(
+    throw new PackMismatchError(
       `task ${valid.taskId} was planned for pack ${valid.packName}@${valid.packVersion}; this service runs ${pack.id}`,
-      { code: "FAILED_PRECONDITION" },
     );
   }
   if (valid.params?.$case !== "interpolation") return valid; // unreachable: validateStageTask checked the case
@@ -81,6 +91,27 @@ export function checkInterpolationTask(task: StageTask | undefined, pack: Pack):
     throw new InvalidArgumentError(
       `${where}.frame_stride`,
       `must be ${stride} for ${p.outputFrames} frames in pack ${pack.id}, got ${p.frameStride}`,
+    );
+  }
+  // A window starts and ends on known frames (both ends hold frames of the previous level) and spans an interval.
+  const factor = video.interpolationFactor;
+  if (p.windowStart % factor !== 0) {
+    throw new InvalidArgumentError(
+      `${where}.window_start`,
+      `${p.windowStart} is not a known frame (windows start and end on multiples of ${factor})`,
+    );
+  }
+  if ((p.windowEnd - 1) % factor !== 0 || p.windowEnd - p.windowStart < factor + 1) {
+    throw new InvalidArgumentError(
+      `${where}.window_end`,
+      `window [${p.windowStart}, ${p.windowEnd}) must end just after a known frame (window_end - 1 a multiple of ${factor}) and span at least ${factor + 1} frames`,
+    );
+  }
+  const guidance = valid.sampler?.guidance ?? 0;
+  if (guidance < 1) {
+    throw new InvalidArgumentError(
+      "task.sampler.guidance",
+      `must be at least 1 (1 = no classifier-free guidance), got ${guidance}`,
     );
   }
   p.anchorFrames.forEach((frame, i) => {

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { checkHealth, watchHealth } from "@longshot/proto";
-import { spawnProcess } from "@longshot/testing";
+import { makeTempDir, removeTempDir, spawnProcess } from "@longshot/testing";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 
 describe("keyframe-service process", { timeout: 60_000 }, () => {
-  it("starts from flags, prints its configuration, serves, and drains on SIGTERM with exit code 0", async () => {
+  it("starts from flags (gRPC only), prints its configuration, serves, and drains on SIGTERM with exit code 0", async () => {
+    const blobDir = makeTempDir("kf-main");
     const proc = spawnProcess("keyframe-service", process.execPath, [
       MAIN,
       "--grpc-host=127.0.0.1",
@@ -16,6 +17,9 @@ describe("keyframe-service process", { timeout: 60_000 }, () => {
       `--pack=${TINY_PACK}`,
       "--log-format=json",
       "--drain-timeout=2s",
+      "--no-worker",
+      `--blob-dir=${blobDir}`,
+      "--s3-secret-key=hunter22",
     ]);
     try {
       await proc.waitForLine(/configuration:/, 20_000);
@@ -34,8 +38,10 @@ describe("keyframe-service process", { timeout: 60_000 }, () => {
       assert.equal(exit.code, 0, proc.output());
       assert.match(proc.output(), /"msg":"draining"/);
       assert.match(proc.output(), /"msg":"stopped"/);
+      assert.doesNotMatch(proc.output(), /hunter22/, "the S3 secret key never reaches the log");
     } finally {
       if (!proc.hasExited) await proc.stop("SIGKILL");
+      removeTempDir(blobDir);
     }
   });
 
@@ -50,7 +56,20 @@ describe("keyframe-service process", { timeout: 60_000 }, () => {
     const proc = spawnProcess("keyframe-service", process.execPath, [MAIN, "--help"]);
     const exit = await proc.exited;
     assert.equal(exit.code, 0);
-    for (const flag of ["--grpc-port", "--pack", "--execution-provider", "--drain-timeout"])
+    for (const flag of [
+      "--grpc-port",
+      "--pack",
+      "--execution-provider",
+      "--drain-timeout",
+      "--nats-url",
+      "--s3-endpoint",
+      "--s3-secret-key",
+      "--blob-dir",
+      "--otlp-endpoint",
+      "--worker-concurrency",
+      "--ack-wait",
+      "--stop-timeout",
+    ])
       assert.ok(proc.output().includes(flag));
   });
 });

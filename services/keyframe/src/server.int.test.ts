@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { FsBlobStore, getTensor } from "@longshot/blob";
 import { createLogger, loadConfig } from "@longshot/core";
 import {
   checkHealth,
@@ -17,6 +21,7 @@ import {
 } from "@longshot/proto";
 import { keyframeConfigSchema } from "./config.js";
 import { type KeyframeService, startKeyframeService } from "./server.js";
+import { blobLatentRef } from "./stage-kit.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 
@@ -34,14 +39,23 @@ function validTask(): StageTask {
   });
 }
 
-describe("keyframe service start-up", { timeout: 60_000 }, () => {
+describe("keyframe service start-up (gRPC only: --no-worker, blobs in a directory)", { timeout: 60_000 }, () => {
   let service: KeyframeService;
   let address: string;
+  let blobDir: string;
 
   before(async () => {
+    blobDir = await mkdtemp(path.join(tmpdir(), "longshot-kf-"));
     const config = loadConfig(keyframeConfigSchema, {
       env: {},
-      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--worker-id=kf-test"],
+      argv: [
+        "--grpc-host=127.0.0.1",
+        "--grpc-port=0",
+        `--pack=${TINY_PACK}`,
+        "--worker-id=kf-test",
+        "--no-worker",
+        `--blob-dir=${blobDir}`,
+      ],
     });
     service = await startKeyframeService(config, createLogger("keyframe", "silent"));
     address = `127.0.0.1:${service.port}`;
@@ -49,6 +63,7 @@ describe("keyframe service start-up", { timeout: 60_000 }, () => {
 
   after(async () => {
     await service.drain(1000);
+    await rm(blobDir, { recursive: true, force: true });
   });
 
   it("listens on a free port and reports SERVING for the server and its service", async () => {
@@ -115,17 +130,23 @@ describe("keyframe service start-up", { timeout: 60_000 }, () => {
     }
   });
 
-  it("answers a valid RunKeyframe with UNIMPLEMENTED naming the issues that wire it", async () => {
+  it("runs a valid RunKeyframe: embeddings and keyframes written under the output key, refs returned", async () => {
     const client = createClient(KeyframeServiceService, address);
     try {
-      await assert.rejects(client.runKeyframe(RunKeyframeRequest.create({ task: validTask() })), (err: unknown) => {
-        return (
-          err instanceof GrpcCallError &&
-          err.code === "UNIMPLEMENTED" &&
-          /#4/.test(err.details) &&
-          /#5/.test(err.details)
-        );
-      });
+      const { result } = await client.runKeyframe(RunKeyframeRequest.create({ task: validTask() }));
+      assert.ok(result?.latents && result.textEmbeddings);
+      assert.equal(result.jobId, "j1");
+      assert.equal(result.workerId, "kf-test");
+      assert.equal(result.latents.uri, `file://${path.join(blobDir, "jobs/j1/keyframe")}`);
+      assert.equal(result.textEmbeddings.uri, `file://${path.join(blobDir, "jobs/j1/text.safetensors")}`);
+      assert.deepEqual(result.latents.shape, [1, 4, 5, 4, 4]);
+      assert.deepEqual(result.textEmbeddings.shape, [2, 8, 8]);
+      const store = new FsBlobStore(blobDir);
+      const latents = await getTensor(store, blobLatentRef(result.latents, "latents"));
+      assert.ok((latents.data as Float32Array).every(Number.isFinite));
+      // Run again: the same bytes under the same key (a directory store cannot vouch for old objects, so it recomputes).
+      const again = await client.runKeyframe(RunKeyframeRequest.create({ task: validTask() }));
+      assert.equal(again.result?.latents?.sha256, result.latents.sha256);
     } finally {
       client.close();
     }
@@ -134,7 +155,7 @@ describe("keyframe service start-up", { timeout: 60_000 }, () => {
   it("drain flips health to NOT_SERVING, stops the server and frees the sessions", async () => {
     const config = loadConfig(keyframeConfigSchema, {
       env: {},
-      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`],
+      argv: ["--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--no-worker", `--blob-dir=${blobDir}`],
     });
     const other = await startKeyframeService(config, createLogger("keyframe", "silent"));
     const statuses: string[] = [];
@@ -156,6 +177,30 @@ describe("keyframe service start-up", { timeout: 60_000 }, () => {
 });
 
 describe("keyframe service start-up failures", { timeout: 30_000 }, () => {
+  it("refuses to start without S3 credentials when no blob directory is set, naming the setting", async () => {
+    const config = loadConfig(keyframeConfigSchema, { env: {}, argv: ["--grpc-port=0", `--pack=${TINY_PACK}`] });
+    await assert.rejects(
+      startKeyframeService(config, createLogger("keyframe", "silent")),
+      /s3AccessKey: is required for the S3 blob store .*LONGSHOT_S3_ACCESS_KEY.*LONGSHOT_S3_SECRET_KEY/,
+    );
+  });
+
+  it("refuses to start when NATS does not answer, naming the URL", async () => {
+    const blobDir = await mkdtemp(path.join(tmpdir(), "longshot-kf-"));
+    try {
+      const config = loadConfig(keyframeConfigSchema, {
+        env: {},
+        argv: ["--grpc-port=0", `--pack=${TINY_PACK}`, `--blob-dir=${blobDir}`, "--nats-url=nats://127.0.0.1:1"],
+      });
+      await assert.rejects(
+        startKeyframeService(config, createLogger("keyframe", "silent")),
+        /connect to NATS at nats:\/\/127.0.0.1:1/,
+      );
+    } finally {
+      await rm(blobDir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses to start without a pack, naming the directory", async () => {
     const config = loadConfig(keyframeConfigSchema, { env: {}, argv: ["--grpc-port=0", "--pack=/nonexistent/pack"] });
     await assert.rejects(startKeyframeService(config, createLogger("keyframe", "silent")), /\/nonexistent\/pack/);

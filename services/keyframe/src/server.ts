@@ -1,9 +1,13 @@
 /**
- * The keyframe service's gRPC side: grpc.health.v1, reflection and longshot.v1.KeyframeService
- * (GetModelInfo, RunKeyframe) over the pack's text encoder and keyframe UNet, loaded at start.
+ * The keyframe service: the pack's text encoder and keyframe UNet (loaded at start, nothing else),
+ * the blob store, the JetStream worker on the `keyframe` queue, and the gRPC side — grpc.health.v1,
+ * reflection and longshot.v1.KeyframeService (GetModelInfo; RunKeyframe runs the same handler as the
+ * queue, without NATS: no events, no result message).
  */
 import { hostname } from "node:os";
-import { type Logger, LongshotError } from "@longshot/core";
+import type { BlobStore } from "@longshot/blob";
+import type { Logger } from "@longshot/core";
+import { PromptTokenizer } from "@longshot/engine";
 import {
   createGrpcServer,
   type DrainResult,
@@ -16,17 +20,14 @@ import {
   type RunKeyframeResponse,
   Stage,
 } from "@longshot/proto";
-import { createModelRuntime, loadPack, type ModelRuntime, type ModelSession, type Pack } from "@longshot/runtime";
+import { createModelRuntime, loadPack, type ModelRuntime, type Pack } from "@longshot/runtime";
 import type { KeyframeConfig } from "./config.js";
+import { KeyframeStage } from "./stage.js";
+import { openBlobStore, type StageQueue, startStageQueue } from "./stage-kit.js";
 import { checkKeyframeTask } from "./task.js";
 
 /** The pack graphs this service runs (and the only ones it loads). */
 export const KEYFRAME_GRAPHS = ["textEncoder", "keyframeUnet"] as const;
-
-/** Why RunKeyframe answers UNIMPLEMENTED for now. */
-export const RUN_KEYFRAME_UNIMPLEMENTED =
-  "RunKeyframe is not wired yet: the keyframe stage function comes with the engine issue (#4) and is connected " +
-  "to this service, with the blob store for its output latents, in the distributed-pipeline issue (#5)";
 
 /** What GetModelInfo answers: the pack, the graphs and their sessions, the runtime and memory in use. */
 export function keyframeModelInfo(pack: Pack, runtime: ModelRuntime, workerId: string): ModelInfo {
@@ -55,14 +56,23 @@ export interface KeyframeService {
   readonly pack: Pack;
   readonly runtime: ModelRuntime;
   readonly server: GrpcServer;
+  readonly store: BlobStore;
+  readonly stage: KeyframeStage;
+  /** The JetStream side; undefined with `--no-worker`. */
+  readonly queue: StageQueue | undefined;
   readonly workerId: string;
-  /** Health NOT_SERVING, finish running calls (cancelled after timeoutMs), free the model sessions. */
+  /**
+   * Health NOT_SERVING; the queue worker stops pulling (its task finishes or goes back to the queue
+   * within stopTimeout) while running gRPC calls finish (cancelled after timeoutMs); then the model
+   * sessions are freed and the NATS connection drained.
+   */
   drain(timeoutMs: number): Promise<DrainResult>;
 }
 
 /**
  * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
- * cannot load), serves gRPC on grpcHost:grpcPort and reports SERVING.
+ * cannot load), opens the blob store, serves gRPC on grpcHost:grpcPort, starts the queue worker
+ * (unless `worker` is off) and reports SERVING.
  */
 export async function startKeyframeService(config: KeyframeConfig, logger: Logger): Promise<KeyframeService> {
   const workerId = config.workerId ?? `${hostname()}:${process.pid}`;
@@ -73,48 +83,66 @@ export async function startKeyframeService(config: KeyframeConfig, logger: Logge
     ...(config.executionProvider === "cuda" ? { deviceId: config.cudaDevice } : {}),
     ...(config.ortThreads === undefined ? {} : { threads: config.ortThreads }),
   });
+  let server: GrpcServer | undefined;
+  let queue: StageQueue | undefined;
   try {
-    const sessions: ModelSession[] = [];
-    for (const graph of KEYFRAME_GRAPHS) sessions.push(await runtime.load(pack, graph));
-    logger.info(
-      { graphs: sessions.map((s) => s.name), executionProvider: config.executionProvider },
-      "model sessions open",
-    );
+    const textEncoder = await runtime.load(pack, "textEncoder");
+    const unet = await runtime.load(pack, "keyframeUnet");
+    const tokenizer = await PromptTokenizer.fromPack(pack);
+    logger.info({ graphs: KEYFRAME_GRAPHS, executionProvider: config.executionProvider }, "model sessions open");
+    const store = await openBlobStore(config, logger);
+    const stage = new KeyframeStage({ pack, textEncoder, unet, tokenizer, store, workerId });
 
     const service = defineService(KeyframeServiceService, {
       async getModelInfo() {
         return KeyframeServiceGetModelInfoResponse.create({ info: keyframeModelInfo(pack, runtime, workerId) });
       },
-      async runKeyframe(request: RunKeyframeRequest): Promise<RunKeyframeResponse> {
-        checkKeyframeTask(request.task, pack);
-        throw new LongshotError(RUN_KEYFRAME_UNIMPLEMENTED, { code: "UNIMPLEMENTED" });
+      async runKeyframe(request: RunKeyframeRequest, call): Promise<RunKeyframeResponse> {
+        const task = checkKeyframeTask(request.task, pack);
+        const log = logger.child({ jobId: task.jobId, taskId: task.taskId, via: "grpc" });
+        return { result: await stage.run(task, { signal: call.signal, logger: log }) };
       },
     });
-    const server = createGrpcServer({ services: [service], logger });
+    server = createGrpcServer({ services: [service], logger });
     const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
+    if (config.worker) {
+      queue = await startStageQueue({
+        config,
+        logger,
+        stage: "keyframe",
+        workerId,
+        handle: (task, ctx) => stage.run(checkKeyframeTask(task, pack), ctx),
+      });
+    }
     server.setServing(true);
-    logger.info({ port, workerId }, "keyframe service serving");
+    logger.info({ port, workerId, worker: config.worker }, "keyframe service serving");
 
+    const grpc = server;
+    const q = queue;
     let draining: Promise<DrainResult> | undefined;
     return {
       port,
       pack,
       runtime,
-      server,
+      server: grpc,
+      store,
+      stage,
+      queue: q,
       workerId,
       drain(timeoutMs: number) {
         draining ??= (async () => {
-          server.setServing(false);
-          // The JetStream worker (distributed-pipeline issue) stops pulling here and hands back or
-          // finishes its task before the sessions are freed.
-          const result = await server.drain(timeoutMs);
+          grpc.setServing(false);
+          const [result] = await Promise.all([grpc.drain(timeoutMs), q?.worker.stop()]);
           await runtime.close();
+          await q?.close();
           return result;
         })();
         return draining;
       },
     };
   } catch (err) {
+    await queue?.close().catch(() => {});
+    await server?.drain(0).catch(() => {});
     await runtime.close();
     throw err;
   }

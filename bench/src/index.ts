@@ -1,0 +1,33 @@
+export { type ChartSpec, niceTicks, type Panel, renderChart, type Series } from "./chart.js";
+export {
+  clusterBenchCommand,
+  commandProgram,
+  parseClusterArgs,
+  stageSecondsFromEngine,
+  throughputBound,
+} from "./cluster-bench.js";
+export {
+  caseId,
+  checkAgainstPack,
+  engineBenchCommand,
+  type PlannedCase,
+  parseEngineArgs,
+  planCases,
+} from "./engine-bench.js";
+export { engineRun, type RunSpec, stageLabel } from "./engine-run.js";
+export { machineInfo } from "./machine.js";
+export { MemoryMonitor, type MemoryReport, parseProcStatus } from "./memory.js";
+export {
+  BOUNDED_GROWTH_FRACTION,
+  BOUNDED_GROWTH_MB,
+  type CaseSummary,
+  interpolationPeak,
+  isBounded,
+  type NamedResult,
+  readResults,
+  renderReport,
+  reportCommand,
+  summarizeCase,
+} from "./report.js";
+export * from "./results.js";
+export { median } from "./stats.js";

@@ -1,0 +1,339 @@
+/**
+ * `drive`: given a job's run record, does the next thing the job needs and returns the changed
+ * record. It is the one place that decides what runs when:
+ *
+ * 1. no keyframe result → publish the keyframe task (unless it is in flight);
+ * 2. for each interpolation level in order: stitched → go on; every window has a result → stitch
+ *    the windows (`effects.stitch`: blendWindows, write `interp<L>.safetensors`) → go on; otherwise
+ *    publish the windows that are neither done nor in flight, and wait;
+ * 3. every level stitched: no decode result → publish the decode task (unless in flight), and wait;
+ *    decode result → done.
+ *
+ * Side effects (publishing, writing the stitched level) happen before the caller's compare-and-set
+ * of the returned record; they are deterministic (same task ids, same object keys), so when the
+ * compare-and-set loses and `drive` runs again, repeating them is harmless (JetStream drops a
+ * re-published task with the same `Nats-Msg-Id`; the stitched object is overwritten with the same
+ * bytes).
+ *
+ * A corrupted object met while stitching (a window's output, or the level's input) sends its
+ * producer around once more (`takeRerun`): the window task, the keyframe task or the previous
+ * level's stitch; a second corruption of the same object fails the job with DATA_LOSS.
+ * `handleCorruptionReport` does the same for a stage worker that dead-lettered a task because an
+ * input failed its hash check.
+ */
+import { IntegrityError } from "@longshot/core";
+import { type Job, Mode, type OutputFormat, Stage, type StageTask } from "@longshot/proto";
+import {
+  attemptTaskId,
+  decodeTask,
+  decodeTaskId,
+  keyframesKey,
+  keyframeTask,
+  keyframeTaskId,
+  levelKey,
+  type PlanLevel,
+  type PlanWindow,
+  type TaskContext,
+  textKey,
+  windowKey,
+  windowTask,
+  windowTaskId,
+} from "./plan.js";
+import {
+  latentRef,
+  nextAttempt,
+  type RunRecord,
+  type StoredRef,
+  type TaskRecord,
+  takeRerun,
+  withLevelReset,
+  withPublished,
+  withTaskReset,
+} from "./run-record.js";
+
+/** An object that failed its hash check (or is missing) where a stored ref says it should be. */
+export class CorruptObjectError extends IntegrityError {
+  readonly key: string;
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CorruptObjectError";
+    this.key = key;
+  }
+}
+
+export interface StitchInput {
+  jobId: string;
+  level: PlanLevel;
+  /** The level's window results, in window order. */
+  windows: Array<{ window: PlanWindow; ref: StoredRef; key: string }>;
+  /** The level's input latents (keyframes or the previous level), for pinned mode. */
+  input: StoredRef;
+  inputKey: string;
+  mode: "pinned" | "seed";
+  factor: number;
+}
+
+export interface DriveEffects {
+  /** Publishes a task; returns its sequence in LONGSHOT_TASKS. */
+  publish(task: StageTask): Promise<number>;
+  /** Stitches a level and stores it under `levelKey`; throws CorruptObjectError naming a bad input object. */
+  stitch(input: StitchInput): Promise<StoredRef>;
+  /** Whether the object a ref names exists and has the ref's SHA-256 and size. */
+  verify(ref: StoredRef): Promise<boolean>;
+  now(): Date;
+}
+
+export type DriveOutcome =
+  | { kind: "waiting"; run: RunRecord }
+  | { kind: "done"; run: RunRecord; decode: TaskRecord }
+  | { kind: "failed"; run: RunRecord; code: "DATA_LOSS" | "INTERNAL"; reason: string; stage: Stage };
+
+function modeName(mode: Mode): "pinned" | "seed" {
+  return mode === Mode.MODE_SEED ? "seed" : "pinned";
+}
+
+export function taskContextOf(run: RunRecord, job: Job): TaskContext {
+  if (job.request === undefined) throw new IntegrityError(`job ${job.id} has no request`);
+  return {
+    jobId: run.jobId,
+    request: job.request,
+    packName: run.pack.name,
+    packVersion: run.pack.version,
+    traceContext: run.traceContext,
+    keyframes: run.plan.levels[0] as number,
+  };
+}
+
+async function publishTask(
+  run: RunRecord,
+  record: Omit<TaskRecord, "attempt" | "streamSeq" | "publishedAt" | "result" | "pending">,
+  task: StageTask,
+  effects: DriveEffects,
+): Promise<RunRecord> {
+  const attempt = nextAttempt(run, record.taskId);
+  const seq = await effects.publish({ ...task, taskId: attemptTaskId(record.taskId, attempt) });
+  return withPublished(run, record, attempt, seq, effects.now());
+}
+
+function rerunReason(key: string, producer: string, detail: string): string {
+  return `object ${key} failed its SHA-256 check again after its producer (${producer}) was re-run once: ${detail}`;
+}
+
+/** See the module comment. `job` supplies the resolved request. */
+export async function drive(start: RunRecord, job: Job, effects: DriveEffects, depth = 0): Promise<DriveOutcome> {
+  if (depth > 8) throw new IntegrityError(`job ${start.jobId}: drive did not settle (too many rewinds)`);
+  let run = start;
+  const jobId = run.jobId;
+  const ctx = taskContextOf(run, job);
+  const kfId = keyframeTaskId(jobId);
+  const kf = run.tasks[kfId];
+  if (kf?.result === undefined) {
+    if (kf?.pending !== true) {
+      run = await publishTask(run, { taskId: kfId, stage: "keyframe", level: 0 }, keyframeTask(ctx), effects);
+    }
+    return { kind: "waiting", run };
+  }
+  const text = kf.result.text;
+  let input = kf.result.latents;
+  if (text === undefined || input === undefined) {
+    return {
+      kind: "failed",
+      run,
+      code: "INTERNAL",
+      reason: `keyframe result of job ${jobId} lacks ${text === undefined ? "text embeddings" : "latents"}`,
+      stage: Stage.STAGE_KEYFRAME,
+    };
+  }
+  let inputKey = keyframesKey(jobId);
+  const mode = modeName(job.request?.mode ?? Mode.MODE_PINNED);
+
+  for (const lvl of run.plan.interpolation) {
+    const stitched = run.levels[String(lvl.level)];
+    if (stitched !== undefined) {
+      input = stitched;
+      inputKey = levelKey(jobId, lvl.level);
+      continue;
+    }
+    const ids = lvl.windows.map((w) => windowTaskId(jobId, lvl.level, w));
+    const done = ids.map((id) => run.tasks[id]?.result?.latents);
+    if (done.every((r) => r !== undefined)) {
+      try {
+        const ref = await effects.stitch({
+          jobId,
+          level: lvl,
+          windows: lvl.windows.map((w, i) => ({
+            window: w,
+            ref: done[i] as StoredRef,
+            key: windowKey(jobId, lvl.level, w),
+          })),
+          input,
+          inputKey,
+          mode,
+          factor: run.plan.factor,
+        });
+        run = structuredClone(run);
+        run.levels[String(lvl.level)] = ref;
+        input = ref;
+        inputKey = levelKey(jobId, lvl.level);
+        continue;
+      } catch (err) {
+        if (!(err instanceof CorruptObjectError)) throw err;
+        const windowIndex = lvl.windows.findIndex((w) => windowKey(jobId, lvl.level, w) === err.key);
+        if (windowIndex >= 0) {
+          const id = ids[windowIndex] as string;
+          const taken = takeRerun(run, err.key);
+          if (!taken.allowed) {
+            return {
+              kind: "failed",
+              run,
+              code: "DATA_LOSS",
+              reason: rerunReason(err.key, `task ${id}`, err.message),
+              stage: Stage.STAGE_INTERPOLATION,
+            };
+          }
+          run = withTaskReset(taken.run, id);
+          // fall through: the window is published again below
+        } else if (err.key === inputKey) {
+          const taken = takeRerun(run, err.key);
+          const producer = lvl.level === 1 ? `task ${kfId}` : `the stitch of level ${lvl.level - 1}`;
+          if (!taken.allowed) {
+            return {
+              kind: "failed",
+              run,
+              code: "DATA_LOSS",
+              reason: rerunReason(err.key, producer, err.message),
+              stage: lvl.level === 1 ? Stage.STAGE_KEYFRAME : Stage.STAGE_INTERPOLATION,
+            };
+          }
+          run = lvl.level === 1 ? withTaskReset(taken.run, kfId) : withLevelReset(taken.run, lvl.level - 1);
+          return drive(run, job, effects, depth + 1);
+        } else {
+          throw err;
+        }
+      }
+    }
+    for (let i = 0; i < lvl.windows.length; i++) {
+      const id = ids[i] as string;
+      const t = run.tasks[id];
+      if (t?.result !== undefined || t?.pending === true) continue;
+      const w = lvl.windows[i] as PlanWindow;
+      run = await publishTask(
+        run,
+        { taskId: id, stage: "interpolation", level: lvl.level, window: { start: w.start, end: w.end } },
+        windowTask(ctx, run.plan, lvl, w, latentRef(input), latentRef(text)),
+        effects,
+      );
+    }
+    return { kind: "waiting", run };
+  }
+
+  const decId = decodeTaskId(jobId);
+  const dec = run.tasks[decId];
+  if (dec?.result !== undefined) return { kind: "done", run, decode: dec };
+  if (dec?.pending !== true) {
+    const frames = run.plan.levels[run.plan.levels.length - 1] as number;
+    const formats: OutputFormat[] = job.request?.outputFormats ?? [];
+    run = await publishTask(
+      run,
+      { taskId: decId, stage: "decode", level: 0 },
+      decodeTask(ctx, latentRef(input), frames, formats),
+      effects,
+    );
+  }
+  return { kind: "waiting", run };
+}
+
+/** One input of a task: its ref as the run has it now, its key, and who produces it. */
+interface TaskInput {
+  ref: StoredRef | undefined;
+  key: string;
+  /** The keyframe task, or the stitch of a level. */
+  producer: { task: string } | { level: number };
+}
+
+/** The inputs of a task, from the run's current state. */
+export function taskInputs(run: RunRecord, task: TaskRecord): TaskInput[] {
+  const jobId = run.jobId;
+  const kfId = keyframeTaskId(jobId);
+  const kf = run.tasks[kfId]?.result;
+  if (task.stage === "keyframe") return [];
+  if (task.stage === "interpolation") {
+    const L = task.level;
+    const latents =
+      L === 1
+        ? { ref: kf?.latents, key: keyframesKey(jobId), producer: { task: kfId } }
+        : { ref: run.levels[String(L - 1)], key: levelKey(jobId, L - 1), producer: { level: L - 1 } };
+    return [latents, { ref: kf?.text, key: textKey(jobId), producer: { task: kfId } }];
+  }
+  const last = run.plan.interpolation.length;
+  return [{ ref: run.levels[String(last)], key: levelKey(jobId, last), producer: { level: last } }];
+}
+
+export type CorruptionOutcome =
+  | { kind: "stale"; run: RunRecord; why: string }
+  | { kind: "rerun"; run: RunRecord; keys: string[] }
+  | { kind: "failed"; run: RunRecord; code: "DATA_LOSS"; reason: string; stage: Stage };
+
+/**
+ * A stage worker dead-lettered `taskId` (base id) with DATA_LOSS: an input failed its hash check.
+ * Finds which input is bad now (`effects.verify`), sends its producer around once more and marks
+ * the task for publishing again (the caller then runs `drive`). `streamSeq` is the dead-lettered
+ * message's sequence in LONGSHOT_TASKS: a report about an older copy of the task is stale.
+ */
+export async function handleCorruptionReport(
+  run: RunRecord,
+  taskId: string,
+  streamSeq: number,
+  reason: string,
+  effects: Pick<DriveEffects, "verify">,
+): Promise<CorruptionOutcome> {
+  const task = run.tasks[taskId];
+  if (task === undefined) return { kind: "stale", run, why: `task ${taskId} is not in the run record` };
+  if (task.result !== undefined) return { kind: "stale", run, why: `task ${taskId} has a result` };
+  if (streamSeq > 0 && streamSeq < task.streamSeq) {
+    return { kind: "stale", run, why: `the report is about an older copy of ${taskId} (#${streamSeq} < #${task.streamSeq})` };
+  }
+  const stage =
+    task.stage === "keyframe"
+      ? Stage.STAGE_KEYFRAME
+      : task.stage === "interpolation"
+        ? Stage.STAGE_INTERPOLATION
+        : Stage.STAGE_DECODE;
+  const inputs = taskInputs(run, task);
+  if (inputs.some((i) => i.ref === undefined)) {
+    return { kind: "stale", run, why: `an input of ${taskId} is being produced again already` };
+  }
+  const bad: TaskInput[] = [];
+  for (const i of inputs) if (!(await effects.verify(i.ref as StoredRef))) bad.push(i);
+  let next = run;
+  if (bad.length === 0) {
+    // Every input checks out now: run the task itself once more.
+    const taken = takeRerun(next, `task:${taskId}`);
+    if (!taken.allowed) {
+      return {
+        kind: "failed",
+        run,
+        code: "DATA_LOSS",
+        reason: `task ${taskId} failed again after a re-run with a data-integrity error although its inputs verify: ${reason}`,
+        stage,
+      };
+    }
+    return { kind: "rerun", run: withTaskReset(taken.run, taskId), keys: [] };
+  }
+  for (const b of bad) {
+    const taken = takeRerun(next, b.key);
+    const producer = "task" in b.producer ? `task ${b.producer.task}` : `the stitch of level ${b.producer.level}`;
+    if (!taken.allowed) {
+      return {
+        kind: "failed",
+        run,
+        code: "DATA_LOSS",
+        reason: rerunReason(b.key, producer, reason),
+        stage: "task" in b.producer ? Stage.STAGE_KEYFRAME : Stage.STAGE_INTERPOLATION,
+      };
+    }
+    next = "task" in b.producer ? withTaskReset(taken.run, b.producer.task) : withLevelReset(taken.run, b.producer.level);
+  }
+  // The dead-lettered task itself is downstream of every reset producer, so it is no longer pending.
+  return { kind: "rerun", run: next, keys: bad.map((b) => b.key) };
+}

@@ -1,0 +1,266 @@
+/**
+ * The gateway's working record of a job (`run.<jobId>` in the KV bucket `longshot-runs`, JSON): the
+ * plan, the trace context every task carries, every task published (attempt, stream sequence) and
+ * the result each one delivered (object refs, worker id, timings), the stitched levels and how often
+ * a corrupted object's producer was re-run. The public `Job` (bucket `longshot-jobs`) says where a
+ * job is; this record says how it got there. Both change only by compare-and-set.
+ *
+ * The functions here are pure: they take a record and return a changed copy, so the coordinator's
+ * decisions (is a level complete? which tasks run next? may a producer run again?) are unit-tested
+ * without servers.
+ */
+import { IntegrityError } from "@longshot/core";
+import type { DType } from "@longshot/tensor";
+import { Artifact, dataTypeOf, dtypeOf, type LatentRef } from "@longshot/proto";
+import type { JobPlan, PlanWindow } from "./plan.js";
+
+export const RUN_RECORD_VERSION = 1;
+
+/** A stored tensor: LatentRef with plain numbers (JSON). */
+export interface StoredRef {
+  uri: string;
+  shape: number[];
+  dtype: DType;
+  sha256: string;
+  bytes: number;
+}
+
+export interface TaskResultRecord {
+  workerId: string;
+  /** When the worker started and finished (its clock), ISO 8601; empty when it did not say. */
+  startTime: string;
+  endTime: string;
+  /** When the gateway recorded the result. */
+  receivedAt: string;
+  latents?: StoredRef;
+  text?: StoredRef;
+  /** Decode: the files, as Artifact JSON. */
+  artifacts?: unknown[];
+}
+
+export type TaskStage = "keyframe" | "interpolation" | "decode";
+
+export interface TaskRecord {
+  /** The base task id (without an attempt suffix); the record's key in `RunRecord.tasks`. */
+  taskId: string;
+  stage: TaskStage;
+  /** Interpolation level; 0 for keyframe and decode. */
+  level: number;
+  window?: PlanWindow;
+  /** 1 on the first publish; each re-run publishes again with the next attempt (task id `<taskId>.r<attempt>`). */
+  attempt: number;
+  /** Published for the current inputs and waiting for its result (false once it has one, or after a rewind). */
+  pending: boolean;
+  /** Sequence of the latest publish in LONGSHOT_TASKS (a dead letter of an older copy is stale). */
+  streamSeq: number;
+  publishedAt: string;
+  result?: TaskResultRecord;
+}
+
+export interface RunRecord {
+  v: number;
+  jobId: string;
+  createdAt: string;
+  pack: { name: string; version: string };
+  /** W3C trace context of the job's root span (Generate's server span). */
+  traceContext: Record<string, string>;
+  /** SHA-256 (hex) of the client's request as sent, for idempotency-key comparisons. */
+  requestSha256: string;
+  /** The client's request as sent (protobuf, base64): names the fields a reused key differs in. */
+  originalRequest: string;
+  plan: JobPlan;
+  /** The admission slot this job holds while it is queued or running (`slot.<n>`); null once released. */
+  slot: number | null;
+  tasks: Record<string, TaskRecord>;
+  /** Stitched level latents, by level number. */
+  levels: Record<string, StoredRef>;
+  /** Re-runs of producers whose output was found corrupted, by object key. */
+  reruns: Record<string, number>;
+  /** Intermediate objects were removed (the job ended). */
+  cleanedUp: boolean;
+  /** The job's terminal event (completed, failed or cancelled) is in its event stream. */
+  terminalEventPublished: boolean;
+}
+
+// --- refs -------------------------------------------------------------------------------------------
+
+export function storedRef(ref: LatentRef): StoredRef {
+  return {
+    uri: ref.uri,
+    shape: [...ref.shape],
+    dtype: dtypeOf(ref.dtype, "dtype"),
+    sha256: ref.sha256,
+    bytes: Number(ref.bytes),
+  };
+}
+
+export function latentRef(ref: StoredRef): LatentRef {
+  return {
+    uri: ref.uri,
+    shape: [...ref.shape],
+    dtype: dataTypeOf(ref.dtype),
+    sha256: ref.sha256,
+    bytes: BigInt(ref.bytes),
+  };
+}
+
+export function sameRef(a: StoredRef | undefined, b: StoredRef | undefined): boolean {
+  return a !== undefined && b !== undefined && a.uri === b.uri && a.sha256 === b.sha256 && a.bytes === b.bytes;
+}
+
+// --- codec ------------------------------------------------------------------------------------------
+
+export function encodeRunRecord(run: RunRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(run));
+}
+
+export function decodeRunRecord(bytes: Uint8Array, jobId: string): RunRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new IntegrityError(`run record of job ${jobId} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const r = v as Partial<RunRecord> | null;
+  if (
+    r === null ||
+    typeof r !== "object" ||
+    r.v !== RUN_RECORD_VERSION ||
+    r.jobId !== jobId ||
+    typeof r.plan !== "object" ||
+    typeof r.tasks !== "object" ||
+    typeof r.levels !== "object"
+  ) {
+    throw new IntegrityError(`run record of job ${jobId} is not a version-${RUN_RECORD_VERSION} record of that job`);
+  }
+  const run = r as RunRecord;
+  return {
+    ...run,
+    reruns: run.reruns ?? {},
+    cleanedUp: run.cleanedUp ?? false,
+    terminalEventPublished: run.terminalEventPublished ?? false,
+  };
+}
+
+export function cloneRun(run: RunRecord): RunRecord {
+  return structuredClone(run);
+}
+
+// --- decisions --------------------------------------------------------------------------------------
+
+/** The tasks of one interpolation level, in window order. */
+export function levelTasks(run: RunRecord, level: number): TaskRecord[] {
+  return Object.values(run.tasks)
+    .filter((t) => t.stage === "interpolation" && t.level === level)
+    .sort((a, b) => (a.window?.start ?? 0) - (b.window?.start ?? 0));
+}
+
+/** Whether every window of `level` (as planned) has a result. */
+export function levelComplete(run: RunRecord, level: number): boolean {
+  const lvl = run.plan.interpolation[level - 1];
+  if (lvl === undefined) return false;
+  return lvl.windows.every((w) => {
+    const t = Object.values(run.tasks).find(
+      (x) => x.stage === "interpolation" && x.level === level && x.window?.start === w.start && x.window.end === w.end,
+    );
+    return t?.result !== undefined;
+  });
+}
+
+/** Records that a task was published (a first publish, or a re-run with the next attempt). */
+export function withPublished(
+  run: RunRecord,
+  task: Omit<TaskRecord, "attempt" | "streamSeq" | "publishedAt" | "result" | "pending">,
+  attempt: number,
+  streamSeq: number,
+  now: Date,
+): RunRecord {
+  const next = cloneRun(run);
+  const prev = next.tasks[task.taskId];
+  next.tasks[task.taskId] = {
+    ...task,
+    attempt,
+    pending: true,
+    streamSeq: Math.max(streamSeq, prev?.streamSeq ?? 0),
+    publishedAt: now.toISOString(),
+  };
+  return next;
+}
+
+/** The attempt number the next publish of a task gets: 1, or one more than its last publish. */
+export function nextAttempt(run: RunRecord, taskId: string): number {
+  const t = run.tasks[taskId];
+  return t === undefined ? 1 : t.attempt + 1;
+}
+
+/**
+ * Forgets a task's result so that `drive` publishes it again (next attempt), and with it everything
+ * computed from it: a keyframe reset clears every interpolation result, stitched level and the
+ * decode; a window reset of level L clears stitched levels >= L, results of levels > L and the decode;
+ * a decode reset clears the decode only.
+ */
+export function withTaskReset(run: RunRecord, taskId: string): RunRecord {
+  const next = cloneRun(run);
+  const t = next.tasks[taskId];
+  if (t === undefined) return next;
+  delete t.result;
+  t.pending = false;
+  const fromLevel = t.stage === "keyframe" ? 0 : t.stage === "interpolation" ? t.level : Number.POSITIVE_INFINITY;
+  if (t.stage !== "decode") {
+    for (const other of Object.values(next.tasks)) {
+      const downstream =
+        other.stage === "decode" || (other.stage === "interpolation" && other.level > fromLevel);
+      if (downstream) {
+        delete other.result;
+        other.pending = false;
+      }
+    }
+    for (const key of Object.keys(next.levels)) if (Number(key) >= Math.max(1, fromLevel)) delete next.levels[key];
+  }
+  return next;
+}
+
+/**
+ * Forgets stitched level `level` (and everything after it: later levels' results and stitches, the
+ * decode), so that `drive` stitches it again from its windows and re-publishes what follows.
+ */
+export function withLevelReset(run: RunRecord, level: number): RunRecord {
+  const next = cloneRun(run);
+  for (const key of Object.keys(next.levels)) if (Number(key) >= level) delete next.levels[key];
+  for (const t of Object.values(next.tasks)) {
+    if (t.stage === "decode" || (t.stage === "interpolation" && t.level > level)) {
+      delete t.result;
+      t.pending = false;
+    }
+  }
+  return next;
+}
+
+/** The result of a task as the gateway records it. */
+export function resultRecord(
+  fields: Omit<TaskResultRecord, "receivedAt" | "artifacts"> & { artifacts?: Artifact[] },
+  now: Date,
+): TaskResultRecord {
+  const { artifacts, ...rest } = fields;
+  return {
+    ...rest,
+    receivedAt: now.toISOString(),
+    ...(artifacts === undefined ? {} : { artifacts: artifacts.map((a) => Artifact.toJSON(a)) }),
+  };
+}
+
+export function artifactsOf(result: TaskResultRecord | undefined): Artifact[] {
+  return (result?.artifacts ?? []).map((a) => Artifact.fromJSON(a));
+}
+
+/** Maximum re-runs of the producer of a corrupted object ("re-run once, then fail"). */
+export const MAX_CORRUPTION_RERUNS = 1;
+
+/** Whether the producer of `key` may run again, and the record with the re-run counted. */
+export function takeRerun(run: RunRecord, key: string): { allowed: boolean; run: RunRecord } {
+  const used = run.reruns[key] ?? 0;
+  if (used >= MAX_CORRUPTION_RERUNS) return { allowed: false, run };
+  const next = cloneRun(run);
+  next.reruns[key] = used + 1;
+  return { allowed: true, run: next };
+}

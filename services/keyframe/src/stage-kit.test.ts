@@ -1,0 +1,171 @@
+/**
+ * Unit tests of stage-kit.ts (kept identical in services/{keyframe,interpolation,decoder}/src, as
+ * this file is): fingerprints, reference conversions, input reads with errors naming the field, the
+ * blob store choice, and that the copies have not drifted apart.
+ */
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { FsBlobStore } from "@longshot/blob";
+import { createLogger, IntegrityError, InvalidArgumentError, NotFoundError } from "@longshot/core";
+import { DataType, Stage, StageTask } from "@longshot/proto";
+import { Tensor } from "@longshot/tensor";
+import { makeTempDir, removeTempDir } from "@longshot/testing";
+import {
+  blobLatentRef,
+  FINGERPRINT_METADATA,
+  findReusableLatent,
+  openBlobStore,
+  protoLatentRef,
+  putLatent,
+  readLatent,
+  TaskClock,
+  taskFingerprint,
+} from "./stage-kit.js";
+import { REPO_ROOT } from "./test-support.js";
+
+const silent = createLogger("test", "silent");
+
+function task(change: Partial<StageTask> = {}): StageTask {
+  return StageTask.create({
+    jobId: "j1",
+    taskId: "j1/keyframe",
+    outputKey: "jobs/j1/keyframes.safetensors",
+    stage: Stage.STAGE_KEYFRAME,
+    packName: "shapes-mini",
+    packVersion: "1.0.0",
+    seed: 7n,
+    traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+    params: { $case: "keyframe", value: { prompt: "a red circle", numFrames: 5 } },
+    ...change,
+  });
+}
+
+describe("stage kit", () => {
+  it("is the same file in the three stage services (and so are the test helpers)", async () => {
+    for (const file of ["stage-kit.ts", "test-support.ts", "stage-kit.test.ts"]) {
+      const copies = await Promise.all(
+        ["keyframe", "interpolation", "decoder"].map((svc) =>
+          readFile(path.join(REPO_ROOT, "services", svc, "src", file), "utf8"),
+        ),
+      );
+      assert.equal(
+        copies[1],
+        copies[0],
+        `services/interpolation/src/${file} differs from services/keyframe/src/${file}`,
+      );
+      assert.equal(copies[2], copies[0], `services/decoder/src/${file} differs from services/keyframe/src/${file}`);
+    }
+  });
+
+  it("fingerprints what a task computes: not its task id or trace context, but its seed, params and inputs", () => {
+    const base = taskFingerprint(task());
+    assert.match(base, /^[0-9a-f]{64}$/);
+    assert.equal(taskFingerprint(task({ taskId: "j1/keyframe/retry", traceContext: {} })), base);
+    assert.notEqual(taskFingerprint(task({ seed: 8n })), base);
+    assert.notEqual(
+      taskFingerprint(task({ params: { $case: "keyframe", value: { prompt: "a blue square", numFrames: 5 } } })),
+      base,
+    );
+    assert.notEqual(taskFingerprint(task({ packVersion: "1.0.1" })), base);
+  });
+
+  it("converts latent references both ways and names the field of a bad dtype", () => {
+    const proto = {
+      uri: "s3://b/jobs/j1/k.safetensors",
+      shape: [1, 4, 5, 16, 16],
+      dtype: DataType.DATA_TYPE_FLOAT32,
+      sha256: "a".repeat(64),
+      bytes: 20_560n,
+    };
+    const blob = blobLatentRef(proto, "task.interpolation.input_latents");
+    assert.deepEqual(blob, { ...proto, dtype: "float32", bytes: 20_560 });
+    assert.deepEqual(protoLatentRef(blob), proto);
+    assert.throws(
+      () => blobLatentRef({ ...proto, dtype: DataType.DATA_TYPE_UNSPECIFIED }, "task.decode.latents"),
+      (err: unknown) => err instanceof InvalidArgumentError && err.field === "task.decode.latents.dtype",
+    );
+  });
+
+  it("reads inputs by reference; a missing, corrupt or foreign object is an error naming the field and key", async () => {
+    const dir = makeTempDir("stage-kit");
+    try {
+      const store = new FsBlobStore(dir);
+      const t = new Tensor("float32", Float32Array.from([1, 2, 3, 4, 5, 6]), [1, 1, 2, 3, 1]);
+      const ref = protoLatentRef(await putLatent(store, "jobs/j1/in.safetensors", t, "fp"));
+      assert.deepEqual((await readLatent(store, ref, "task.decode.latents")).data, t.data);
+
+      await assert.rejects(
+        readLatent(store, { ...ref, uri: store.uriFor("jobs/j1/gone.safetensors") }, "task.decode.latents"),
+        (err: unknown) => err instanceof NotFoundError && /^task\.decode\.latents: /.test(err.message),
+      );
+      await assert.rejects(
+        readLatent(store, { ...ref, uri: "s3://elsewhere/jobs/j1/in.safetensors" }, "task.decode.latents"),
+        (err: unknown) => err instanceof InvalidArgumentError && err.field === "task.decode.latents.uri",
+      );
+      const file = path.join(dir, "jobs/j1/in.safetensors");
+      const bytes = await readFile(file);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+      await writeFile(file, bytes);
+      await assert.rejects(
+        readLatent(store, ref, "task.decode.latents"),
+        (err: unknown) =>
+          err instanceof IntegrityError &&
+          /^task\.decode\.latents: blob .* key "jobs\/j1\/in\.safetensors": content does not match its ref/.test(
+            err.message,
+          ),
+      );
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  it("stamps outputs with the fingerprint; a store that keeps no hashes (a directory) never reuses them", async () => {
+    const dir = makeTempDir("stage-kit");
+    try {
+      const store = new FsBlobStore(dir);
+      const t = new Tensor("float32", Float32Array.from([1, 2]), [1, 1, 2, 1, 1]);
+      await putLatent(store, "jobs/j1/out.safetensors", t, "f".repeat(64));
+      const text = (await readFile(path.join(dir, "jobs/j1/out.safetensors"))).toString("latin1");
+      assert.ok(text.includes(`"${FINGERPRINT_METADATA}":"${"f".repeat(64)}"`));
+      assert.equal(await findReusableLatent(store, "jobs/j1/out.safetensors", "f".repeat(64), silent), undefined);
+      assert.equal(await findReusableLatent(store, "jobs/j1/none.safetensors", "f".repeat(64), silent), undefined);
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  it("opens a directory store with blobDir, and refuses S3 without credentials naming both settings", async () => {
+    const dir = makeTempDir("stage-kit");
+    try {
+      const s3 = { s3Endpoint: "http://127.0.0.1:9", s3Bucket: "longshot", s3Region: "us-east-1" };
+      const fs = await openBlobStore({ ...s3, blobDir: dir, s3AccessKey: undefined, s3SecretKey: undefined }, silent);
+      assert.equal(fs.kind, "fs");
+      await assert.rejects(
+        openBlobStore({ ...s3, blobDir: undefined, s3AccessKey: undefined, s3SecretKey: undefined }, silent),
+        (err: unknown) =>
+          err instanceof InvalidArgumentError &&
+          err.field === "s3AccessKey" &&
+          /LONGSHOT_S3_ACCESS_KEY.*LONGSHOT_S3_SECRET_KEY.*LONGSHOT_BLOB_DIR/.test(err.message),
+      );
+      await assert.rejects(
+        openBlobStore({ ...s3, blobDir: undefined, s3AccessKey: "id", s3SecretKey: undefined }, silent),
+        (err: unknown) => err instanceof InvalidArgumentError && err.field === "s3SecretKey",
+      );
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  it("splits a task's time into load, compute and store", async () => {
+    const clock = new TaskClock();
+    await clock.time("compute", () => new Promise((r) => setTimeout(r, 30)));
+    await clock.time("store", async () => {});
+    const t = clock.timings();
+    assert.ok(t.startTime instanceof Date && t.endTime instanceof Date && t.endTime >= t.startTime);
+    assert.ok((t.compute?.nanos ?? 0) >= 25e6 || (t.compute?.seconds ?? 0n) > 0n);
+    assert.equal(t.load?.seconds, 0n);
+    assert.equal(t.load?.nanos, 0);
+  });
+});

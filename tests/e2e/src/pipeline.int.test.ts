@@ -1,0 +1,430 @@
+/**
+ * The distributed pipeline end to end, on one shared cluster (nats-server, an S3 server, the gateway,
+ * keyframe, two interpolation replicas and the decoder, each its own process): Generate over gRPC
+ * to an MP4 in the bucket that matches the embedded engine frame for frame; events and resuming;
+ * both replicas working on one video; several jobs overlapping in time; idempotency keys; the queue
+ * limit; cancelling during keyframes and during interpolation; malformed requests.
+ *
+ * Few denoising steps keep it fast; the timings of each step are printed.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Engine } from "@longshot/engine";
+import { decodePng, decodeVideo } from "@longshot/media";
+import { isWorldPrompt, score } from "@longshot/probe";
+import {
+  CancelJobRequest,
+  GenerateRequest,
+  GetJobRequest,
+  GrpcCallError,
+  type JobEvent,
+  JobState,
+  ListJobsRequest,
+  Mode,
+  OutputFormat,
+  Sampler,
+  Stage,
+  WatchJobRequest,
+} from "@longshot/proto";
+import { Cluster, E2E_PACK, ms } from "./cluster.js";
+
+const PROMPT = "a red circle moving right on a dark blue background";
+const STEPS = 2;
+
+function request(fields: Partial<GenerateRequest> = {}): GenerateRequest {
+  return GenerateRequest.fromPartial({
+    prompt: PROMPT,
+    frames: 65,
+    keyframeSteps: STEPS,
+    interpolationSteps: STEPS,
+    ...fields,
+  });
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, `GET ${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Waits for the first event of a job that satisfies `pred`, straight from the event stream. */
+async function waitForEvent(
+  cluster: Cluster,
+  jobId: string,
+  pred: (e: JobEvent) => boolean,
+  timeoutMs: number,
+): Promise<JobEvent> {
+  for await (const r of cluster.client.watchJob(WatchJobRequest.create({ jobId }), { deadlineMs: timeoutMs })) {
+    if (r.event !== undefined && pred(r.event)) return r.event;
+  }
+  throw new Error(`job ${jobId} ended without the awaited event`);
+}
+
+describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
+  let cluster: Cluster;
+  let dir: string;
+  let firstJob = "";
+
+  before(async () => {
+    const t0 = performance.now();
+    cluster = await Cluster.start({ interpolationReplicas: 2, maxActiveJobs: 4, otlp: true });
+    dir = await mkdtemp(path.join(tmpdir(), "longshot-e2e-"));
+    console.log(`# cluster up in ${ms(t0)} (pack ${E2E_PACK}, gateway ${cluster.gatewayAddress})`);
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("malformed requests: each INVALID_ARGUMENT naming its field", async () => {
+    const table: Array<[string, Partial<GenerateRequest>, string]> = [
+      ["empty prompt", { prompt: "" }, "prompt"],
+      ["blank prompt", { prompt: "   " }, "prompt"],
+      ["over-long prompt", { prompt: "x".repeat(1001) }, "prompt"],
+      ["control characters", { negativePrompt: "bad\u0007" }, "negative_prompt"],
+      ["frames not in the pack", { frames: 30 }, "frames"],
+      ["zero keyframe steps", { keyframeSteps: 0 }, "keyframe_steps"],
+      ["too many interpolation steps", { interpolationSteps: 151 }, "interpolation_steps"],
+      ["guidance below 1", { keyframeGuidance: 0.5 }, "keyframe_guidance"],
+      ["guidance too large", { interpolationGuidance: 31 }, "interpolation_guidance"],
+      ["unknown pack", { pack: "sdxl" }, "pack"],
+      ["unknown sampler", { sampler: 42 as Sampler }, "sampler"],
+      ["unknown mode", { mode: 9 as Mode }, "mode"],
+      ["unknown output format", { outputFormats: [77 as OutputFormat] }, "output_formats[0]"],
+      ["idempotency key with spaces", { idempotencyKey: "a b" }, "idempotency_key"],
+      ["oversized request", { negativePrompt: "z".repeat(900), outputFormats: Array(20_000).fill(1) }, "request"],
+    ];
+    for (const [name, fields, field] of table) {
+      await assert.rejects(
+        cluster.client.generate(request(fields)),
+        (err: unknown) => {
+          assert.ok(err instanceof GrpcCallError, `${name}: ${String(err)}`);
+          assert.equal(err.code, "INVALID_ARGUMENT", `${name}: ${err.details}`);
+          assert.equal(err.field, field, `${name}: ${err.details}`);
+          return true;
+        },
+        `${name} is refused`,
+      );
+    }
+    const c = cluster.client;
+    await assert.rejects(c.getJob(GetJobRequest.create({ jobId: "" })), { code: "INVALID_ARGUMENT", field: "job_id" });
+    await assert.rejects(c.getJob(GetJobRequest.create({ jobId: "no such job!" })), { field: "job_id" });
+    await assert.rejects(c.getJob(GetJobRequest.create({ jobId: "jnosuchjob" })), { code: "NOT_FOUND" });
+    await assert.rejects(c.cancelJob(CancelJobRequest.create({ jobId: "jnosuchjob" })), { code: "NOT_FOUND" });
+    await assert.rejects(c.listJobs(ListJobsRequest.create({ pageSize: 5000 })), { field: "page_size" });
+    await assert.rejects(c.listJobs(ListJobsRequest.create({ states: [0] })), { field: "states[0]" });
+    await assert.rejects(c.listJobs(ListJobsRequest.create({ pageToken: "garbage" })), { field: "page_token" });
+    await assert.rejects(
+      (async () => {
+        for await (const _ of c.watchJob(WatchJobRequest.create({ jobId: "jnosuchjob" }))) assert.fail("no events");
+      })(),
+      { code: "NOT_FOUND" },
+    );
+  });
+
+  test("Generate → 65-frame MP4 in the bucket, equal to the embedded engine with the same window plan", async () => {
+    const t0 = performance.now();
+    const req = request({
+      seed: 11n,
+      outputFormats: [OutputFormat.OUTPUT_FORMAT_MP4, OutputFormat.OUTPUT_FORMAT_GIF, OutputFormat.OUTPUT_FORMAT_PNG],
+    });
+    const { job: queued } = await cluster.client.generate(req);
+    assert.ok(queued);
+    firstJob = queued.id;
+    console.log(`# Generate answered in ${ms(t0)}: job ${queued.id} ${JobState[queued.state]}`);
+    assert.equal(queued.state, JobState.JOB_STATE_QUEUED);
+    assert.equal(queued.request?.seed, 11n);
+    assert.deepEqual(
+      queued.stages.map((s) => [Stage[s.stage], s.level, s.totalTasks]),
+      [
+        ["STAGE_KEYFRAME", 0, 1],
+        ["STAGE_INTERPOLATION", 1, 1],
+        ["STAGE_INTERPOLATION", 2, 5],
+        ["STAGE_DECODE", 0, 1],
+      ],
+    );
+
+    const { events, job } = await cluster.watch(queued.id, 300_000);
+    console.log(`# job ${job.id} ${JobState[job.state]} in ${ms(t0)} (${events.length} events)`);
+    assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED, `${job.error?.code}: ${job.error?.reason}\n${cluster.logs()}`);
+    assert.deepEqual(
+      events.map((e) => Number(e.sequence)),
+      events.map((_, i) => i + 1),
+      "events are numbered 1, 2, 3 … without gaps",
+    );
+    assert.equal(events[0]?.event?.$case, "queued");
+    assert.equal(events.at(-1)?.event?.$case, "completed");
+    assert.equal(events.filter((e) => e.event?.$case === "completed").length, 1);
+    for (const stage of [Stage.STAGE_KEYFRAME, Stage.STAGE_INTERPOLATION, Stage.STAGE_DECODE]) {
+      assert.ok(
+        events.some((e) => e.event?.$case === "stepProgress" && e.event.value.stage === stage),
+        `step events of ${Stage[stage]}`,
+      );
+    }
+    assert.equal(job.lastSequence, BigInt(events.length));
+    assert.ok(job.stages.every((s) => s.state === 3 && s.completedTasks === s.totalTasks));
+
+    // The MP4, through its presigned URL: 65 frames, the recorded hash.
+    const mp4 = job.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4);
+    assert.ok(mp4, "an MP4 artifact");
+    assert.match(mp4.uri, new RegExp(`^s3://longshot-e2e/jobs/${job.id}/`));
+    assert.ok(mp4.presignedUrl.startsWith("http"), mp4.presignedUrl);
+    const bytes = await fetchBytes(mp4.presignedUrl);
+    assert.equal(sha256(bytes), mp4.sha256);
+    assert.equal(BigInt(bytes.length), mp4.bytes);
+    const file = path.join(dir, "video.mp4");
+    await writeFile(file, bytes);
+    const video = await decodeVideo(file);
+    assert.equal(video.frames.length, 65, "65 frames in the MP4");
+    assert.ok(job.artifacts.some((a) => a.format === OutputFormat.OUTPUT_FORMAT_GIF), "a GIF artifact");
+
+    // Intermediates are gone; the video files stay.
+    await eventually(
+      async () => {
+        const keys = await cluster.keys(`jobs/${job.id}/`);
+        const artifacts = job.artifacts.map((a) => a.uri.slice("s3://longshot-e2e/".length)).sort();
+        return JSON.stringify(keys) === JSON.stringify(artifacts);
+      },
+      10_000,
+      `only the artifacts remain under jobs/${job.id}/`,
+    );
+
+    // The same request in one process, with the gateway's window plan: the same frames.
+    const t1 = performance.now();
+    const engine = await Engine.create({ packDir: E2E_PACK, threads: 1 });
+    let embedded: Awaited<ReturnType<Engine["generate"]>>;
+    try {
+      embedded = await engine.generate({
+        prompt: PROMPT,
+        seed: 11,
+        frames: 65,
+        keyframeSteps: STEPS,
+        interpolationSteps: STEPS,
+        window: { frames: 17, overlap: 4 },
+      });
+    } finally {
+      await engine.close();
+    }
+    console.log(`# embedded engine run: ${ms(t1)}`);
+    const pngs = job.artifacts
+      .filter((a) => a.format === OutputFormat.OUTPUT_FORMAT_PNG)
+      .sort((a, b) => a.frame - b.frame);
+    if (pngs.length > 0) {
+      assert.equal(pngs.length, 65);
+      for (const a of pngs) {
+        const img = decodePng(await fetchBytes(a.presignedUrl));
+        assert.equal(img.width, embedded.width);
+        assert.ok(
+          Buffer.from(img.data).equals(Buffer.from(embedded.frames[a.frame] as Uint8Array)),
+          `frame ${a.frame} equals the embedded engine's`,
+        );
+      }
+    } else {
+      // No PNG frames from the decoder: compare the decoded MP4 with the embedded frames, downscaled.
+      const small = await decodeVideo(file, { width: embedded.width, height: embedded.height });
+      let maxDiff = 0;
+      small.frames.forEach((f, i) => {
+        const e = embedded.frames[i] as Uint8Array;
+        for (let p = 0; p < f.length; p++) maxDiff = Math.max(maxDiff, Math.abs((f[p] as number) - (e[p] as number)));
+      });
+      assert.ok(maxDiff <= 24, `MP4 frames within codec error of the embedded frames (max diff ${maxDiff})`);
+    }
+    if (isWorldPrompt(PROMPT)) {
+      const s = score({ frames: embedded.frames, width: embedded.width, height: embedded.height }, PROMPT);
+      console.log(`# probe: ${JSON.stringify(s.got)} smooth=${s.smooth}`);
+    }
+
+    // One trace: Generate's server span is the root; every stage's spans hang below it.
+    const run = await cluster.runRecord(job.id);
+    const traceId = /^00-([0-9a-f]{32})-/.exec(run.traceContext.traceparent ?? "")?.[1];
+    assert.ok(traceId, `trace context stored in the run record: ${JSON.stringify(run.traceContext)}`);
+    const otlp = cluster.servers.otlp;
+    assert.ok(otlp);
+    const spans = await otlp.waitForSpans(traceId, {
+      timeoutMs: 30_000,
+      until: (s) => ["gateway", "keyframe", "interpolation", "decoder"].every((n) => s.some((x) => x.serviceName === n)),
+    });
+    const root = spans.find((s) => s.name === "longshot.v1.VideoService/Generate");
+    assert.ok(root, "the Generate span");
+    assert.equal(root.parentSpanId, undefined, "Generate's span is the root of the job's trace");
+    assert.equal(root.serviceName, "gateway");
+  });
+
+  test("one long video's windows are shared by both interpolation replicas (from the task records)", async () => {
+    assert.ok(firstJob, "the previous test ran a job");
+    const run = await cluster.runRecord(firstJob);
+    const windows = Object.values(run.tasks).filter((t) => t.stage === "interpolation" && t.level === 2);
+    assert.equal(windows.length, 5);
+    const workers = new Set(windows.map((t) => t.result?.workerId));
+    console.log(`# level-2 windows by worker: ${JSON.stringify(windows.map((t) => [t.window, t.result?.workerId]))}`);
+    assert.ok(workers.size >= 2, `windows ran on ${[...workers].join(", ")}`);
+    assert.ok([...workers].every((w) => /^interpolation-[12]\//.test(w ?? "")), [...workers].join(", "));
+  });
+
+  test("WatchJob resumes from any sequence", async () => {
+    const all: JobEvent[] = [];
+    for await (const r of cluster.client.watchJob(WatchJobRequest.create({ jobId: firstJob }))) {
+      if (r.event) all.push(r.event);
+    }
+    const from = 5n;
+    const tail: JobEvent[] = [];
+    for await (const r of cluster.client.watchJob(WatchJobRequest.create({ jobId: firstJob, fromSequence: from }))) {
+      if (r.event) tail.push(r.event);
+    }
+    assert.deepEqual(
+      tail.map((e) => e.sequence),
+      all.filter((e) => e.sequence >= from).map((e) => e.sequence),
+    );
+    assert.equal(tail.at(-1)?.event?.$case, "completed");
+  });
+
+  test("several jobs at once all complete, and their stages overlap in time", async () => {
+    const t0 = performance.now();
+    const seeds = [21n, 22n, 23n];
+    const responses = await Promise.all(seeds.map((seed) => cluster.client.generate(request({ seed }))));
+    const ids = responses.map((r) => r.job?.id as string);
+    const jobs = await Promise.all(ids.map((id) => cluster.waitForEnd(id, 400_000)));
+    console.log(`# ${ids.length} jobs together: ${ms(t0)}`);
+    for (const job of jobs) {
+      assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED, `${job.id}: ${job.error?.reason}\n${cluster.logs()}`);
+      assert.equal(job.artifacts.filter((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4).length, 1);
+    }
+    // Stage intervals from the workers' own timings in the task records.
+    const intervals: Array<{ job: string; stage: string; start: number; end: number }> = [];
+    for (const id of ids) {
+      const run = await cluster.runRecord(id);
+      for (const t of Object.values(run.tasks)) {
+        const start = Date.parse(t.result?.startTime ?? "");
+        const end = Date.parse(t.result?.endTime ?? "");
+        assert.ok(Number.isFinite(start) && Number.isFinite(end), `timings of ${t.taskId}`);
+        intervals.push({ job: id, stage: t.stage, start, end });
+      }
+    }
+    const overlaps = intervals.flatMap((a) =>
+      intervals.filter((b) => a.job < b.job && a.stage !== b.stage && a.start < b.end && b.start < a.end).map((b) => [a, b]),
+    );
+    console.log(`# cross-job overlaps of different stages: ${overlaps.length}`);
+    assert.ok(overlaps.length > 0, "some stage of one job ran while another stage of another job ran");
+  });
+
+  test("idempotency key: same request → same job; different request → ALREADY_EXISTS naming the fields", async () => {
+    const key = `e2e-${Date.now()}`;
+    const a = await cluster.client.generate(request({ frames: 17, seed: 5n, idempotencyKey: key }));
+    const b = await cluster.client.generate(request({ frames: 17, seed: 5n, idempotencyKey: key }));
+    assert.ok(a.job && b.job);
+    assert.equal(b.job.id, a.job.id);
+    assert.equal(a.deduplicated, false);
+    assert.equal(b.deduplicated, true);
+    await assert.rejects(
+      cluster.client.generate(request({ frames: 17, seed: 5n, idempotencyKey: key, prompt: "a blue square" })),
+      (err: unknown) => {
+        assert.ok(err instanceof GrpcCallError);
+        assert.equal(err.code, "ALREADY_EXISTS");
+        assert.match(err.details, /differs in prompt/);
+        assert.match(err.details, new RegExp(a.job?.id as string));
+        return true;
+      },
+    );
+    const done = await cluster.waitForEnd(a.job.id, 120_000);
+    assert.equal(done.state, JobState.JOB_STATE_SUCCEEDED);
+    const listed = await cluster.client.listJobs(ListJobsRequest.create({ pageSize: 1000 }));
+    assert.equal(listed.jobs.filter((j) => j.id === a.job?.id).length, 1, "one job for the key");
+  });
+
+  test("a full queue answers RESOURCE_EXHAUSTED; cancelling frees the slots", async () => {
+    const slow = (seed: bigint) => request({ seed, keyframeSteps: 150, interpolationSteps: 150 });
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push((await cluster.client.generate(slow(BigInt(100 + i)))).job?.id as string);
+    await assert.rejects(cluster.client.generate(slow(200n)), (err: unknown) => {
+      assert.ok(err instanceof GrpcCallError);
+      assert.equal(err.code, "RESOURCE_EXHAUSTED");
+      assert.match(err.details, /4 jobs are already queued or running/);
+      return true;
+    });
+    const page = await cluster.client.listJobs(
+      ListJobsRequest.create({ states: [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING], pageSize: 100 }),
+    );
+    assert.deepEqual(page.jobs.map((j) => j.id).sort(), [...held].sort());
+    for (const id of held) {
+      const { job } = await cluster.client.cancelJob(CancelJobRequest.create({ jobId: id, reason: "test" }));
+      assert.equal(job?.state, JobState.JOB_STATE_CANCELLED);
+    }
+    const again = await cluster.client.generate(slow(201n));
+    assert.ok(again.job);
+    await cluster.client.cancelJob(CancelJobRequest.create({ jobId: again.job.id }));
+  });
+
+  test("cancel during keyframes: the step loop stops, nothing follows, objects removed", async () => {
+    const t0 = performance.now();
+    const { job } = await cluster.client.generate(request({ seed: 31n, keyframeSteps: 150 }));
+    assert.ok(job);
+    await waitForEvent(
+      cluster,
+      job.id,
+      (e) => e.event?.$case === "stepProgress" && e.event.value.stage === Stage.STAGE_KEYFRAME,
+      60_000,
+    );
+    const { job: cancelled } = await cluster.client.cancelJob(
+      CancelJobRequest.create({ jobId: job.id, reason: "changed my mind" }),
+    );
+    assert.equal(cancelled?.state, JobState.JOB_STATE_CANCELLED);
+    const tCancel = Date.now();
+    const { events } = await cluster.watch(job.id, 30_000);
+    const last = events.at(-1)?.event;
+    assert.ok(last?.$case === "cancelled", `last event ${last?.$case}`);
+    assert.match(last.value.reason, /changed my mind/);
+    // The keyframe service is free again within a step: the next job's keyframes start promptly.
+    const next = await cluster.client.generate(request({ seed: 32n, frames: 17 }));
+    assert.ok(next.job);
+    await waitForEvent(cluster, next.job.id, (e) => e.event?.$case === "stageStarted", 30_000);
+    console.log(`# keyframe worker free ${Date.now() - tCancel} ms after the cancel`);
+    assert.ok(Date.now() - tCancel < 15_000);
+    const run = await cluster.runRecord(job.id);
+    assert.ok(!Object.values(run.tasks).some((t) => t.stage !== "keyframe"), "no task after the keyframes");
+    await eventually(async () => (await cluster.keys(`jobs/${job.id}/`)).length === 0, 15_000, "objects removed");
+    assert.equal((await cluster.waitForEnd(next.job.id, 120_000)).state, JobState.JOB_STATE_SUCCEEDED);
+    console.log(`# cancel during keyframes: ${ms(t0)}`);
+  });
+
+  test("cancel during interpolation: windows stop, no decode, objects removed", async () => {
+    const t0 = performance.now();
+    const { job } = await cluster.client.generate(request({ seed: 41n, interpolationSteps: 150 }));
+    assert.ok(job);
+    await waitForEvent(
+      cluster,
+      job.id,
+      (e) => e.event?.$case === "stepProgress" && e.event.value.stage === Stage.STAGE_INTERPOLATION,
+      60_000,
+    );
+    await cluster.client.cancelJob(CancelJobRequest.create({ jobId: job.id }));
+    const { events, job: final } = await cluster.watch(job.id, 30_000);
+    assert.equal(final.state, JobState.JOB_STATE_CANCELLED);
+    assert.equal(events.at(-1)?.event?.$case, "cancelled");
+    assert.equal(events.filter((e) => e.event?.$case === "cancelled").length, 1);
+    const run = await cluster.runRecord(job.id);
+    assert.ok(!Object.values(run.tasks).some((t) => t.stage === "decode"), "no decode task");
+    await eventually(async () => (await cluster.keys(`jobs/${job.id}/`)).length === 0, 20_000, "objects removed");
+    // Both replicas take new work again.
+    const next = await cluster.client.generate(request({ seed: 42n }));
+    assert.ok(next.job);
+    assert.equal((await cluster.waitForEnd(next.job.id, 180_000)).state, JobState.JOB_STATE_SUCCEEDED);
+    console.log(`# cancel during interpolation: ${ms(t0)}`);
+  });
+});
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
