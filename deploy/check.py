@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,13 +129,33 @@ def ts_sources(pkg: Path) -> list[Path]:
     return [p for p in sorted(src.rglob("*.ts")) if not p.name.endswith(".test.ts") and "/gen/" not in str(p)]
 
 
-def library_configs() -> dict[str, tuple[str, set[str]]]:
-    """`export const xConfig = defineConfig({...})` of every library: name -> (package dir, env names)."""
-    out: dict[str, tuple[str, set[str]]] = {}
+def config_blocks(pkg: Path) -> dict[str, tuple[set[str], list[str]]]:
+    """`export const x = defineConfig({...})` in a package's sources: name -> (env names, spread names)."""
+    out: dict[str, tuple[set[str], list[str]]] = {}
+    for f in ts_sources(pkg):
+        for m in CONFIG_BLOCK_RE.finditer(f.read_text(encoding="utf-8")):
+            out[m.group(1)] = (set(ENV_FIELD_RE.findall(m.group(2))), SPREAD_RE.findall(m.group(2)))
+    return out
+
+
+def resolve_config(name: str, blocks: dict[str, tuple[set[str], list[str]]], seen: set[str] | None = None) -> set[str]:
+    """Env names of config object `name`, following its `...spreads` (to other known config objects)."""
+    seen = set() if seen is None else seen
+    if name in seen or name not in blocks:
+        return set()
+    seen.add(name)
+    names, spreads = blocks[name]
+    out = set(names)
+    for sp in spreads:
+        out |= resolve_config(sp, blocks, seen)
+    return out
+
+
+def library_configs() -> dict[str, tuple[set[str], list[str]]]:
+    """Config objects of every library (libs/*/src)."""
+    out: dict[str, tuple[set[str], list[str]]] = {}
     for pkg in sorted((ROOT / "libs").iterdir()):
-        for f in ts_sources(pkg):
-            for m in CONFIG_BLOCK_RE.finditer(f.read_text(encoding="utf-8")):
-                out[m.group(1)] = (pkg.name, set(ENV_FIELD_RE.findall(m.group(2))))
+        out.update(config_blocks(pkg))
     return out
 
 
@@ -167,24 +188,27 @@ def direct_env_reads(pkg: Path) -> set[str]:
 def service_env() -> tuple[dict[str, set[str]], set[str], dict[str, int]]:
     """Per service: the env names it reads; all names defined by library configs; gRPC port defaults."""
     libs = library_configs()
-    lib_names = set().union(*(names for _, names in libs.values())) if libs else set()
+    lib_names: set[str] = set()
+    for name in libs:
+        lib_names |= resolve_config(name, libs)
     known: dict[str, set[str]] = {}
     ports: dict[str, int] = {}
     for svc in APP_SERVICES:
-        cfg = ROOT / "services" / svc / "src" / "config.ts"
+        pkg = ROOT / "services" / svc
+        cfg = pkg / "src" / "config.ts"
         if not ok(cfg.is_file(), f"{rel(cfg)} is missing"):
             known[svc] = set()
             continue
         text = cfg.read_text(encoding="utf-8")
-        names = set(ENV_FIELD_RE.findall(text))
-        schema = re.search(r"defineConfig\(\{(.*?)\n\}\);", text, re.S)
-        for spread in SPREAD_RE.findall(schema.group(1) if schema else ""):
-            if spread in libs:
-                names |= libs[spread][1]
-        for lib in workspace_deps(ROOT / "services" / svc):
+        # The service's own config objects (config.ts, and e.g. a stage-kit.ts it spreads) over the libraries'.
+        blocks = {**libs, **config_blocks(pkg)}
+        names: set[str] = set(ENV_FIELD_RE.findall(text))
+        for m in CONFIG_BLOCK_RE.finditer(text):  # the schema(s) config.ts defines, spreads followed
+            names |= resolve_config(m.group(1), blocks)
+        for lib in workspace_deps(pkg):
             names |= direct_env_reads(ROOT / "libs" / lib)
         known[svc] = names
-        port = re.search(r'grpcPort:\s*\{[^}]*?default:\s*(\d+)', text, re.S)
+        port = re.search(r"grpcPort:\s*\{[^}]*?default:\s*(\d+)", text, re.S)
         if ok(port is not None, f"{rel(cfg)}: no grpcPort default found"):
             ports[svc] = int(port.group(1))
     return known, lib_names, ports
@@ -542,8 +566,7 @@ def find_render_cmd(explicit: str | None) -> list[str] | None:
     if subprocess.run(["sh", "-c", "command -v go"], capture_output=True).returncode != 0:
         return None
     out = Path(tempfile.gettempdir()) / "longshot-helm-render"
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(gopath), "GOFLAGS": "-mod=mod"}
-    env.pop("GOFLAGS")
+    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(gopath)}
     env.setdefault("GOCACHE", str(Path(tempfile.gettempdir()) / "longshot-gocache"))
     p = subprocess.run(["go", "build", "-o", str(out), str(DEPLOY / "helm" / "render" / "main.go")],
                        capture_output=True, text=True, env=env)
@@ -553,6 +576,66 @@ def find_render_cmd(explicit: str | None) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def check_compose_cli() -> None:
+    """`docker compose config` over the three files when a Compose CLI is installed (no engine needed)."""
+    env_file = str(DEPLOY / "env.example")
+    combos = [["docker-compose.yml"], ["docker-compose.yml", "docker-compose.cpu.yml"], ["docker-compose.yml", "docker-compose.tls.yml"]]
+    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True) if shutil.which("docker") else None
+    if v2 is not None and v2.returncode == 0:
+        for files in combos:
+            args = [a for f in files for a in ("-f", f)]
+            p = subprocess.run(["docker", "compose", "--env-file", env_file, *args, "config", "-q"],
+                               capture_output=True, text=True, cwd=ROOT)
+            ok(p.returncode == 0, f"docker compose config ({' + '.join(files)}): {p.stderr.strip()}")
+        return
+    if shutil.which("docker-compose") is None:
+        warn("no Compose CLI (docker compose / docker-compose): `compose config` not run")
+        return
+    # Compose v1 (Debian's docker-compose 1.29): no top-level `name`, no `!reset`. Validate the base and
+    # TLS files from copies without `name` (in the repository root, so relative paths resolve alike);
+    # the CPU override needs Compose v2.
+    warn("docker-compose v1 only: docker-compose.cpu.yml (!reset) not validated by a Compose CLI")
+    copies = []
+    try:
+        for f in ("docker-compose.yml", "docker-compose.tls.yml"):
+            text = (ROOT / f).read_text(encoding="utf-8")
+            copy = ROOT / f".check-{f}"
+            copy.write_text(re.sub(r"^name: .*$", "", text, flags=re.M), encoding="utf-8")
+            copies.append(copy)
+        for files in ([copies[0]], copies):
+            args = [a for f in files for a in ("-f", str(f))]
+            p = subprocess.run(["docker-compose", "--env-file", env_file, *args, "config", "-q"],
+                               capture_output=True, text=True, cwd=ROOT)
+            names = " + ".join(f.name.removeprefix(".check-") for f in files)
+            ok(p.returncode == 0, f"docker-compose config ({names}): {p.stderr.strip()}")
+    finally:
+        for c in copies:
+            c.unlink(missing_ok=True)
+
+
+def check_images() -> None:
+    """The build context keeps every workspace manifest and no model pack; pinned versions agree."""
+    ignore = [ln.strip() for ln in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()]
+    allowed = {ln[1:].strip("/").split("/")[0] for ln in ignore if ln.startswith("!")}
+    ok("*" in ignore, ".dockerignore must start from excluding everything (*)")
+    ok(not any(a.startswith("models") for a in allowed), ".dockerignore lets models/ into the image (packs are mounted)")
+    root_pkg = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
+    for pattern in root_pkg.get("workspaces", []):
+        top = pattern.split("/")[0]
+        ok(top in allowed, f".dockerignore leaves out workspace {pattern}: npm ci in the image needs its package.json")
+    ort = root_pkg.get("dependencies", {}).get("onnxruntime-node")
+    cuda_file = (DEPLOY / "docker" / "Dockerfile.cuda").read_text(encoding="utf-8")
+    mentioned = set(re.findall(r"onnxruntime-node (\d+\.\d+\.\d+)", cuda_file))
+    mentioned |= set(re.findall(r"Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux (\d+\.\d+\.\d+)", cuda_file))
+    ok(mentioned == {ort}, f"Dockerfile.cuda assumes onnxruntime-node {sorted(mentioned)}, package.json pins {ort}: re-check CUDA/cuDNN")
+    for name in ("Dockerfile", "Dockerfile.cuda"):
+        text = (DEPLOY / "docker" / name).read_text(encoding="utf-8")
+        ok("USER node" in text and "NODE_ENV=production" in text and "--omit=dev" in text,
+           f"deploy/docker/{name}: USER node, NODE_ENV=production and npm ci --omit=dev are expected")
+        ok('CMD ["node", "deploy/docker/start.mjs"]' in text, f"deploy/docker/{name}: exec-form CMD of start.mjs expected")
+        ok("ONNXRUNTIME_NODE_INSTALL=" in text, f"deploy/docker/{name}: ONNXRUNTIME_NODE_INSTALL must be set explicitly")
 
 
 def check_parse_all() -> None:
@@ -585,7 +668,9 @@ def main() -> int:
     check_parse_all()
     envc = EnvCheck()
     check_compose(envc)
+    check_compose_cli()
     check_minio_policies()
+    check_images()
     check_helm_static()
     cmd = find_render_cmd(render_cmd)
     if cmd is None:

@@ -27,9 +27,14 @@ function run(script, args, env = {}) {
   return new Promise((resolve) => {
     const clean = { ...process.env };
     for (const k of Object.keys(clean)) if (k.startsWith("LONGSHOT_") || k === "SERVICE") delete clean[k];
-    execFile(process.execPath, [script, ...args], { env: { ...clean, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [script, ...args],
+      { env: { ...clean, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 

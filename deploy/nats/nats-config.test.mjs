@@ -165,6 +165,10 @@ describe("deploy/nats configuration", { timeout: 120_000 }, () => {
     await gateway.js.publish("longshot.tasks.interpolation", enc.encode("in-1"), { msgID: "in-1" });
     const kvGateway = await new Kvm(gateway.js).open("longshot-jobs");
     await kvGateway.create("job.j1", enc.encode("queued"));
+    // The gateway's own bucket of run records (services/gateway/src/run-store.ts), created on first use.
+    const runs = await new Kvm(gateway.js).create("longshot-runs", { history: 1 });
+    await runs.create("run.j1", enc.encode("planned"));
+    assert.equal(dec.decode((await runs.get("run.j1"))?.value ?? new Uint8Array()), "planned");
 
     const keyframe = await connectAs(server.url, "keyframe");
     buses.push(keyframe);
@@ -205,6 +209,15 @@ describe("deploy/nats configuration", { timeout: 120_000 }, () => {
       keyframe,
       "longshot.results.decode",
       keyframe.js.publish("longshot.results.decode", enc.encode("x"), { timeout: 1500 }),
+    );
+    await assertDenied(
+      "keyframe writing the gateway's run records",
+      keyframe,
+      "$KV.longshot-runs.run.j1",
+      (async () => {
+        const kv = await new Kvm(keyframe.js).open("longshot-runs");
+        await kv.put("run.j1", enc.encode("tampered"), { timeout: 1500 });
+      })(),
     );
     await assertDenied(
       "keyframe purging the task queue",

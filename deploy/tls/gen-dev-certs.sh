@@ -67,12 +67,15 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth, clientAuth
 subjectAltName = DNS:$name, DNS:localhost, IP:127.0.0.1
 EOF
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$out/$name-key.pem" -out "$tmp/$name.csr" -subj "/O=longshot development/CN=$name" 2>>"$tmp/openssl.log" &&
-    openssl x509 -req -in "$tmp/$name.csr" -CA "$out/ca.pem" -CAkey "$out/ca-key.pem" \
+  if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$out/$name-key.pem" -out "$tmp/$name.csr" -subj "/O=longshot development/CN=$name" 2>>"$tmp/openssl.log" ||
+    ! openssl x509 -req -in "$tmp/$name.csr" -CA "$out/ca.pem" -CAkey "$out/ca-key.pem" \
       -set_serial "0x$(openssl rand -hex 16)" -days "$days" -sha256 \
-      -extfile "$tmp/$name.ext" -out "$out/$name.pem" 2>>"$tmp/openssl.log" ||
-    { cat "$tmp/openssl.log" >&2; echo "gen-dev-certs.sh: creating the certificate of $name failed" >&2; exit 1; }
+      -extfile "$tmp/$name.ext" -out "$out/$name.pem" 2>>"$tmp/openssl.log"; then
+    cat "$tmp/openssl.log" >&2
+    echo "gen-dev-certs.sh: creating the certificate of $name failed" >&2
+    exit 1
+  fi
   openssl verify -CAfile "$out/ca.pem" "$out/$name.pem" >/dev/null ||
     { echo "gen-dev-certs.sh: $out/$name.pem does not verify against $out/ca.pem" >&2; exit 1; }
 done

@@ -39,29 +39,43 @@ def save_strip(frames: np.ndarray, path: Path, every: int = 8, scale: int = 2) -
     Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST).save(path)
 
 
-def evaluate(pack: Path, videos: int, seed: int, samples_dir: Path | None) -> dict[str, object]:
-    pipe = ReferencePipeline(pack, threads=2)
+def evaluate(pack: Path, videos: int, seed: int, samples_dir: Path | None, shard: tuple[int, int] = (0, 1), threads: int = 2) -> list[dict[str, object]]:
+    """Score `videos` generated videos (half seen, half held-out prompts); with shard (i, n) only every n-th."""
+    pipe = ReferencePipeline(pack, threads=threads)
+    manifest = pipe.manifest
     rng = random.Random(seed)
-    s = Settings()
-    rows = []
+    s = Settings(
+        keyframe_steps=manifest["defaults"]["keyframe"]["steps"],
+        keyframe_guidance=manifest["defaults"]["keyframe"]["guidance"],
+        interp_steps=manifest["defaults"]["interpolation"]["steps"],
+        interp_guidance=manifest["defaults"]["interpolation"]["guidance"],
+    )
+    rows: list[dict[str, object]] = []
     t0 = time.time()
-    for i in range(videos):
+    specs = [world.sample_spec(rng, split="held_out" if i % 2 else "train") for i in range(videos)]
+    for i, spec in enumerate(specs):
+        if i % shard[1] != shard[0]:
+            continue
         split = "held_out" if i % 2 else "train"
-        spec = world.sample_spec(rng, split=split)
         noise = make_noise(pipe.noise_shapes(65), seed * 100_000 + i)
         res = pipe(spec.prompt, noise, s)
         frames = res["frames"]
         key_frames = pipe.decode(res["keyframes"])
         sc = probe.score(frames, spec.prompt)
         fid = min(psnr(frames[k * 16], key_frames[k]) for k in range(5))
-        rows.append({"prompt": spec.prompt, "split": "seen" if split == "train" else "held_out", **{k: sc[k] for k in ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth", "max_step_ratio")}, "got": sc["got"], "keyframe_psnr": fid})
-        if samples_dir is not None and i < 6:
+        rows.append({"i": i, "prompt": spec.prompt, "split": "seen" if split == "train" else "held_out", **{k: sc[k] for k in ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth", "max_step_ratio")}, "got": sc["got"], "keyframe_psnr": fid})
+        if samples_dir is not None and i < 12:
             samples_dir.mkdir(parents=True, exist_ok=True)
             slug = spec.prompt.replace(",", "").replace(" ", "-")
             save_gif(frames, samples_dir / f"sample-{i}-{slug}.gif")
             save_strip(frames, samples_dir / f"sample-{i}-{slug}.png")
-        print(json.dumps({"i": i, "elapsed": round(time.time() - t0), **rows[-1]}), flush=True)
-    summary: dict[str, object] = {"videos": videos, "seconds": round(time.time() - t0), "settings": s.__dict__}
+        rows[-1]["seconds"] = round(time.time() - t0, 1)
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def summarize(rows: list[dict[str, object]], settings: dict[str, object]) -> dict[str, object]:
+    summary: dict[str, object] = {"videos": len(rows), "settings": settings}
     for split in ("seen", "held_out"):
         rs = [r for r in rows if r["split"] == split]
         if not rs:
@@ -77,7 +91,7 @@ def evaluate(pack: Path, videos: int, seed: int, samples_dir: Path | None) -> di
             "smooth": frac("smooth"),
             "keyframe_psnr_min": min(fids),
         }
-    return {"summary": summary, "rows": rows}
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,11 +101,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "results.json")
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "docs" / "images")
+    ap.add_argument("--processes", type=int, default=2, help="evaluate in this many processes (1 thread each)")
     args = ap.parse_args(argv)
-    res = evaluate(args.pack, args.videos, args.seed, args.samples)
+    import multiprocessing as mp
+
+    n = max(1, args.processes)
+    with mp.get_context("spawn").Pool(n) as pool:
+        parts = pool.starmap(evaluate, [(args.pack, args.videos, args.seed, args.samples if k == 0 else None, (k, n), 1) for k in range(n)])
+    rows = sorted((r for part in parts for r in part), key=lambda r: int(r["i"]))  # type: ignore[arg-type]
+    manifest = json.loads((args.pack / "pack.json").read_text())
+    summary = summarize(rows, {"defaults": manifest["defaults"], "frames": 65})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1, default=lambda x: None if isinstance(x, float) and math.isinf(x) else x) + "\n")
-    print(json.dumps(res["summary"], indent=2, default=str))
+    clean = lambda x: None if isinstance(x, float) and math.isinf(x) else x  # noqa: E731
+    args.out.write_text(json.dumps({"summary": summary, "rows": [{k: clean(v) for k, v in r.items()} for r in rows]}, indent=1) + "\n")
+    print(json.dumps(summary, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, objec
         "latent": {"channels": 4, "height": LATENT, "width": LATENT, "downsample": world.SIZE // LATENT, "scalingFactor": scale, "layout": "BCFHW"},
         "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN},
         "scheduler": diffusion.SCHEDULER_CONFIG,
-        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 15, "guidance": 2.0}},
+        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 10, "guidance": 1.0}},
         "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW},
         "graphs": contracts,
         "files": [{"path": p.relative_to(out).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],

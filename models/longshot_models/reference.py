@@ -68,8 +68,8 @@ class Ddim:
 class Settings:
     keyframe_steps: int = 25
     keyframe_guidance: float = 5.0
-    interp_steps: int = 15
-    interp_guidance: float = 2.0
+    interp_steps: int = 10
+    interp_guidance: float = 1.0
     mode: str = "pinned"
     frames: int = 65
 
@@ -102,10 +102,14 @@ class ReferencePipeline:
         return hs
 
     def _cfg(self, sess: ort.InferenceSession, x_in: np.ndarray, t: int, ctx: np.ndarray, guidance: float, stride: float | None) -> np.ndarray:
-        feeds = {"sample": np.concatenate([x_in, x_in]), "timestep": np.full((2,), t, np.float32), "encoder_hidden_states": ctx}
+        """Classifier-free guidance; at guidance 1 only the conditional half runs (batch 1)."""
+        batch = 1 if guidance == 1.0 else 2
+        feeds = {"sample": np.concatenate([x_in] * batch), "timestep": np.full((batch,), t, np.float32), "encoder_hidden_states": ctx[2 - batch :]}
         if stride is not None:
-            feeds["frame_stride"] = np.full((2,), stride, np.float32)
+            feeds["frame_stride"] = np.full((batch,), stride, np.float32)
         (eps,) = sess.run(None, feeds)
+        if batch == 1:
+            return eps.astype(np.float32)
         return (eps[0:1] + guidance * (eps[1:2] - eps[0:1])).astype(np.float32)
 
     # 2. Keyframes
@@ -203,8 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mode", choices=["pinned", "seed"], default="pinned")
     ap.add_argument("--keyframe-steps", type=int, default=8)
     ap.add_argument("--interp-steps", type=int, default=6)
+    ap.add_argument("--keyframe-guidance", type=float, default=5.0)
+    ap.add_argument("--interp-guidance", type=float, default=1.0)
     args = ap.parse_args(argv)
-    s = Settings(keyframe_steps=args.keyframe_steps, interp_steps=args.interp_steps, mode=args.mode, frames=args.frames)
+    s = Settings(args.keyframe_steps, args.keyframe_guidance, args.interp_steps, args.interp_guidance, args.mode, args.frames)
     write_fixtures(args.pack, args.fixtures, args.prompt, args.seed, s)
     print(f"fixtures written to {args.fixtures}")
 

@@ -34,7 +34,7 @@ RUNS = ROOT / "runs"
 WEIGHTS = ROOT / "weights"
 
 # Steps sized so the whole run fits in about 2 hours on 2 CPU cores.
-DEFAULT_STEPS = {"vae": 1200, "keyframe": 3000, "interpolation": 3000}
+DEFAULT_STEPS = {"vae": 1200, "keyframe": 2400, "interpolation": 2400}
 KEYFRAME_TIMES = [i / 4 for i in range(5)]  # 5 keyframes span the clip: every 16th of 65 frames
 INTERP_STRIDES = (4.0, 1.0, 0.25)  # 5->17, 17->65, 65->257 (in units of the 65-frame clip)
 INTERP_WINDOW = 9  # frames per training window: keyframe slots at 0, 4, 8

@@ -118,6 +118,14 @@ describe("stage results (real nats-server)", { timeout: 90_000 }, () => {
       field: "result.stage",
     });
     await assert.rejects(publishResult(bus.js, { ...makeResult("j"), taskId: "" }), { field: "result.task_id" });
+    const huge = {
+      ...makeResult("j"),
+      artifacts: Array.from({ length: 3000 }, () => ({ uri: `s3://b/${"k".repeat(100)}` })),
+    };
+    await assert.rejects(
+      publishResult(bus.js, StageResult.fromPartial(huge)),
+      /over the 262144-byte limit of a result/,
+    );
   });
 
   it("retries a transient failure after a nak, then acks", async () => {

@@ -100,11 +100,21 @@ export function checkResultEnvelope(result: StageResult): { field: string; probl
   return undefined;
 }
 
-/** Encodes a result after checking its envelope; throws InvalidArgumentError(`result.<field>`). */
+/**
+ * Encodes a result after checking its envelope and size (the coordinator refuses results over
+ * DEFAULT_MAX_RESULT_BYTES); throws InvalidArgumentError(`result.<field>`).
+ */
 export function encodeResult(result: StageResult): Uint8Array {
   const bad = checkResultEnvelope(result);
   if (bad !== undefined) throw new InvalidArgumentError(`result.${bad.field}`, bad.problem);
-  return StageResult.encode(result).finish();
+  const data = StageResult.encode(result).finish();
+  if (data.length > DEFAULT_MAX_RESULT_BYTES) {
+    throw new InvalidArgumentError(
+      "result",
+      `task ${result.taskId}: ${data.length} bytes encoded, over the ${DEFAULT_MAX_RESULT_BYTES}-byte limit of a result`,
+    );
+  }
+  return data;
 }
 
 export interface DecodeResultOptions {

@@ -160,10 +160,16 @@ describe("longshot (built CLI)", () => {
     },
     { name: "short flag", args: [...P, "-s", "1"], arg: "-s", says: /unknown option/ },
     {
-      name: "--remote",
-      args: [...P, "--remote", "localhost:50051"],
-      arg: "--remote",
-      says: /needs the gateway service \(distributed pipeline\), not available in this build/,
+      name: "--remote with --noise",
+      args: [...P, "--remote", "localhost:50051", "--noise", "n.safetensors"],
+      arg: "--noise",
+      says: /does not apply with --remote: the services draw the noise from the seed/,
+    },
+    {
+      name: "--remote with --window",
+      args: [...P, "--remote", "localhost:50051", "--window", "17"],
+      arg: "--window",
+      says: /does not apply with --remote: the gateway's window plan is used/,
     },
     {
       name: "--remote not HOST:PORT",

@@ -21,6 +21,7 @@ import { EXECUTION_PROVIDERS, FRAME_COUNTS, generateHelp } from "./help.js";
 import type { CliIo } from "./io.js";
 import { cliVersion, defaultOutDir, defaultPackDir } from "./paths.js";
 import { ProgressReporter } from "./progress.js";
+import { checkRemoteArgs, remoteGenerate } from "./remote.js";
 
 export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   prompt: { meta: "TEXT" },
@@ -73,6 +74,8 @@ export interface GenerateArgs {
   threads: number | undefined;
   ep: (typeof EXECUTION_PROVIDERS)[number];
   quiet: boolean;
+  /** Gateway HOST:PORT: run there instead of in-process (`--pack` then names a pack the gateway serves). */
+  remote: string | undefined;
 }
 
 /** Parses and checks what can be checked without the pack. Throws UsageError. */
@@ -85,12 +88,13 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
       'unexpected argument; generate takes options only (the prompt goes in --prompt "…")',
     );
   }
+  let remote: string | undefined;
   if (o.has("remote")) {
-    const remote = o.get("remote") as string;
+    remote = o.get("remote") as string;
     if (!/^[^\s:]+:\d{1,5}$/.test(remote) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(remote)) {
       throw new UsageError("--remote", `must be HOST:PORT, got ${JSON.stringify(remote)}`);
     }
-    throw new UsageError("--remote", "needs the gateway service (distributed pipeline), not available in this build");
+    checkRemoteArgs(argv);
   }
   const prompt = o.get("prompt");
   if (prompt === undefined) {
@@ -160,6 +164,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     threads: get("threads", (v) => integer("threads", v, 1, 1024)),
     ep: get("ep", (v) => oneOf("ep", v, EXECUTION_PROVIDERS)) ?? "cpu",
     quiet: o.has("quiet"),
+    remote,
   };
 }
 
@@ -280,6 +285,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     return 0;
   }
   const args = parsed;
+  if (args.remote !== undefined) return remoteGenerate(args, args.remote, io, tStart);
   const progress = new ProgressReporter(args.quiet ? { write: () => true } : io.stderr);
 
   progress.phase("checking the model pack");

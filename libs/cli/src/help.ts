@@ -50,7 +50,12 @@ Options:
   --scale N                  upscale of video.mp4 and video.gif (integer, default 4: 64x64 → 256x256)
   --threads N                onnxruntime threads per session; default: onnxruntime decides
   --ep cpu|cuda              execution provider (default cpu; cuda never falls back to cpu)
-  --remote HOST:PORT         run on a longshot gateway instead of in-process
+  --remote HOST:PORT         run on a longshot gateway (scripts/cluster up) instead of in-process: the job is
+                             submitted with Generate, followed with WatchJob, and video.mp4, video.gif (and PNG
+                             frames when the gateway made them) are downloaded through their presigned URLs and
+                             checked against their SHA-256; --pack then names a pack the gateway serves (default:
+                             its default pack); --noise, --window, --overlap, --threads and --ep do not apply;
+                             Ctrl-C cancels the job
   --quiet                    no progress output
   -h, --help                 this help
 

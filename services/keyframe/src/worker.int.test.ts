@@ -166,7 +166,7 @@ describe("keyframe service process (NATS JetStream + S3)", { timeout: 180_000 },
   it("on SIGTERM reports NOT_SERVING, hands the running task back and exits 0; the next process finishes it", async () => {
     const address = `127.0.0.1:${svc.port}`;
     assert.equal(await checkHealth(address), "SERVING");
-    const t = task("kf3", {}, 150);
+    const t = task("kf3", {}, 80);
     await publishTask(env.bus.js, t);
     await waitFor(
       "the first step event",

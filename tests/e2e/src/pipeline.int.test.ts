@@ -9,10 +9,11 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Engine } from "@longshot/engine";
 import { decodePng, decodeVideo } from "@longshot/media";
 import { isWorldPrompt, score } from "@longshot/probe";
@@ -30,6 +31,7 @@ import {
   Stage,
   WatchJobRequest,
 } from "@longshot/proto";
+import { spawnProcess } from "@longshot/testing";
 import { Cluster, E2E_PACK, ms } from "./cluster.js";
 
 const PROMPT = "a red circle moving right on a dark blue background";
@@ -268,6 +270,47 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     console.log(`# level-2 windows by worker: ${JSON.stringify(windows.map((t) => [t.window, t.result?.workerId]))}`);
     assert.ok(workers.size >= 2, `windows ran on ${[...workers].join(", ")}`);
     assert.ok([...workers].every((w) => /^interpolation-[12]\//.test(w ?? "")), [...workers].join(", "));
+  });
+
+  test("longshot generate --remote: progress, files through presigned URLs, result.json", async () => {
+    const t0 = performance.now();
+    const out = path.join(dir, "remote");
+    const cli = fileURLToPath(new URL("../../../libs/cli/dist/main.js", import.meta.url));
+    const proc = spawnProcess("longshot-cli", process.execPath, [
+      cli,
+      "generate",
+      "--remote",
+      cluster.gatewayAddress,
+      "--prompt",
+      PROMPT,
+      "--seed",
+      "11",
+      "--steps",
+      String(STEPS),
+      "--out",
+      out,
+    ]);
+    const exit = await proc.exited;
+    console.log(`# longshot generate --remote: ${ms(t0)}`);
+    assert.equal(exit.code, 0, proc.output());
+    assert.match(proc.output(), /keyframes: 2\/2/);
+    assert.match(proc.output(), /interpolate L2 .*10\/10|interpolate L2 .*: 10\/10/);
+    assert.match(proc.output(), /wrote .* \(job j[0-9a-z]+ on 127\.0\.0\.1:\d+, 65 frames, seed 11/);
+    const record = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as {
+      remote: { jobId: string; state: string };
+      seed: string;
+      files: Array<{ path: string; sha256: string }>;
+    };
+    assert.equal(record.remote.state, "JOB_STATE_SUCCEEDED");
+    assert.equal(record.seed, "11");
+    assert.deepEqual(record.files.map((f) => f.path).sort(), ["video.gif", "video.mp4"]);
+    const mp4 = await readFile(path.join(out, "video.mp4"));
+    assert.equal(sha256(mp4), record.files.find((f) => f.path === "video.mp4")?.sha256);
+    const video = await decodeVideo(path.join(out, "video.mp4"));
+    assert.equal(video.frames.length, 65);
+    // The same seed and settings as the first job: the same video.
+    const { job: first } = await cluster.client.getJob(GetJobRequest.create({ jobId: firstJob }));
+    assert.equal(sha256(mp4), first?.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4)?.sha256);
   });
 
   test("WatchJob resumes from any sequence", async () => {
