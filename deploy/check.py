@@ -594,25 +594,23 @@ def check_compose_cli() -> None:
         warn("no Compose CLI (docker compose / docker-compose): `compose config` not run")
         return
     # Compose v1 (Debian's docker-compose 1.29): no top-level `name`, no `!reset`. Validate the base and
-    # TLS files from copies without `name` (in the repository root, so relative paths resolve alike);
-    # the CPU override needs Compose v2.
+    # TLS files from copies without `name`, in a temporary directory, with the repository as the project
+    # directory (relative paths resolve alike); the CPU override needs Compose v2.
     warn("docker-compose v1 only: docker-compose.cpu.yml (!reset) not validated by a Compose CLI")
-    copies = []
-    try:
+    with tempfile.TemporaryDirectory(prefix="longshot-compose-") as tmp:
+        copies = []
         for f in ("docker-compose.yml", "docker-compose.tls.yml"):
             text = (ROOT / f).read_text(encoding="utf-8")
-            copy = ROOT / f".check-{f}"
+            copy = Path(tmp) / f
             copy.write_text(re.sub(r"^name: .*$", "", text, flags=re.M), encoding="utf-8")
             copies.append(copy)
         for files in ([copies[0]], copies):
             args = [a for f in files for a in ("-f", str(f))]
-            p = subprocess.run(["docker-compose", "--env-file", env_file, *args, "config", "-q"],
-                               capture_output=True, text=True, cwd=ROOT)
-            names = " + ".join(f.name.removeprefix(".check-") for f in files)
-            ok(p.returncode == 0, f"docker-compose config ({names}): {p.stderr.strip()}")
-    finally:
-        for c in copies:
-            c.unlink(missing_ok=True)
+            p = subprocess.run(
+                ["docker-compose", "--project-directory", str(ROOT), "--env-file", env_file, *args, "config", "-q"],
+                capture_output=True, text=True, cwd=ROOT,
+            )
+            ok(p.returncode == 0, f"docker-compose config ({' + '.join(f.name for f in files)}): {p.stderr.strip()}")
 
 
 def check_images() -> None:

@@ -5,8 +5,10 @@
 #      consistency, compose structure, `docker compose config` when a Compose CLI is installed, Helm
 #      templates rendered and checked when Go + Debian's Sprig are installed (see deploy/check.py);
 #   2. shell syntax of the scripts (and shellcheck when installed);
-#   3. node tests: deploy/docker/entrypoints.test.mjs (healthcheck.mjs, start.mjs) and
-#      deploy/nats/nats-config.test.mjs (the NATS configuration against a real nats-server).
+#   3. node tests: deploy/docker/entrypoints.test.mjs (healthcheck.mjs, start.mjs),
+#      deploy/nats/nats-config.test.mjs (the NATS configuration against a real nats-server) and
+#      deploy/stack.test.mjs (the four services with that configuration, started as the images start
+#      them, running one job; skipped without a model pack).
 #      They import the workspace's compiled packages: `tsc -b` runs first (incremental) unless
 #      LONGSHOT_CHECK_NO_BUILD=1.
 #
@@ -45,7 +47,7 @@ else
 fi
 echo "    ok"
 
-step "node tests (deploy/docker, deploy/nats)"
+step "node tests (deploy/docker, deploy/nats, deploy/stack)"
 # shellcheck source=scripts/lib/node-env.sh
 . "$ROOT/scripts/lib/node-env.sh"
 if ! longshot_find_node; then
@@ -55,7 +57,8 @@ else
     echo "FAIL: tsc -b (the node tests import the compiled packages)" >&2
     failed=1
   fi
-  "$LONGSHOT_NODE" --test deploy/docker/entrypoints.test.mjs deploy/nats/nats-config.test.mjs || failed=1
+  "$LONGSHOT_NODE" --test --test-concurrency=1 \
+    deploy/docker/entrypoints.test.mjs deploy/nats/nats-config.test.mjs deploy/stack.test.mjs || failed=1
 fi
 
 if [[ "$failed" -ne 0 ]]; then

@@ -26,9 +26,9 @@ import {
   modeFromName,
   OutputFormat,
   Sampler,
+  Stage,
   samplerFromName,
   samplerName,
-  Stage,
   VideoServiceService,
   WatchJobRequest,
 } from "@longshot/proto";
@@ -96,7 +96,8 @@ export function checkRemoteArgs(argv: readonly string[]): void {
     if (name !== undefined && Object.hasOwn(LOCAL_ONLY, name)) {
       throw new UsageError(`--${name}`, `does not apply with --remote: ${LOCAL_ONLY[name]}`);
     }
-    if (name === "ep") throw new UsageError("--ep", "does not apply with --remote: the services choose their execution provider");
+    if (name === "ep")
+      throw new UsageError("--ep", "does not apply with --remote: the services choose their execution provider");
   }
 }
 
@@ -111,7 +112,10 @@ export function remoteRequest(args: GenerateArgs, idempotencyKey: string): Gener
     ...(args.interpolationSteps === undefined ? {} : { interpolationSteps: args.interpolationSteps }),
     ...(args.keyframeGuidance === undefined ? {} : { keyframeGuidance: args.keyframeGuidance }),
     ...(args.interpolationGuidance === undefined ? {} : { interpolationGuidance: args.interpolationGuidance }),
-    sampler: args.sampler === undefined ? Sampler.SAMPLER_UNSPECIFIED : (samplerFromName(args.sampler) ?? Sampler.SAMPLER_UNSPECIFIED),
+    sampler:
+      args.sampler === undefined
+        ? Sampler.SAMPLER_UNSPECIFIED
+        : (samplerFromName(args.sampler) ?? Sampler.SAMPLER_UNSPECIFIED),
     mode: args.mode === undefined ? Mode.MODE_UNSPECIFIED : (modeFromName(args.mode) ?? Mode.MODE_UNSPECIFIED),
     pack: args.pack ?? "",
     idempotencyKey,
@@ -136,7 +140,13 @@ export class RemoteProgress {
     const e = ev.event;
     if (e === undefined) return undefined;
     const stageOf = (s: Stage): ProgressEvent["stage"] | undefined =>
-      s === Stage.STAGE_KEYFRAME ? "keyframes" : s === Stage.STAGE_INTERPOLATION ? "interpolate" : s === Stage.STAGE_DECODE ? "decode" : undefined;
+      s === Stage.STAGE_KEYFRAME
+        ? "keyframes"
+        : s === Stage.STAGE_INTERPOLATION
+          ? "interpolate"
+          : s === Stage.STAGE_DECODE
+            ? "decode"
+            : undefined;
     if (e.$case === "stageStarted") {
       const stage = stageOf(e.value.stage);
       if (stage === undefined) return undefined;
@@ -173,7 +183,10 @@ export class RemoteProgress {
       const base = taskId.replace(/\.r\d+$/, "");
       steps.set(base, Math.max(step, steps.get(base) ?? 0));
     }
-    const done = Math.min(tasks * perTask, [...steps.values()].reduce((a, b) => a + b, 0));
+    const done = Math.min(
+      tasks * perTask,
+      [...steps.values()].reduce((a, b) => a + b, 0),
+    );
     const index = Math.min(tasks - 1, Math.floor(done / perTask));
     return {
       stage: "interpolate",
@@ -200,7 +213,7 @@ export async function remoteGenerate(args: GenerateArgs, remote: string, io: Cli
         if (job === undefined) throw new LongshotError(`${remote} answered Generate without a job`);
       } catch (err) {
         if (err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field !== undefined) {
-          throw new UsageError(flagOfField(err.field, args), err.details.replace(/^[a-z_\[\]0-9.]+: /, ""));
+          throw new UsageError(flagOfField(err.field, args), err.details.replace(/^[a-z_[\]0-9.]+: /, ""));
         }
         if (err instanceof GrpcCallError && err.code === "UNAVAILABLE" && attempt < 5 && !io.signal?.aborted) {
           progress.phase(`gateway ${remote} unavailable; retrying (${attempt}/4)`);
@@ -307,7 +320,10 @@ async function follow(
   let failures = 0;
   for (;;) {
     try {
-      for await (const r of client.watchJob(WatchJobRequest.create({ jobId: job.id, fromSequence: from }), io.signal ? { signal: io.signal } : {})) {
+      for await (const r of client.watchJob(
+        WatchJobRequest.create({ jobId: job.id, fromSequence: from }),
+        io.signal ? { signal: io.signal } : {},
+      )) {
         const ev = r.event;
         if (ev === undefined) continue;
         if (ev.sequence > 0n) from = ev.sequence + 1n;
@@ -353,7 +369,10 @@ async function download(
     if (a.presignedUrl === "") throw new LongshotError(`artifact ${a.uri} has no presigned URL to download it from`);
     progress.phase(`downloading ${rel}`);
     const res = await fetch(a.presignedUrl, signal ? { signal } : {});
-    if (!res.ok) throw new LongshotError(`GET ${a.uri} (presigned): HTTP ${res.status} ${res.statusText}`, { code: "UNAVAILABLE" });
+    if (!res.ok)
+      throw new LongshotError(`GET ${a.uri} (presigned): HTTP ${res.status} ${res.statusText}`, {
+        code: "UNAVAILABLE",
+      });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const file = path.join(outDir, rel);
     await mkdir(path.dirname(file), { recursive: true });

@@ -1,7 +1,7 @@
 /** Configuration of the decoder service (flags, then LONGSHOT_* environment variables, then defaults). */
 import { fileURLToPath } from "node:url";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
-import { stageKitConfig } from "./stage-kit.js";
+import { stageKitConfig } from "@longshot/stage";
 
 /** The bundled pack, found from this file so the default works from any working directory. */
 export const BUNDLED_PACK_DIR = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));

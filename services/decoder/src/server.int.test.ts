@@ -21,10 +21,10 @@ import {
   StageTask,
   watchHealth,
 } from "@longshot/proto";
+import { protoLatentRef, putLatent } from "@longshot/stage";
 import { Tensor } from "@longshot/tensor";
 import { decoderConfigSchema } from "./config.js";
 import { type DecoderService, startDecoderService } from "./server.js";
-import { protoLatentRef, putLatent } from "./stage-kit.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 

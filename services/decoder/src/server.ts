@@ -21,9 +21,9 @@ import {
   Stage,
 } from "@longshot/proto";
 import { createModelRuntime, loadPack, type ModelRuntime, type Pack } from "@longshot/runtime";
+import { openBlobStore, type StageQueue, startStageQueue } from "@longshot/stage";
 import type { DecoderConfig } from "./config.js";
 import { DecodeStage } from "./stage.js";
-import { openBlobStore, type StageQueue, startStageQueue } from "./stage-kit.js";
 import { checkDecoderTask } from "./task.js";
 
 /** The pack graphs this service runs (and the only ones it loads). */

@@ -17,7 +17,7 @@ import { decodeBatches } from "@longshot/engine";
 import { encodeGif, encodeMp4, encodePng, type FfmpegBinary, type RgbVideo } from "@longshot/media";
 import { type Artifact, OutputFormat, StageResult, type StageTask } from "@longshot/proto";
 import type { ModelSession, Pack } from "@longshot/runtime";
-import { readLatent, type StageRunContext, statOrUndefined, TaskClock, taskFingerprint } from "./stage-kit.js";
+import { readLatent, type StageRunContext, statOrUndefined, TaskClock, taskFingerprint } from "@longshot/stage";
 import { type DecodeKeys, decodeKeys } from "./task.js";
 
 export interface DecodeStageOptions {

@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from "@longshot/core";
 import { DataType, OutputFormat, Stage, type StageTask, validateStageTask } from "@longshot/proto";
 import type { Pack } from "@longshot/runtime";
-import { PackMismatchError } from "./stage-kit.js";
+import { PackMismatchError } from "@longshot/stage";
 
 /** Where a decode task's files go: derived from its output key without the extension (`jobs/j/video.mp4` → `jobs/j/video`). */
 export interface DecodeKeys {

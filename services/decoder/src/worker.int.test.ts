@@ -14,8 +14,8 @@ import { decodeFrames, randn } from "@longshot/engine";
 import { decodeVideo } from "@longshot/media";
 import { type LatentRef, OutputFormat, Stage, StageTask } from "@longshot/proto";
 import { createModelRuntime } from "@longshot/runtime";
+import { protoLatentRef, putLatent } from "@longshot/stage";
 import type { Tensor } from "@longshot/tensor";
-import { protoLatentRef, putLatent } from "./stage-kit.js";
 import {
   corruptObject,
   QUEUE_FLAGS,

@@ -77,7 +77,8 @@ export const gatewayConfigSchema = defineConfig({
     default: 16,
     min: 1,
     max: 10_000,
-    description: "Most jobs queued or running at once (all gateway replicas together); more are refused RESOURCE_EXHAUSTED",
+    description:
+      "Most jobs queued or running at once (all gateway replicas together); more are refused RESOURCE_EXHAUSTED",
   },
   windowFrames: {
     type: "int",

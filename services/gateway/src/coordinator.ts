@@ -15,7 +15,8 @@
  * - `reconcile` (every few seconds): settles ended jobs still holding a slot and drives active jobs,
  *   which republishes anything a crashed replica recorded nothing for.
  */
-import { IntegrityError, isTransient, type Logger, LongshotError, NotFoundError, UnavailableError } from "@longshot/core";
+
+import { type BlobStore, getTensor, putTensor, type S3BlobStore } from "@longshot/blob";
 import {
   type DeadLetterRecord,
   EVENTS_STREAM,
@@ -27,8 +28,16 @@ import {
   publishEvent,
   publishTask,
   RESULTS_DLQ_STAGE,
+  RevisionConflictError,
 } from "@longshot/bus";
-import { type BlobStore, getTensor, putTensor, type S3BlobStore } from "@longshot/blob";
+import {
+  IntegrityError,
+  isTransient,
+  type Logger,
+  LongshotError,
+  NotFoundError,
+  UnavailableError,
+} from "@longshot/core";
 import { blendWindows, type WindowResult } from "@longshot/engine";
 import {
   type Artifact,
@@ -137,6 +146,14 @@ const MIME: Record<number, string> = {
   [OutputFormat.OUTPUT_FORMAT_PNG]: "image/png",
 };
 
+/** A lost compare-and-set race is worth retrying (with the message), not a reason to give up on a job. */
+function asRetryable(err: unknown): unknown {
+  if (err instanceof RevisionConflictError) {
+    return new UnavailableError(`${err.message}; retrying`, { cause: err });
+  }
+  return err;
+}
+
 async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -166,8 +183,19 @@ export class Coordinator {
 
   // --- results ----------------------------------------------------------------------------------
 
-  /** Handles one stage result (see the module comment). Throws only transient errors (the result is retried). */
+  /**
+   * Handles one stage result (see the module comment). Throws transient errors (the result is retried,
+   * which is safe: handling is idempotent), including losing too many compare-and-set races.
+   */
   async handleResult(result: StageResult, logger: Logger = this.#log): Promise<void> {
+    try {
+      await this.#handleResult(result, logger);
+    } catch (err) {
+      throw asRetryable(err);
+    }
+  }
+
+  async #handleResult(result: StageResult, logger: Logger): Promise<void> {
     const jobId = result.jobId;
     const log = logger.child({ jobId, taskId: result.taskId });
     const stored = await this.#o.jobs.find(jobId);
@@ -260,7 +288,9 @@ export class Coordinator {
         throw new InvalidResultError(`${where}: ${field}.dtype must be float32`);
       }
       if (!sameShape(valid.shape, dims)) {
-        throw new InvalidResultError(`${where}: ${field}.shape must be [${dims.join(", ")}], got [${valid.shape.join(", ")}]`);
+        throw new InvalidResultError(
+          `${where}: ${field}.shape must be [${dims.join(", ")}], got [${valid.shape.join(", ")}]`,
+        );
       }
       let actualKey: string;
       try {
@@ -268,7 +298,8 @@ export class Coordinator {
       } catch {
         throw new InvalidResultError(`${where}: ${field}.uri ${valid.uri} is not in bucket ${this.#o.store.bucket}`);
       }
-      if (actualKey !== key) throw new InvalidResultError(`${where}: ${field} must be stored at ${key}, is at ${actualKey}`);
+      if (actualKey !== key)
+        throw new InvalidResultError(`${where}: ${field} must be stored at ${key}, is at ${actualKey}`);
       return storedRef(valid);
     };
     const { latentChannels: c, latentHeight: h, latentWidth: w } = shape;
@@ -537,19 +568,22 @@ export class Coordinator {
     } else event = { $case: "cancelled", value: { reason: job.error?.reason ?? "cancelled" } };
     const ctx = extractRecordContext(run?.traceContext);
     await context.with(ctx, () =>
-      publishEvent(
-        this.#o.js,
-        jobId,
-        { sequence: 0n, jobId, time: new Date(), event },
-        { msgId: `${jobId}:terminal` },
-      ),
+      publishEvent(this.#o.js, jobId, { sequence: 0n, jobId, time: new Date(), event }, { msgId: `${jobId}:terminal` }),
     );
   }
 
   // --- dead letters -----------------------------------------------------------------------------
 
-  /** Handles one DLQ record (see the module comment). Throws only transient errors. */
+  /** Handles one DLQ record (see the module comment). Throws transient errors (the record is retried). */
   async handleDeadLetter(record: DeadLetterRecord): Promise<void> {
+    try {
+      await this.#handleDeadLetter(record);
+    } catch (err) {
+      throw asRetryable(err);
+    }
+  }
+
+  async #handleDeadLetter(record: DeadLetterRecord): Promise<void> {
     const jobId = record.jobId;
     const log = this.#log.child({ jobId, taskId: record.taskId, dlqKind: record.kind, code: record.code });
     if (jobId === undefined) {
@@ -559,7 +593,11 @@ export class Coordinator {
     const stored = await this.#o.jobs.find(jobId);
     if (stored === undefined || isTerminalState(stored.job.state)) return;
     if (record.stage === RESULTS_DLQ_STAGE) {
-      await this.fail(jobId, record.code || "INTERNAL", `the result of task ${record.taskId} could not be handled: ${record.reason}`);
+      await this.fail(
+        jobId,
+        record.code || "INTERNAL",
+        `the result of task ${record.taskId} could not be handled: ${record.reason}`,
+      );
       return;
     }
     const stage = stageOfName(record.stage);
@@ -615,7 +653,9 @@ export class Coordinator {
           state: JobState.JOB_STATE_RUNNING,
           startTime: job.startTime ?? started,
           stages: job.stages.map((s) =>
-            s.stage === Stage.STAGE_KEYFRAME ? { ...s, state: StageState.STAGE_STATE_RUNNING, startTime: s.startTime ?? started } : s,
+            s.stage === Stage.STAGE_KEYFRAME
+              ? { ...s, state: StageState.STAGE_STATE_RUNNING, startTime: s.startTime ?? started }
+              : s,
           ),
         };
       })
@@ -639,8 +679,14 @@ export class Coordinator {
           }
           continue;
         }
-        if (isTerminalState(stored.job.state)) await this.settle(jobId);
-        else await this.advance(jobId);
+        if (isTerminalState(stored.job.state)) {
+          await this.settle(jobId);
+          // A slot this job still holds besides the one its record names (two requests with one
+          // idempotency key racing) is freed here too.
+          await this.#o.runs.releaseSlot(slot, jobId);
+        } else {
+          await this.advance(jobId);
+        }
       } catch (err) {
         (isTransient(err) ? this.#log.debug : this.#log.warn).call(this.#log, { err, jobId }, "reconcile: job skipped");
       }

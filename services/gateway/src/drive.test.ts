@@ -20,7 +20,13 @@ const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pac
 const JOB = "jtest1";
 
 function ref(key: string, frames = 5, sha = "b"): StoredRef {
-  return { uri: `s3://longshot/${key}`, shape: [1, 4, frames, 4, 4], dtype: "float32", sha256: sha.repeat(64), bytes: 10 };
+  return {
+    uri: `s3://longshot/${key}`,
+    shape: [1, 4, frames, 4, 4],
+    dtype: "float32",
+    sha256: sha.repeat(64),
+    bytes: 10,
+  };
 }
 
 /** Effects that remember what was published and stitched; objects in `corrupt` fail their checks. */
@@ -114,7 +120,8 @@ describe("drive", () => {
     run = (await drive(run, job, fx)).run;
     run = give(run, windowTaskId(JOB, 1, { start: 0, end: 17 }), ref(windowKey(JOB, 1, { start: 0, end: 17 }), 17));
     run = (await drive(run, job, fx)).run;
-    for (const w of run.plan.interpolation[1]?.windows ?? []) run = give(run, windowTaskId(JOB, 2, w), ref(windowKey(JOB, 2, w), 17));
+    for (const w of run.plan.interpolation[1]?.windows ?? [])
+      run = give(run, windowTaskId(JOB, 2, w), ref(windowKey(JOB, 2, w), 17));
     const out = await drive(run, job, fx);
     assert.equal(out.kind, "waiting");
     return out.run;
@@ -138,7 +145,10 @@ describe("drive", () => {
     out = await drive(run, job, fx);
     assert.deepEqual(fx.stitched, [1]);
     const level2 = fx.ids().slice(2);
-    assert.deepEqual(level2, ["0-17", "12-29", "24-41", "36-53", "48-65"].map((w) => `${JOB}:interp2:${w}`));
+    assert.deepEqual(
+      level2,
+      ["0-17", "12-29", "24-41", "36-53", "48-65"].map((w) => `${JOB}:interp2:${w}`),
+    );
     const t2 = fx.published[2];
     assert.ok(t2?.params?.$case === "interpolation");
     assert.equal(t2.params.value.inputLatents?.uri, `s3://longshot/${levelKey(JOB, 1)}`);
@@ -235,7 +245,13 @@ describe("drive", () => {
     assert.ok(self.kind === "rerun");
     const out = await drive(self.run, job, fx);
     assert.equal(fx.ids().at(-1), `${JOB}:decode.r2`);
-    const twice = await handleCorruptionReport(out.run, decodeTaskId(JOB), out.run.tasks[decodeTaskId(JOB)]?.streamSeq ?? 0, "x", fx);
+    const twice = await handleCorruptionReport(
+      out.run,
+      decodeTaskId(JOB),
+      out.run.tasks[decodeTaskId(JOB)]?.streamSeq ?? 0,
+      "x",
+      fx,
+    );
     assert.equal(twice.kind, "failed");
   });
 

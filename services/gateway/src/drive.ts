@@ -291,7 +291,11 @@ export async function handleCorruptionReport(
   if (task === undefined) return { kind: "stale", run, why: `task ${taskId} is not in the run record` };
   if (task.result !== undefined) return { kind: "stale", run, why: `task ${taskId} has a result` };
   if (streamSeq > 0 && streamSeq < task.streamSeq) {
-    return { kind: "stale", run, why: `the report is about an older copy of ${taskId} (#${streamSeq} < #${task.streamSeq})` };
+    return {
+      kind: "stale",
+      run,
+      why: `the report is about an older copy of ${taskId} (#${streamSeq} < #${task.streamSeq})`,
+    };
   }
   const stage =
     task.stage === "keyframe"
@@ -332,7 +336,8 @@ export async function handleCorruptionReport(
         stage: "task" in b.producer ? Stage.STAGE_KEYFRAME : Stage.STAGE_INTERPOLATION,
       };
     }
-    next = "task" in b.producer ? withTaskReset(taken.run, b.producer.task) : withLevelReset(taken.run, b.producer.level);
+    next =
+      "task" in b.producer ? withTaskReset(taken.run, b.producer.task) : withLevelReset(taken.run, b.producer.level);
   }
   // The dead-lettered task itself is downstream of every reset producer, so it is no longer pending.
   return { kind: "rerun", run: next, keys: bad.map((b) => b.key) };

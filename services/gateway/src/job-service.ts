@@ -12,12 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import {
-  InvalidArgumentError,
-  type Logger,
-  LongshotError,
-  ResourceExhaustedError,
-} from "@longshot/core";
-import {
+  AlreadyExistsError,
   checkJobId,
   EVENTS_STREAM,
   eventSubject,
@@ -25,9 +20,11 @@ import {
   isTerminalState,
   type JobStore,
   publishEvent,
+  RevisionConflictError,
   replayEvents,
   TASKS_STREAM,
 } from "@longshot/bus";
+import { InvalidArgumentError, type Logger, LongshotError, ResourceExhaustedError } from "@longshot/core";
 import {
   GenerateRequest,
   type GenerateResponse,
@@ -64,6 +61,8 @@ export interface JobServiceOptions {
 }
 
 const DEFAULT_PAGE_SIZE = 50;
+/** A run record without its job is taken over by a later call with the same key only after this long. */
+const ADOPT_AFTER_MS = 30_000;
 
 /** The fields two Generate requests differ in (proto field names). */
 export function differingFields(a: GenerateRequest, b: GenerateRequest): string[] {
@@ -71,7 +70,10 @@ export function differingFields(a: GenerateRequest, b: GenerateRequest): string[
   const jb = GenerateRequest.toJSON(b) as Record<string, unknown>;
   const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   const keys = new Set([...Object.keys(ja), ...Object.keys(jb)]);
-  return [...keys].filter((k) => JSON.stringify(ja[k]) !== JSON.stringify(jb[k])).map(snake).sort();
+  return [...keys]
+    .filter((k) => JSON.stringify(ja[k]) !== JSON.stringify(jb[k]))
+    .map(snake)
+    .sort();
 }
 
 function requestDigest(request: GenerateRequest): string {
@@ -125,12 +127,14 @@ export class JobService {
     const key = request.idempotencyKey;
 
     let jobId = newJobId();
+    let adopted = false;
     if (key !== "") {
       const claim = await o.jobs.claimIdempotencyKey(key, jobId);
       if (!claim.claimed) {
         const existing = await this.#existing(claim.jobId, digest, request);
         if (existing !== undefined) return existing;
         jobId = claim.jobId; // bound, but the job was never created: take the id over
+        adopted = true;
       }
     }
 
@@ -165,8 +169,14 @@ export class JobService {
         terminalEventPublished: false,
       };
       const prior = await o.runs.find(jobId);
-      if (prior === undefined) await o.runs.create(run);
-      else await o.runs.compareAndSet({ ...run, tasks: {}, levels: {} }, prior.revision);
+      if (prior === undefined) {
+        await o.runs.create(run);
+      } else if (Date.now() - Date.parse(prior.run.createdAt) < ADOPT_AFTER_MS) {
+        // A young record of a job not created yet: another call with this key is creating it now.
+        throw new RevisionConflictError(`run.${jobId}`, `job ${jobId} is being created by another call`);
+      } else {
+        await o.runs.compareAndSet(run, prior.revision); // left behind by a call that died midway
+      }
       const jobsAhead = await this.#jobsAhead();
       await o.jobs.create({
         id: jobId,
@@ -196,6 +206,16 @@ export class JobService {
     } catch (err) {
       if (!created) {
         await o.runs.releaseSlot(slot, jobId).catch(() => {});
+        if (adopted && (err instanceof RevisionConflictError || err instanceof AlreadyExistsError)) {
+          // Another request with this idempotency key is creating the same job right now.
+          await new Promise((r) => setTimeout(r, 250));
+          const existing = await this.#existing(jobId, digest, request);
+          if (existing !== undefined) return existing;
+          throw new UnavailableError(
+            `a request with idempotency_key ${JSON.stringify(key)} is being handled by another call; retry`,
+            { cause: err },
+          );
+        }
       } else {
         // The job exists but may not be queued: fail it rather than leave it waiting for nothing.
         await o.coordinator
@@ -354,10 +374,19 @@ export class JobService {
         time,
         event: {
           $case: "failed",
-          value: { code: job.error?.code ?? "INTERNAL", reason: job.error?.reason ?? "failed", stage: job.error?.stage ?? 0 },
+          value: {
+            code: job.error?.code ?? "INTERNAL",
+            reason: job.error?.reason ?? "failed",
+            stage: job.error?.stage ?? 0,
+          },
         },
       };
     }
-    return { sequence: 0n, jobId: job.id, time, event: { $case: "cancelled", value: { reason: job.error?.reason ?? "" } } };
+    return {
+      sequence: 0n,
+      jobId: job.id,
+      time,
+      event: { $case: "cancelled", value: { reason: job.error?.reason ?? "" } },
+    };
   }
 }

@@ -20,7 +20,14 @@ describe("gateway process", { timeout: 90_000 }, () => {
     const proc = spawnProcess(
       "gateway",
       process.execPath,
-      [MAIN, "--grpc-host=127.0.0.1", "--grpc-port=0", `--pack=${TINY_PACK}`, "--log-format=json", "--drain-timeout=2s"],
+      [
+        MAIN,
+        "--grpc-host=127.0.0.1",
+        "--grpc-port=0",
+        `--pack=${TINY_PACK}`,
+        "--log-format=json",
+        "--drain-timeout=2s",
+      ],
       {
         env: {
           ...process.env,

@@ -22,13 +22,7 @@
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "@longshot/core";
 import { checkWindowSizes, levelFrames, planWindows } from "@longshot/engine";
-import {
-  type GenerateRequest,
-  type LatentRef,
-  type OutputFormat,
-  Stage,
-  type StageTask,
-} from "@longshot/proto";
+import { type GenerateRequest, type LatentRef, type OutputFormat, Stage, type StageTask } from "@longshot/proto";
 import type { PackManifest } from "@longshot/runtime";
 
 /** A frame window [start, end) of one interpolation level's output frames. */
@@ -257,7 +251,12 @@ export function windowTask(
 ): StageTask {
   const r = ctx.request;
   return {
-    ...base(ctx, windowTaskId(ctx.jobId, level.level, w), windowKey(ctx.jobId, level.level, w), Stage.STAGE_INTERPOLATION),
+    ...base(
+      ctx,
+      windowTaskId(ctx.jobId, level.level, w),
+      windowKey(ctx.jobId, level.level, w),
+      Stage.STAGE_INTERPOLATION,
+    ),
     sampler: { sampler: r.sampler, steps: r.interpolationSteps ?? 0, guidance: r.interpolationGuidance ?? 0 },
     params: {
       $case: "interpolation",

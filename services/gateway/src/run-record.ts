@@ -10,8 +10,8 @@
  * without servers.
  */
 import { IntegrityError } from "@longshot/core";
-import type { DType } from "@longshot/tensor";
 import { Artifact, dataTypeOf, dtypeOf, type LatentRef } from "@longshot/proto";
+import type { DType } from "@longshot/tensor";
 import type { JobPlan, PlanWindow } from "./plan.js";
 
 export const RUN_RECORD_VERSION = 1;
@@ -208,8 +208,7 @@ export function withTaskReset(run: RunRecord, taskId: string): RunRecord {
   const fromLevel = t.stage === "keyframe" ? 0 : t.stage === "interpolation" ? t.level : Number.POSITIVE_INFINITY;
   if (t.stage !== "decode") {
     for (const other of Object.values(next.tasks)) {
-      const downstream =
-        other.stage === "decode" || (other.stage === "interpolation" && other.level > fromLevel);
+      const downstream = other.stage === "decode" || (other.stage === "interpolation" && other.level > fromLevel);
       if (downstream) {
         delete other.result;
         other.pending = false;

@@ -10,8 +10,9 @@
  *
  * Reads go to the stream leader (no direct gets), so a writer sees its own writes.
  */
-import { IntegrityError, InvalidArgumentError, type Logger, NotFoundError } from "@longshot/core";
+
 import { isWrongLastSequence, RevisionConflictError, toBusError } from "@longshot/bus";
+import { IntegrityError, InvalidArgumentError, type Logger, NotFoundError } from "@longshot/core";
 import { type JetStreamClient, StorageType } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import { decodeRunRecord, encodeRunRecord, type RunRecord } from "./run-record.js";

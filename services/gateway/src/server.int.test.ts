@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
-  connectBus,
   type Bus,
+  connectBus,
   makeDeadLetterRecord,
   publishDeadLetter,
   publishResult,
@@ -64,7 +64,12 @@ function startArgs(servers: Servers, extra: string[] = []): string[] {
   ];
 }
 
-async function events(bus: Bus, jobId: string, until: (e: JobEvent) => boolean, timeoutMs = 10_000): Promise<JobEvent[]> {
+async function events(
+  bus: Bus,
+  jobId: string,
+  until: (e: JobEvent) => boolean,
+  timeoutMs = 10_000,
+): Promise<JobEvent[]> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   const out: JobEvent[] = [];
@@ -174,7 +179,9 @@ describe("gateway (in-process, real NATS and S3, no stage services)", { timeout:
     const traceId = /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(task.traceContext.traceparent ?? "")?.[1];
     assert.ok(traceId, `task trace context: ${JSON.stringify(task.traceContext)}`);
     await telemetry.forceFlush();
-    const root = spans.getFinishedSpans().find((s) => s.name === "longshot.v1.VideoService/Generate" && s.spanContext().traceId === traceId);
+    const root = spans
+      .getFinishedSpans()
+      .find((s) => s.name === "longshot.v1.VideoService/Generate" && s.spanContext().traceId === traceId);
     assert.ok(root, "the task carries the trace of Generate's server span");
     assert.equal(root.parentSpanContext, undefined, "Generate's span is the job's root");
     const run = await gateway.runs.get(job.id);
@@ -239,7 +246,10 @@ describe("gateway (in-process, real NATS and S3, no stage services)", { timeout:
     const failed = evs.at(-1)?.event;
     assert.ok(failed?.$case === "failed");
     assert.equal(failed.value.code, "INVALID_ARGUMENT");
-    assert.match(failed.value.reason, /keyframe task .* failed \(permanent\): task\.keyframe\.prompt: the tokenizer refused it/);
+    assert.match(
+      failed.value.reason,
+      /keyframe task .* failed \(permanent\): task\.keyframe\.prompt: the tokenizer refused it/,
+    );
     assert.equal(failed.value.stage, Stage.STAGE_KEYFRAME);
   });
 
@@ -251,7 +261,9 @@ describe("gateway (in-process, real NATS and S3, no stage services)", { timeout:
     await assert.rejects(client.generate(GenerateRequest.create({ prompt: "c", frames: 17 })), {
       code: "RESOURCE_EXHAUSTED",
     });
-    const { job: cancelled } = await client.cancelJob(CancelJobRequest.create({ jobId: a.id, reason: "no longer needed" }));
+    const { job: cancelled } = await client.cancelJob(
+      CancelJobRequest.create({ jobId: a.id, reason: "no longer needed" }),
+    );
     assert.equal(cancelled?.state, JobState.JOB_STATE_CANCELLED);
     assert.equal(cancelled?.error?.reason, "no longer needed");
     // Cancelling again returns it unchanged.
@@ -289,10 +301,11 @@ describe("gateway (in-process, real NATS and S3, no stage services)", { timeout:
         pageToken: endedPage.nextPageToken,
       }),
     );
-    assert.deepEqual(
-      [...endedPage.jobs, ...endedRest.jobs].map((j) => JobState[j.state]).sort(),
-      ["JOB_STATE_CANCELLED", "JOB_STATE_FAILED", "JOB_STATE_FAILED"],
-    );
+    assert.deepEqual([...endedPage.jobs, ...endedRest.jobs].map((j) => JobState[j.state]).sort(), [
+      "JOB_STATE_CANCELLED",
+      "JOB_STATE_FAILED",
+      "JOB_STATE_FAILED",
+    ]);
     for (const j of [b, c]) await client.cancelJob(CancelJobRequest.create({ jobId: j.id }));
   });
 
@@ -318,14 +331,12 @@ describe("gateway (in-process, real NATS and S3, no stage services)", { timeout:
 });
 
 describe("gateway start-up failures", { timeout: 30_000 }, () => {
-  const base = [
-    "--grpc-port=0",
-    "--nats-url=nats://127.0.0.1:1",
-    "--s3-access-key=k",
-    "--s3-secret-key=s",
-  ];
+  const base = ["--grpc-port=0", "--nats-url=nats://127.0.0.1:1", "--s3-access-key=k", "--s3-secret-key=s"];
   it("refuses to start when a pack directory is missing, naming it", async () => {
-    const config = loadConfig(gatewayConfigSchema, { env: {}, argv: [...base, `--pack=${TINY_PACK},/nonexistent/pack`] });
+    const config = loadConfig(gatewayConfigSchema, {
+      env: {},
+      argv: [...base, `--pack=${TINY_PACK},/nonexistent/pack`],
+    });
     await assert.rejects(startGatewayService(config, createLogger("gateway", "silent")), /\/nonexistent\/pack/);
   });
 
@@ -352,9 +363,6 @@ describe("gateway start-up failures", { timeout: 30_000 }, () => {
   });
 
   it("needs the S3 credentials", () => {
-    assert.throws(
-      () => loadConfig(gatewayConfigSchema, { env: {}, argv: ["--grpc-port=0"] }),
-      /s3AccessKey/,
-    );
+    assert.throws(() => loadConfig(gatewayConfigSchema, { env: {}, argv: ["--grpc-port=0"] }), /s3AccessKey/);
   });
 });

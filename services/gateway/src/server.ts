@@ -130,7 +130,8 @@ async function ensureDlqConsumer(bus: Bus, ackWaitMs: number): Promise<void> {
     await bus.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER);
     return;
   } catch (err) {
-    if (toBusError(err, "consumer info").code !== "NOT_FOUND") throw toBusError(err, `consumer ${DLQ_STREAM}/${DLQ_CONSUMER}`);
+    if (toBusError(err, "consumer info").code !== "NOT_FOUND")
+      throw toBusError(err, `consumer ${DLQ_STREAM}/${DLQ_CONSUMER}`);
   }
   try {
     await bus.jsm.consumers.add(DLQ_STREAM, {
@@ -162,7 +163,8 @@ async function runDlqLoop(bus: Bus, coordinator: Coordinator, signal: AbortSigna
     } catch (err) {
       if (signal.aborted || bus.nc.isClosed()) return;
       failures++;
-      if (failures === 1 || failures % 20 === 0) log.warn({ err: toBusError(err, "pull DLQ"), failures }, "pull failed");
+      if (failures === 1 || failures % 20 === 0)
+        log.warn({ err: toBusError(err, "pull DLQ"), failures }, "pull failed");
       await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), signal);
       continue;
     }
@@ -224,7 +226,7 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
   let server: GrpcServer | undefined;
   try {
     await ensureTopology(bus.js, { ackWaitMs: config.ackWait, maxDeliver: config.maxDeliver, logger });
-    const jobs = await JobStore.open(bus.js, { logger });
+    const jobs = await JobStore.open(bus.js, { logger, maxUpdateAttempts: 50 });
     const runs = await RunStore.open(bus.js, { logger });
     await ensureDlqConsumer(bus, config.ackWait);
 
@@ -239,8 +241,7 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
         "the S3 server did not take a lifecycle rule (s3rver has none; MinIO does): ended jobs are still cleaned up, without the backstop",
       );
     }
-    const presigner =
-      config.s3PublicEndpoint === undefined ? store : s3StoreOf(config.s3PublicEndpoint, config);
+    const presigner = config.s3PublicEndpoint === undefined ? store : s3StoreOf(config.s3PublicEndpoint, config);
 
     const coordinator = new Coordinator({
       js: bus.js,

@@ -21,10 +21,10 @@ import {
   StageTask,
   watchHealth,
 } from "@longshot/proto";
+import { blobLatentRef, protoLatentRef, putLatent } from "@longshot/stage";
 import { Tensor } from "@longshot/tensor";
 import { interpolationConfigSchema } from "./config.js";
 import { type InterpolationService, startInterpolationService } from "./server.js";
-import { blobLatentRef, protoLatentRef, putLatent } from "./stage-kit.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 

@@ -30,7 +30,7 @@ import {
   type StageRunContext,
   TaskClock,
   taskFingerprint,
-} from "./stage-kit.js";
+} from "@longshot/stage";
 
 export interface InterpolationStageOptions {
   pack: Pack;

@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from "@longshot/core";
 import { DataType, type LatentRef, Stage, type StageTask, validateStageTask } from "@longshot/proto";
 import type { Pack } from "@longshot/runtime";
-import { PackMismatchError } from "./stage-kit.js";
+import { PackMismatchError } from "@longshot/stage";
 
 /**
  * Frame counts of each level of the pack: level 0 is the keyframes, level n has

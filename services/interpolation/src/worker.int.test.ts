@@ -19,8 +19,8 @@ import {
 } from "@longshot/engine";
 import { type LatentRef, Mode, Sampler, Stage, type StageResult, StageTask } from "@longshot/proto";
 import { createModelRuntime } from "@longshot/runtime";
+import { blobLatentRef, protoLatentRef, putLatent } from "@longshot/stage";
 import type { Tensor } from "@longshot/tensor";
-import { blobLatentRef, protoLatentRef, putLatent } from "./stage-kit.js";
 import {
   corruptObject,
   QUEUE_FLAGS,

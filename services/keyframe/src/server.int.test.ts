@@ -19,9 +19,9 @@ import {
   StageTask,
   watchHealth,
 } from "@longshot/proto";
+import { blobLatentRef } from "@longshot/stage";
 import { keyframeConfigSchema } from "./config.js";
 import { type KeyframeService, startKeyframeService } from "./server.js";
-import { blobLatentRef } from "./stage-kit.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 

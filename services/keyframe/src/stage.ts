@@ -27,7 +27,7 @@ import {
   type StageRunContext,
   TaskClock,
   taskFingerprint,
-} from "./stage-kit.js";
+} from "@longshot/stage";
 import { textEmbeddingsKey } from "./task.js";
 
 export interface KeyframeStageOptions {

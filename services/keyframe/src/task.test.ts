@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "@longshot/core";
 import { Sampler, Stage, StageTask } from "@longshot/proto";
 import { loadPack, type Pack } from "@longshot/runtime";
-import { PackMismatchError } from "./stage-kit.js";
+import { PackMismatchError } from "@longshot/stage";
 import { checkKeyframeTask, textEmbeddingsKey } from "./task.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));

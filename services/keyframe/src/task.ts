@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from "@longshot/core";
 import { Stage, type StageTask, validateStageTask } from "@longshot/proto";
 import type { Pack } from "@longshot/runtime";
-import { PackMismatchError } from "./stage-kit.js";
+import { PackMismatchError } from "@longshot/stage";
 
 /** The object key of the text embeddings a keyframe task writes: `text.safetensors` next to its output key. */
 export function textEmbeddingsKey(outputKey: string): string {

@@ -20,7 +20,7 @@ import {
   watchHealth,
 } from "@longshot/proto";
 import { createModelRuntime } from "@longshot/runtime";
-import { blobLatentRef } from "./stage-kit.js";
+import { blobLatentRef } from "@longshot/stage";
 import {
   QUEUE_FLAGS,
   type ServiceProcess,

@@ -15,15 +15,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { listDeadLetters } from "@longshot/bus";
-import {
-  GenerateRequest,
-  type Job,
-  JobEvent,
-  JobState,
-  ListJobsRequest,
-  OutputFormat,
-  Stage,
-} from "@longshot/proto";
+import { GenerateRequest, type Job, JobEvent, JobState, ListJobsRequest, OutputFormat, Stage } from "@longshot/proto";
 import type { Subscription } from "@nats-io/transport-node";
 import { BUCKET, Cluster, ms } from "./cluster.js";
 
@@ -155,7 +147,8 @@ describe("chaos: crashes and restarts", { timeout: 900_000 }, () => {
     const running = new Set<string>();
     await tap.next(
       (e) => {
-        if (isStep(e, Stage.STAGE_INTERPOLATION, 2) && e.event?.$case === "stepProgress") running.add(e.event.value.taskId);
+        if (isStep(e, Stage.STAGE_INTERPOLATION, 2) && e.event?.$case === "stepProgress")
+          running.add(e.event.value.taskId);
         return running.size >= 2;
       },
       180_000,
@@ -172,7 +165,13 @@ describe("chaos: crashes and restarts", { timeout: 900_000 }, () => {
     await cluster.restart("gateway");
 
     // The decoder, mid-task.
-    await tap.next((e) => isStep(e, Stage.STAGE_DECODE) || (e.event?.$case === "stageStarted" && e.event.value.stage === Stage.STAGE_DECODE), 240_000, "a decode task");
+    await tap.next(
+      (e) =>
+        isStep(e, Stage.STAGE_DECODE) ||
+        (e.event?.$case === "stageStarted" && e.event.value.stage === Stage.STAGE_DECODE),
+      240_000,
+      "a decode task",
+    );
     await cluster.kill("decoder");
     console.log(`# killed the decoder mid-task at ${ms(t0)}`);
     await cluster.restart("decoder");
@@ -189,7 +188,10 @@ describe("chaos: crashes and restarts", { timeout: 900_000 }, () => {
       "no task was dead-lettered",
     );
     for (const [i, job] of jobs.entries()) {
-      mp4BySeed.set(seeds[i] as bigint, job.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4)?.sha256 ?? "");
+      mp4BySeed.set(
+        seeds[i] as bigint,
+        job.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4)?.sha256 ?? "",
+      );
     }
   });
 
@@ -211,7 +213,10 @@ describe("chaos: crashes and restarts", { timeout: 900_000 }, () => {
   test("a corrupted latent object is detected by its hash; its producer runs again; same video", async () => {
     const t0 = performance.now();
     // No interpolation replica: the job waits after its keyframes, which are then corrupted in place.
-    await Promise.all([cluster.service("interpolation-1").proc.stop("SIGTERM"), cluster.service("interpolation-2").proc.stop("SIGTERM")]);
+    await Promise.all([
+      cluster.service("interpolation-1").proc.stop("SIGTERM"),
+      cluster.service("interpolation-2").proc.stop("SIGTERM"),
+    ]);
     const { job } = await cluster.client.generate(request(1n));
     assert.ok(job);
     const key = `jobs/${job.id}/keyframes.safetensors`;

@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { S3BlobStore } from "@longshot/blob";
-import { connectBus, type Bus, replayEvents } from "@longshot/bus";
+import { type Bus, connectBus, replayEvents } from "@longshot/bus";
 import {
+  type ClientHandle,
   checkHealth,
   createClient,
   GetJobRequest,
@@ -20,7 +21,6 @@ import {
   type JobEvent,
   JobState,
   type PromiseClient,
-  type ClientHandle,
   VideoServiceService,
   WatchJobRequest,
 } from "@longshot/proto";
@@ -80,7 +80,13 @@ export class Cluster {
   #client: VideoClient | undefined;
   #logDir: string;
 
-  private constructor(servers: Cluster["servers"], options: ClusterOptions, store: S3BlobStore, bus: Bus, logDir: string) {
+  private constructor(
+    servers: Cluster["servers"],
+    options: ClusterOptions,
+    store: S3BlobStore,
+    bus: Bus,
+    logDir: string,
+  ) {
     this.servers = servers;
     this.options = options;
     this.store = store;
@@ -304,9 +310,7 @@ export class Cluster {
 
   /** Output of every service, for failure messages. */
   logs(tail = 3000): string {
-    return [...this.services.values()]
-      .map((s) => `----- ${s.name} -----\n${s.proc.output().slice(-tail)}`)
-      .join("\n");
+    return [...this.services.values()].map((s) => `----- ${s.name} -----\n${s.proc.output().slice(-tail)}`).join("\n");
   }
 
   async #saveLog(name: string, proc: ManagedProcess): Promise<void> {

@@ -25,9 +25,9 @@ import {
   type JobEvent,
   JobState,
   ListJobsRequest,
-  Mode,
+  type Mode,
   OutputFormat,
-  Sampler,
+  type Sampler,
   Stage,
   WatchJobRequest,
 } from "@longshot/proto";
@@ -157,7 +157,11 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
 
     const { events, job } = await cluster.watch(queued.id, 300_000);
     console.log(`# job ${job.id} ${JobState[job.state]} in ${ms(t0)} (${events.length} events)`);
-    assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED, `${job.error?.code}: ${job.error?.reason}\n${cluster.logs()}`);
+    assert.equal(
+      job.state,
+      JobState.JOB_STATE_SUCCEEDED,
+      `${job.error?.code}: ${job.error?.reason}\n${cluster.logs()}`,
+    );
     assert.deepEqual(
       events.map((e) => Number(e.sequence)),
       events.map((_, i) => i + 1),
@@ -187,7 +191,10 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     await writeFile(file, bytes);
     const video = await decodeVideo(file);
     assert.equal(video.frames.length, 65, "65 frames in the MP4");
-    assert.ok(job.artifacts.some((a) => a.format === OutputFormat.OUTPUT_FORMAT_GIF), "a GIF artifact");
+    assert.ok(
+      job.artifacts.some((a) => a.format === OutputFormat.OUTPUT_FORMAT_GIF),
+      "a GIF artifact",
+    );
 
     // Intermediates are gone; the video files stay.
     await eventually(
@@ -253,7 +260,8 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     assert.ok(otlp);
     const spans = await otlp.waitForSpans(traceId, {
       timeoutMs: 30_000,
-      until: (s) => ["gateway", "keyframe", "interpolation", "decoder"].every((n) => s.some((x) => x.serviceName === n)),
+      until: (s) =>
+        ["gateway", "keyframe", "interpolation", "decoder"].every((n) => s.some((x) => x.serviceName === n)),
     });
     const root = spans.find((s) => s.name === "longshot.v1.VideoService/Generate");
     assert.ok(root, "the Generate span");
@@ -269,7 +277,10 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     const workers = new Set(windows.map((t) => t.result?.workerId));
     console.log(`# level-2 windows by worker: ${JSON.stringify(windows.map((t) => [t.window, t.result?.workerId]))}`);
     assert.ok(workers.size >= 2, `windows ran on ${[...workers].join(", ")}`);
-    assert.ok([...workers].every((w) => /^interpolation-[12]\//.test(w ?? "")), [...workers].join(", "));
+    assert.ok(
+      [...workers].every((w) => /^interpolation-[12]\//.test(w ?? "")),
+      [...workers].join(", "),
+    );
   });
 
   test("longshot generate --remote: progress, files through presigned URLs, result.json", async () => {
@@ -353,7 +364,9 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
       }
     }
     const overlaps = intervals.flatMap((a) =>
-      intervals.filter((b) => a.job < b.job && a.stage !== b.stage && a.start < b.end && b.start < a.end).map((b) => [a, b]),
+      intervals
+        .filter((b) => a.job < b.job && a.stage !== b.stage && a.start < b.end && b.start < a.end)
+        .map((b) => [a, b]),
     );
     console.log(`# cross-job overlaps of different stages: ${overlaps.length}`);
     assert.ok(overlaps.length > 0, "some stage of one job ran while another stage of another job ran");

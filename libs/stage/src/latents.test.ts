@@ -1,7 +1,6 @@
 /**
- * Unit tests of stage-kit.ts (kept identical in services/{keyframe,interpolation,decoder}/src, as
- * this file is): fingerprints, reference conversions, input reads with errors naming the field, the
- * blob store choice, and that the copies have not drifted apart.
+ * Unit tests of latents.ts with a directory store: fingerprints, reference conversions, input reads
+ * with errors naming the field, fingerprint stamps (reuse from S3: latents.int.test.ts).
  */
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
@@ -10,20 +9,18 @@ import { describe, it } from "node:test";
 import { FsBlobStore } from "@longshot/blob";
 import { createLogger, IntegrityError, InvalidArgumentError, NotFoundError } from "@longshot/core";
 import { DataType, Stage, StageTask } from "@longshot/proto";
-import { Tensor } from "@longshot/tensor";
+import { decodeSafetensors, Tensor } from "@longshot/tensor";
 import { makeTempDir, removeTempDir } from "@longshot/testing";
 import {
   blobLatentRef,
   FINGERPRINT_METADATA,
   findReusableLatent,
-  openBlobStore,
   protoLatentRef,
   putLatent,
   readLatent,
-  TaskClock,
+  statOrUndefined,
   taskFingerprint,
-} from "./stage-kit.js";
-import { REPO_ROOT } from "./test-support.js";
+} from "./latents.js";
 
 const silent = createLogger("test", "silent");
 
@@ -42,23 +39,7 @@ function task(change: Partial<StageTask> = {}): StageTask {
   });
 }
 
-describe("stage kit", () => {
-  it("is the same file in the three stage services (and so are the test helpers)", async () => {
-    for (const file of ["stage-kit.ts", "test-support.ts", "stage-kit.test.ts"]) {
-      const copies = await Promise.all(
-        ["keyframe", "interpolation", "decoder"].map((svc) =>
-          readFile(path.join(REPO_ROOT, "services", svc, "src", file), "utf8"),
-        ),
-      );
-      assert.equal(
-        copies[1],
-        copies[0],
-        `services/interpolation/src/${file} differs from services/keyframe/src/${file}`,
-      );
-      assert.equal(copies[2], copies[0], `services/decoder/src/${file} differs from services/keyframe/src/${file}`);
-    }
-  });
-
+describe("latents", () => {
   it("fingerprints what a task computes: not its task id or trace context, but its seed, params and inputs", () => {
     const base = taskFingerprint(task());
     assert.match(base, /^[0-9a-f]{64}$/);
@@ -69,6 +50,8 @@ describe("stage kit", () => {
       base,
     );
     assert.notEqual(taskFingerprint(task({ packVersion: "1.0.1" })), base);
+    assert.notEqual(taskFingerprint(task({ jobId: "j2" })), base);
+    assert.notEqual(taskFingerprint(task({ outputKey: "jobs/j1/other.safetensors" })), base);
   });
 
   it("converts latent references both ways and names the field of a bad dtype", () => {
@@ -82,6 +65,7 @@ describe("stage kit", () => {
     const blob = blobLatentRef(proto, "task.interpolation.input_latents");
     assert.deepEqual(blob, { ...proto, dtype: "float32", bytes: 20_560 });
     assert.deepEqual(protoLatentRef(blob), proto);
+    assert.deepEqual(protoLatentRef({ ...blob, dtype: "float16" }).dtype, DataType.DATA_TYPE_FLOAT16);
     assert.throws(
       () => blobLatentRef({ ...proto, dtype: DataType.DATA_TYPE_UNSPECIFIED }, "task.decode.latents"),
       (err: unknown) => err instanceof InvalidArgumentError && err.field === "task.decode.latents.dtype",
@@ -89,7 +73,7 @@ describe("stage kit", () => {
   });
 
   it("reads inputs by reference; a missing, corrupt or foreign object is an error naming the field and key", async () => {
-    const dir = makeTempDir("stage-kit");
+    const dir = makeTempDir("stage-latents");
     try {
       const store = new FsBlobStore(dir);
       const t = new Tensor("float32", Float32Array.from([1, 2, 3, 4, 5, 6]), [1, 1, 2, 3, 1]);
@@ -103,6 +87,14 @@ describe("stage kit", () => {
       await assert.rejects(
         readLatent(store, { ...ref, uri: "s3://elsewhere/jobs/j1/in.safetensors" }, "task.decode.latents"),
         (err: unknown) => err instanceof InvalidArgumentError && err.field === "task.decode.latents.uri",
+      );
+      await assert.rejects(
+        readLatent(store, { ...ref, shape: [1, 1, 3, 2, 1] }, "task.interpolation.input_latents"),
+        (err: unknown) =>
+          err instanceof IntegrityError &&
+          /^task\.interpolation\.input_latents: latent .*float32 \[1, 1, 2, 3, 1\] but the ref says float32 \[1, 1, 3, 2, 1\]/.test(
+            err.message,
+          ),
       );
       const file = path.join(dir, "jobs/j1/in.safetensors");
       const bytes = await readFile(file);
@@ -122,13 +114,15 @@ describe("stage kit", () => {
   });
 
   it("stamps outputs with the fingerprint; a store that keeps no hashes (a directory) never reuses them", async () => {
-    const dir = makeTempDir("stage-kit");
+    const dir = makeTempDir("stage-latents");
     try {
       const store = new FsBlobStore(dir);
       const t = new Tensor("float32", Float32Array.from([1, 2]), [1, 1, 2, 1, 1]);
       await putLatent(store, "jobs/j1/out.safetensors", t, "f".repeat(64));
-      const text = (await readFile(path.join(dir, "jobs/j1/out.safetensors"))).toString("latin1");
+      const raw = await readFile(path.join(dir, "jobs/j1/out.safetensors"));
+      const text = raw.toString("latin1");
       assert.ok(text.includes(`"${FINGERPRINT_METADATA}":"${"f".repeat(64)}"`));
+      assert.deepEqual(decodeSafetensors(raw).metadata, { [FINGERPRINT_METADATA]: "f".repeat(64) });
       assert.equal(await findReusableLatent(store, "jobs/j1/out.safetensors", "f".repeat(64), silent), undefined);
       assert.equal(await findReusableLatent(store, "jobs/j1/none.safetensors", "f".repeat(64), silent), undefined);
     } finally {
@@ -136,36 +130,18 @@ describe("stage kit", () => {
     }
   });
 
-  it("opens a directory store with blobDir, and refuses S3 without credentials naming both settings", async () => {
-    const dir = makeTempDir("stage-kit");
+  it("stats a key, with a missing key as undefined", async () => {
+    const dir = makeTempDir("stage-latents");
     try {
-      const s3 = { s3Endpoint: "http://127.0.0.1:9", s3Bucket: "longshot", s3Region: "us-east-1" };
-      const fs = await openBlobStore({ ...s3, blobDir: dir, s3AccessKey: undefined, s3SecretKey: undefined }, silent);
-      assert.equal(fs.kind, "fs");
-      await assert.rejects(
-        openBlobStore({ ...s3, blobDir: undefined, s3AccessKey: undefined, s3SecretKey: undefined }, silent),
-        (err: unknown) =>
-          err instanceof InvalidArgumentError &&
-          err.field === "s3AccessKey" &&
-          /LONGSHOT_S3_ACCESS_KEY.*LONGSHOT_S3_SECRET_KEY.*LONGSHOT_BLOB_DIR/.test(err.message),
-      );
-      await assert.rejects(
-        openBlobStore({ ...s3, blobDir: undefined, s3AccessKey: "id", s3SecretKey: undefined }, silent),
-        (err: unknown) => err instanceof InvalidArgumentError && err.field === "s3SecretKey",
-      );
+      const store = new FsBlobStore(dir);
+      const t = new Tensor("float32", Float32Array.from([1, 2]), [1, 1, 2, 1, 1]);
+      const ref = await putLatent(store, "jobs/j1/out.safetensors", t, "fp");
+      const stat = await statOrUndefined(store, "jobs/j1/out.safetensors");
+      assert.equal(stat?.bytes, ref.bytes);
+      assert.equal(stat?.uri, ref.uri);
+      assert.equal(await statOrUndefined(store, "jobs/j1/none.safetensors"), undefined);
     } finally {
       removeTempDir(dir);
     }
-  });
-
-  it("splits a task's time into load, compute and store", async () => {
-    const clock = new TaskClock();
-    await clock.time("compute", () => new Promise((r) => setTimeout(r, 30)));
-    await clock.time("store", async () => {});
-    const t = clock.timings();
-    assert.ok(t.startTime instanceof Date && t.endTime instanceof Date && t.endTime >= t.startTime);
-    assert.ok((t.compute?.nanos ?? 0) >= 25e6 || (t.compute?.seconds ?? 0n) > 0n);
-    assert.equal(t.load?.seconds, 0n);
-    assert.equal(t.load?.nanos, 0);
   });
 });

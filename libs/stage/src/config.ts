@@ -1,0 +1,99 @@
+/**
+ * The configuration every stage service shares: the queue (NATS, the stage worker), telemetry and
+ * the blob store. Each service spreads `stageKitConfig` into its own schema.
+ */
+import { busConfig } from "@longshot/bus";
+import { type ConfigValues, defineConfig } from "@longshot/core";
+import { telemetryConfig } from "@longshot/telemetry";
+
+/** Configuration fields of the queue, the blob store and telemetry; spread into each service's schema. */
+export const stageKitConfig = defineConfig({
+  ...busConfig,
+  ...telemetryConfig,
+  worker: {
+    type: "bool",
+    env: "LONGSHOT_WORKER",
+    flag: "worker",
+    default: true,
+    description: "Pull tasks from the JetStream work queue (--no-worker: serve only the gRPC Run… call)",
+  },
+  workerConcurrency: {
+    type: "int",
+    env: "LONGSHOT_WORKER_CONCURRENCY",
+    flag: "worker-concurrency",
+    default: 1,
+    min: 1,
+    max: 64,
+    description: "Tasks this process runs at once (1 per model worker)",
+  },
+  ackWait: {
+    type: "duration",
+    env: "LONGSHOT_ACK_WAIT",
+    flag: "ack-wait",
+    default: 30_000,
+    min: 1000,
+    max: 3_600_000,
+    description: "AckWait of the stage consumers (set the same value in every process, the gateway's too)",
+  },
+  maxDeliver: {
+    type: "int",
+    env: "LONGSHOT_MAX_DELIVER",
+    flag: "max-deliver",
+    default: 5,
+    min: 1,
+    max: 100,
+    description: "Deliveries of a task before it is dead-lettered (same value in every process)",
+  },
+  stopTimeout: {
+    type: "duration",
+    env: "LONGSHOT_STOP_TIMEOUT",
+    flag: "stop-timeout",
+    default: 30_000,
+    min: 0,
+    max: 3_600_000,
+    description: "On SIGTERM, how long the task in flight may run before it is handed back to the queue",
+  },
+  blobDir: {
+    type: "string",
+    env: "LONGSHOT_BLOB_DIR",
+    flag: "blob-dir",
+    description: "Keep blobs in this directory instead of S3 (development; all processes must share it)",
+  },
+  s3Endpoint: {
+    type: "url",
+    env: "LONGSHOT_S3_ENDPOINT",
+    flag: "s3-endpoint",
+    default: "http://127.0.0.1:9000",
+    protocols: ["http", "https"],
+    description: "S3 API endpoint (MinIO), e.g. http://minio:9000",
+  },
+  s3Bucket: {
+    type: "string",
+    env: "LONGSHOT_S3_BUCKET",
+    flag: "s3-bucket",
+    default: "longshot",
+    description: "Bucket holding latents and videos (created when missing)",
+  },
+  s3Region: {
+    type: "string",
+    env: "LONGSHOT_S3_REGION",
+    flag: "s3-region",
+    default: "us-east-1",
+    description: "S3 region",
+  },
+  s3AccessKey: {
+    type: "string",
+    env: "LONGSHOT_S3_ACCESS_KEY",
+    flag: "s3-access-key",
+    description: "S3 access key id (required unless --blob-dir is set)",
+  },
+  s3SecretKey: {
+    type: "string",
+    env: "LONGSHOT_S3_SECRET_KEY",
+    flag: "s3-secret-key",
+    secret: true,
+    description: "S3 secret key (required unless --blob-dir is set)",
+  },
+});
+
+export type StageKitConfig = ConfigValues<typeof stageKitConfig>;
