@@ -195,10 +195,14 @@ function asUsage(err: InvalidArgumentError, args: GenerateArgs): UsageError {
   return new UsageError(flag, simple ? text : `${err.field}: ${text}`);
 }
 
-/** Default overlap for --window N: two intervals of the pack's interpolation factor, or less to fit the window. */
+/**
+ * Default overlap for --window N: one interval of the pack's interpolation factor (0 when the window is a
+ * single interval), the gateway's default plan: `--window 17` splits a level exactly as the distributed
+ * pipeline does (17 frames, overlap 4), so the same seed gives the same video in-process and remotely.
+ */
 export function defaultOverlap(window: number, factor: number): number {
   const fit = Math.floor((window - 1 - factor) / factor) * factor;
-  return Math.max(0, Math.min(2 * factor, fit));
+  return Math.max(0, Math.min(factor, fit));
 }
 
 async function loadPackForCli(args: GenerateArgs, env: NodeJS.ProcessEnv): Promise<Pack> {

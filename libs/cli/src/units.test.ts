@@ -95,8 +95,9 @@ describe("paths", () => {
     assert.ok(path.isAbsolute(REPO_ROOT));
   });
 
-  test("default overlap fits the window", () => {
-    assert.equal(defaultOverlap(17, 4), 8);
+  test("default overlap is one interval (the gateway's plan) and fits the window", () => {
+    assert.equal(defaultOverlap(17, 4), 4);
+    assert.equal(defaultOverlap(33, 4), 4);
     assert.equal(defaultOverlap(9, 4), 4);
     assert.equal(defaultOverlap(5, 4), 0);
   });

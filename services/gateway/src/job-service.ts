@@ -24,7 +24,13 @@ import {
   replayEvents,
   TASKS_STREAM,
 } from "@longshot/bus";
-import { InvalidArgumentError, type Logger, LongshotError, ResourceExhaustedError } from "@longshot/core";
+import {
+  InvalidArgumentError,
+  type Logger,
+  LongshotError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from "@longshot/core";
 import {
   GenerateRequest,
   type GenerateResponse,
