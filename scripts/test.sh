@@ -51,7 +51,7 @@ fi
 collect_tests() {
   local kind="$1" f src
   local -a dirs=()
-  for d in libs/*/dist services/*/dist bench/dist; do
+  for d in libs/*/dist services/*/dist tests/*/dist bench/dist; do
     [[ -d "$d" ]] && dirs+=("$d")
   done
   [[ ${#dirs[@]} -eq 0 ]] && return 0

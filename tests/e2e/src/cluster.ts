@@ -30,12 +30,17 @@ import { Kvm } from "@nats-io/kv";
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /**
- * The model pack the end-to-end tests run: the bundled shapes-mini when the checkout has it,
- * else the smoke pack the model toolkit writes to /tmp/smoke/pack.
+ * The model pack the end-to-end tests run: $LONGSHOT_E2E_PACK when set; else the bundled shapes-mini
+ * when the checkout has it; else the smoke pack the model toolkit writes to /tmp/smoke/pack; else the
+ * runtime's tiny test pack (random weights: the plumbing is checked, not the pictures).
  */
-export const E2E_PACK = existsSync(path.join(ROOT, "models/packs/shapes-mini/pack.json"))
-  ? path.join(ROOT, "models/packs/shapes-mini")
-  : "/tmp/smoke/pack";
+export const E2E_PACK: string =
+  [
+    process.env.LONGSHOT_E2E_PACK,
+    path.join(ROOT, "models/packs/shapes-mini"),
+    "/tmp/smoke/pack",
+    path.join(ROOT, "libs/runtime/fixtures/tiny-pack"),
+  ].find((p): p is string => p !== undefined && p !== "" && existsSync(path.join(p, "pack.json"))) ?? "/tmp/smoke/pack";
 
 export const BUCKET = "longshot-e2e";
 
@@ -97,7 +102,7 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     if (!existsSync(path.join(E2E_PACK, "pack.json"))) {
       throw new Error(
-        `the end-to-end tests need a model pack: neither models/packs/shapes-mini nor /tmp/smoke/pack exists (E2E_PACK=${E2E_PACK})`,
+        `the end-to-end tests need a model pack: $LONGSHOT_E2E_PACK, models/packs/shapes-mini, /tmp/smoke/pack or libs/runtime/fixtures/tiny-pack (E2E_PACK=${E2E_PACK})`,
       );
     }
     const servers = (await startServers({ nats: true, s3: true, otlp: options.otlp === true })) as Cluster["servers"];

@@ -296,6 +296,8 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
       PROMPT,
       "--seed",
       "11",
+      "--frames",
+      "65",
       "--steps",
       String(STEPS),
       "--out",
@@ -322,6 +324,38 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     // The same seed and settings as the first job: the same video.
     const { job: first } = await cluster.client.getJob(GetJobRequest.create({ jobId: firstJob }));
     assert.equal(sha256(mp4), first?.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4)?.sha256);
+
+    // And the embedded default with --window 17 (the gateway's plan): byte for byte the same MP4.
+    const t1 = performance.now();
+    const local = path.join(dir, "embedded");
+    const embedded = spawnProcess("longshot-cli-embedded", process.execPath, [
+      cli,
+      "generate",
+      "--pack",
+      E2E_PACK,
+      "--prompt",
+      PROMPT,
+      "--seed",
+      "11",
+      "--frames",
+      "65",
+      "--steps",
+      String(STEPS),
+      "--window",
+      "17",
+      "--threads",
+      "1",
+      "--out",
+      local,
+      "--quiet",
+    ]);
+    assert.equal((await embedded.exited).code, 0, embedded.output());
+    console.log(`# longshot generate --window 17 (embedded): ${ms(t1)}`);
+    assert.equal(
+      sha256(await readFile(path.join(local, "video.mp4"))),
+      sha256(mp4),
+      "embedded and remote MP4s are equal",
+    );
   });
 
   test("WatchJob resumes from any sequence", async () => {
