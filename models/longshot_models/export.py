@@ -105,6 +105,25 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, contr
             opset_version=OPSET,
             dynamo=False,
         )
+    _pin_static_dims(path, contract)
+
+
+def _pin_static_dims(path: Path, contract: dict[str, object]) -> None:
+    """The exporter names some output axes it could not infer (e.g. after a Transpose); write the contract's
+    fixed sizes into the graph's signature so it says exactly what pack.json says."""
+    import onnx
+
+    model = onnx.load(str(path))
+    specs = {io["name"]: io["shape"] for io in [*contract["inputs"], *contract["outputs"]]}  # type: ignore[misc]
+    for value in [*model.graph.input, *model.graph.output]:
+        for dim, want in zip(value.type.tensor_type.shape.dim, specs[value.name]):
+            if isinstance(want, int):
+                dim.ClearField("dim_param")
+                dim.dim_value = want
+            else:
+                dim.dim_param = want
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def example_inputs(graph: str, frames: int = 5, batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:

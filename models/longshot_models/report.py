@@ -42,7 +42,14 @@ def main() -> None:
         ax.set_title(f"{stage} loss")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        secs = max(float(r.get("elapsed", 0)) for r in rows)  # type: ignore[arg-type]
+        # A resumed run restarts its clock: add up the segments.
+        secs, last = 0.0, 0.0
+        for r in rows:
+            e = float(r.get("elapsed", 0))  # type: ignore[arg-type]
+            if e < last:
+                secs += last
+            last = e
+        secs += last
         ax.text(0.98, 0.95, f"{secs / 60:.0f} min", transform=ax.transAxes, ha="right", va="top")
     fig.tight_layout()
     fig.savefig(IMAGES / "training-loss.png", dpi=110)

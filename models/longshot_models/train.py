@@ -186,9 +186,11 @@ def sample_interp_window(rng: random.Random, spec: world.ClipSpec) -> tuple[list
     return [p0 + k * stride / 64.0 for k in range(INTERP_WINDOW)], stride
 
 
-def train_unet(kind: str, steps: int, seed: int = 0) -> None:
+def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool = False) -> None:
+    """Train a UNet for `steps` steps. With continue_from_weights, start from the committed weights (model and
+    EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack."""
     out = WEIGHTS / f"{kind}_unet.safetensors"
-    if out.exists():
+    if out.exists() and not continue_from_weights:
         print(f"{kind}: weights exist, skipping", flush=True)
         return
     torch.set_num_threads(int(os.environ.get("LONGSHOT_TRAIN_THREADS", "1")))
@@ -203,8 +205,12 @@ def train_unet(kind: str, steps: int, seed: int = 0) -> None:
     vae_model, scale = load_vae()
     embedder = text.PromptEmbedder(prepare_text())
     uncond = embedder.embed([""])[0]
-    ckpt = RUNS / f"{kind}.ckpt"
+    ckpt = RUNS / (f"{kind}.continue.ckpt" if continue_from_weights else f"{kind}.ckpt")
     start = 0
+    if continue_from_weights and not ckpt.exists():
+        weights = load_file(str(out))
+        model.load_state_dict(weights)
+        ema.model.load_state_dict(weights)
     if ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         model.load_state_dict(st["model"])
@@ -275,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=None, help="steps for a single --stage (defaults per stage)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--finish", action="store_true", help="write the UNet weights of --stage from its last checkpoint and stop")
+    ap.add_argument("--continue", dest="continue_", action="store_true", help="train a UNet --stage --steps more steps, starting from its committed weights")
     args = ap.parse_args(argv)
     if args.finish:
         for k in ("keyframe", "interpolation") if args.stage == "all" else (args.stage,):
@@ -286,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "text":
         prepare_text()
     elif args.stage in ("keyframe", "interpolation"):
-        train_unet(args.stage, steps(args.stage), args.seed)
+        train_unet(args.stage, steps(args.stage), args.seed, continue_from_weights=args.continue_)
     else:
         t0 = time.time()
         torch.set_num_threads(2)
