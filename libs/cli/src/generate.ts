@@ -200,6 +200,9 @@ function asUsage(err: InvalidArgumentError, args: GenerateArgs): UsageError {
  * single interval), the gateway's default plan: `--window 17` splits a level exactly as the distributed
  * pipeline does (17 frames, overlap 4), so the same seed gives the same video in-process and remotely.
  */
+/** The gateway's default window length (frames); a window at least as long as a level is one whole pass. */
+export const DEFAULT_WINDOW = 17;
+
 export function defaultOverlap(window: number, factor: number): number {
   const fit = Math.floor((window - 1 - factor) / factor) * factor;
   return Math.max(0, Math.min(factor, fit));
@@ -297,10 +300,10 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   const noise = args.noise !== undefined ? await loadNoise(args.noise) : undefined;
   const seed = args.seed ?? randomInt(0, 2 ** 32);
   const factor = pack.manifest.video.interpolationFactor;
-  const window =
-    args.window === undefined
-      ? null
-      : { frames: args.window, overlap: args.overlap ?? defaultOverlap(args.window, factor) };
+  // Windows by default, with the gateway's plan: memory stays flat as frames grow, and an embedded run
+  // gives the same video as a --remote run of the same seed.
+  const windowFrames = args.window ?? DEFAULT_WINDOW;
+  const window = { frames: windowFrames, overlap: args.overlap ?? defaultOverlap(windowFrames, factor) };
   const opts: GenerateOptions = {
     prompt: args.prompt,
     negativePrompt: args.negativePrompt,

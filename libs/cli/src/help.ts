@@ -43,8 +43,9 @@ Options:
   --sampler ${SCHEDULER_NAMES.join("|")}
                              default: the pack's (ddim)
   --window N --overlap N     run interpolation passes longer than N frames as overlapping windows of N frames
-                             (N ≡ 1 mod 4, e.g. 17); overlap in frames, a multiple of 4 (default 4, or 0 to fit;
-                             --window 17 is the gateway's default plan, so the video equals a --remote run's)
+                             (N ≡ 1 mod 4; default 17, the gateway's plan, so the video equals a --remote run's);
+                             overlap in frames, a multiple of 4 (default 4, or 0 to fit); --window 257 runs
+                             every level as one whole pass
   --noise FILE.safetensors   initial noise instead of the seed's (keys keyframes, interp1, interp2, …)
   --pack DIR                 model pack; default: $LONGSHOT_PACK, else ${BUNDLED_PACK} in the repository
   --out DIR                  output folder; default: out/<slug-of-prompt>-<seed>
