@@ -62,7 +62,8 @@ describe("longshot generate, end to end", () => {
     assert.equal(r.code, 0, `exit code; stderr:\n${r.stderr}`);
     // Not a terminal: plain progress lines, one stage per line.
     assert.match(r.stderr, /^keyframes: 2\/2 \(done in /m);
-    assert.match(r.stderr, /^interpolate L2 →65 frames: 2\/2 /m);
+    // Level 2 runs as the gateway's 5 windows of 17 frames, 2 steps each: one bar over all 10 steps.
+    assert.match(r.stderr, /^interpolate L2 →65 frames \(window 5\/5\): 10\/10 /m);
     assert.match(r.stderr, /^decode: 65\/65 /m);
     assert.ok(!r.stderr.includes("\r"), "no carriage returns outside a terminal");
     assert.match(r.stdout, /^wrote .*run\/ \(65 frames, 64x64 at 16 fps, seed 7, /);
