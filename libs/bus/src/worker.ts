@@ -70,6 +70,7 @@ import {
 } from "./dead-letter.js";
 import { errorMessage, MalformedPayloadError, toBusError } from "./errors.js";
 import { CANCEL_SUBJECT_PREFIX, type StageName, stageOfSubject, TASKS_STREAM } from "./names.js";
+import { backoffRetryDelay, checkPullOptions, connectionOf, type HandlerResult, sleep } from "./pull-support.js";
 import { DEFAULT_MAX_TASK_BYTES, decodeTask } from "./task-codec.js";
 
 export interface TaskContext {
@@ -174,37 +175,11 @@ interface InFlight {
   abandon: () => void;
 }
 
-type HandlerResult = { kind: "ok" } | { kind: "error"; err: unknown } | { kind: "abandoned" };
-
 const RECENT_CANCELS = 1000;
 
+/** The default `retryDelayMs`: 1 s, 2 s, 4 s … up to 30 s, ±20 % jitter. */
 export function defaultRetryDelay(deliveryCount: number): number {
-  const base = Math.min(30_000, 1000 * 2 ** Math.max(0, deliveryCount - 1));
-  return Math.round(base * (0.8 + 0.4 * Math.random()));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-function connectionOf(js: JetStreamClient): NatsConnection | undefined {
-  const nc = (js as unknown as { nc?: unknown }).nc;
-  return typeof nc === "object" && nc !== null && "subscribe" in nc ? (nc as NatsConnection) : undefined;
-}
-
-function checkInt(field: string, v: number | undefined, min: number, max: number): void {
-  if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
-    throw new ConfigError(`runWorker: ${field} must be an integer in [${min}, ${max}], got ${String(v)}`);
-  }
+  return backoffRetryDelay(deliveryCount);
 }
 
 /**
@@ -215,12 +190,7 @@ export async function runWorker(options: WorkerOptions): Promise<Worker> {
   const stream = options.stream ?? TASKS_STREAM;
   const consumerName = options.consumer;
   const concurrency = options.concurrency ?? 1;
-  checkInt("concurrency", concurrency, 1, 256);
-  checkInt("stopTimeoutMs", options.stopTimeoutMs, 0, 24 * 3_600_000);
-  checkInt("abortGraceMs", options.abortGraceMs, 0, 3_600_000);
-  checkInt("pullExpiresMs", options.pullExpiresMs, 1000, 300_000);
-  checkInt("maxPayloadBytes", options.maxPayloadBytes, 1, 64 * 1024 * 1024);
-  if (typeof options.handle !== "function") throw new ConfigError("runWorker: handle must be a function");
+  checkPullOptions("runWorker", { ...options, concurrency });
   const js = options.js;
   const nc = options.nc ?? connectionOf(js);
   const workerId = options.workerId ?? `${hostname()}/${process.pid}`;

@@ -15,7 +15,6 @@ import { decodeVideo } from "@longshot/media";
 import { type LatentRef, OutputFormat, Stage, StageTask } from "@longshot/proto";
 import { createModelRuntime } from "@longshot/runtime";
 import { protoLatentRef, putLatent } from "@longshot/stage";
-import type { Tensor } from "@longshot/tensor";
 import {
   corruptObject,
   QUEUE_FLAGS,
@@ -24,7 +23,8 @@ import {
   spawnService,
   startStageTestEnv,
   waitFor,
-} from "./test-support.js";
+} from "@longshot/stage/testing";
+import type { Tensor } from "@longshot/tensor";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 

@@ -20,7 +20,6 @@ import {
 import { type LatentRef, Mode, Sampler, Stage, type StageResult, StageTask } from "@longshot/proto";
 import { createModelRuntime } from "@longshot/runtime";
 import { blobLatentRef, protoLatentRef, putLatent } from "@longshot/stage";
-import type { Tensor } from "@longshot/tensor";
 import {
   corruptObject,
   QUEUE_FLAGS,
@@ -29,7 +28,8 @@ import {
   spawnService,
   startStageTestEnv,
   waitFor,
-} from "./test-support.js";
+} from "@longshot/stage/testing";
+import type { Tensor } from "@longshot/tensor";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const SEED = 99n;

@@ -9,10 +9,7 @@ import type { BlobStore } from "@longshot/blob";
 import type { Logger } from "@longshot/core";
 import { PromptTokenizer } from "@longshot/engine";
 import {
-  createGrpcServer,
-  type DrainResult,
   defineService,
-  type GrpcServer,
   KeyframeServiceGetModelInfoResponse,
   KeyframeServiceService,
   ModelInfo,
@@ -21,7 +18,7 @@ import {
   Stage,
 } from "@longshot/proto";
 import { createModelRuntime, loadPack, type ModelRuntime, type Pack } from "@longshot/runtime";
-import { openBlobStore, type StageQueue, startStageQueue } from "@longshot/stage";
+import { openBlobStore, type StageServer, startStageServer } from "@longshot/stage";
 import type { KeyframeConfig } from "./config.js";
 import { KeyframeStage } from "./stage.js";
 import { checkKeyframeTask } from "./task.js";
@@ -51,22 +48,13 @@ export function keyframeModelInfo(pack: Pack, runtime: ModelRuntime, workerId: s
   });
 }
 
-export interface KeyframeService {
-  readonly port: number;
+/** The stage server (gRPC, queue worker, drain: see StageServer) and what this service built for it. */
+export interface KeyframeService extends StageServer {
   readonly pack: Pack;
   readonly runtime: ModelRuntime;
-  readonly server: GrpcServer;
   readonly store: BlobStore;
   readonly stage: KeyframeStage;
-  /** The JetStream side; undefined with `--no-worker`. */
-  readonly queue: StageQueue | undefined;
   readonly workerId: string;
-  /**
-   * Health NOT_SERVING; the queue worker stops pulling (its task finishes or goes back to the queue
-   * within stopTimeout) while running gRPC calls finish (cancelled after timeoutMs); then the model
-   * sessions are freed and the NATS connection drained.
-   */
-  drain(timeoutMs: number): Promise<DrainResult>;
 }
 
 /**
@@ -83,8 +71,6 @@ export async function startKeyframeService(config: KeyframeConfig, logger: Logge
     ...(config.executionProvider === "cuda" ? { deviceId: config.cudaDevice } : {}),
     ...(config.ortThreads === undefined ? {} : { threads: config.ortThreads }),
   });
-  let server: GrpcServer | undefined;
-  let queue: StageQueue | undefined;
   try {
     const textEncoder = await runtime.load(pack, "textEncoder");
     const unet = await runtime.load(pack, "keyframeUnet");
@@ -103,46 +89,18 @@ export async function startKeyframeService(config: KeyframeConfig, logger: Logge
         return { result: await stage.run(task, { signal: call.signal, logger: log }) };
       },
     });
-    server = createGrpcServer({ services: [service], logger });
-    const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
-    if (config.worker) {
-      queue = await startStageQueue({
-        config,
-        logger,
-        stage: "keyframe",
-        workerId,
-        handle: (task, ctx) => stage.run(checkKeyframeTask(task, pack), ctx),
-      });
-    }
-    server.setServing(true);
-    logger.info({ port, workerId, worker: config.worker }, "keyframe service serving");
-
-    const grpc = server;
-    const q = queue;
-    let draining: Promise<DrainResult> | undefined;
-    return {
-      port,
-      pack,
-      runtime,
-      server: grpc,
-      store,
-      stage,
-      queue: q,
+    const serving = await startStageServer({
+      config,
+      logger,
+      service,
+      stage: "keyframe",
+      name: "keyframe",
       workerId,
-      drain(timeoutMs: number) {
-        draining ??= (async () => {
-          grpc.setServing(false);
-          const [result] = await Promise.all([grpc.drain(timeoutMs), q?.worker.stop()]);
-          await runtime.close();
-          await q?.close();
-          return result;
-        })();
-        return draining;
-      },
-    };
+      handle: (task, ctx) => stage.run(checkKeyframeTask(task, pack), ctx),
+      release: () => runtime.close(),
+    });
+    return { ...serving, pack, runtime, store, stage, workerId };
   } catch (err) {
-    await queue?.close().catch(() => {});
-    await server?.drain(0).catch(() => {});
     await runtime.close();
     throw err;
   }

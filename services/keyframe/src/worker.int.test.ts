@@ -28,7 +28,7 @@ import {
   spawnService,
   startStageTestEnv,
   waitFor,
-} from "./test-support.js";
+} from "@longshot/stage/testing";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const STEPS = 3;

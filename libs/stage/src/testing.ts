@@ -1,7 +1,7 @@
 /**
- * Helpers of the stage services' integration tests (not part of the service): a real nats-server and
- * S3 server from @longshot/testing, the topology, a results reader, the service as a child process.
- * Kept identical in services/{keyframe,interpolation,decoder}/src/test-support.ts.
+ * `@longshot/stage/testing`: helpers of the stage services' integration tests (not part of any
+ * service, and not exported from the package's main entry): a real nats-server and S3 server from
+ * @longshot/testing, the topology, a results reader, the service as a child process.
  *
  * The model pack: `LONGSHOT_TEST_PACK`, else the first of TEST_PACK_CANDIDATES that exists (the
  * committed shapes-mini pack, then the development pack with random weights in /tmp/smoke).
@@ -29,7 +29,7 @@ import type { JobEvent, StageResult } from "@longshot/proto";
 import { loadPack, type Pack } from "@longshot/runtime";
 import { type ManagedProcess, spawnProcess, startServers, type TestServers } from "@longshot/testing";
 
-/** The repository root (this file is services/<name>/{src,dist}/test-support.*). */
+/** The repository root (this file is libs/stage/{src,dist}/testing.*). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
 export const TEST_PACK_CANDIDATES: readonly string[] = [
