@@ -542,14 +542,14 @@ newest first. \`npm run bench -- report --check\` fails when this page is out of
 `;
 
 const CLUSTER_PLACEHOLDER = `Not measured yet: these numbers come with the distributed pipeline issue (gateway, keyframe, interpolation and
-decoder services over gRPC, NATS JetStream and MinIO). No numbers are shown until they are measured.
+decoder services over gRPC, NATS JetStream and MinIO). No numbers are shown until they are measured: the driver
+takes its bound from an embedded run whose video passes the eval probe, and the bundled pack's videos do not yet.
 
 The driver is ready: \`npm run bench -- cluster\` brings the services up with \`scripts/cluster up --interpolation N\`
 for each replica count N (\`--up\`/\`--down\` take other commands, e.g.
 \`--up "docker compose up -d --wait --scale interpolation={N}" --down "docker compose down"\`), sends jobs with
 \`longshot generate --remote HOST:PORT\`, probes every video, and writes \`bench/results/cluster-<date>.json\`, which
-this report turns into a table. Until those commands exist it refuses to run (\`--dry-run\` prints its plan and the
-bound). It measures:
+this report turns into a table (\`--dry-run\` prints its plan and the bound). It measures:
 
 - **distributed overhead**: latency of one job through the services minus the wall time of the same job run
   embedded (\`--embedded bench/results/engine-<date>.json\`);
