@@ -8,3 +8,4 @@ export {
   SHA256_METADATA,
   withExpiryRule,
 } from "./s3-blob-store.js";
+export * from "./s3-config.js";

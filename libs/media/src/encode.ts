@@ -134,13 +134,11 @@ export async function encodeMp4(
     throw new InvalidArgumentError("preset", `must be one of ${X264_PRESETS.join(", ")}, got ${preset}`);
   }
   const ffmpeg = options.ffmpeg ?? (await findFfmpeg());
-  await atomically(file, async (tmp) => {
-    const args = [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-y",
-      ...rawInputArgs(video),
+  await encodeRaw(
+    ffmpeg,
+    file,
+    video,
+    (tmp) => [
       "-vf",
       `scale=${width}:${height}:flags=neighbor:out_color_matrix=bt709:out_range=tv,format=yuv420p`,
       "-c:v",
@@ -164,13 +162,9 @@ export async function encodeMp4(
       "-f",
       "mp4",
       tmp,
-    ];
-    await runFfmpeg(ffmpeg, args, {
-      input: video.frames,
-      what: `encoding ${file}`,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  });
+    ],
+    options.signal,
+  );
   return { width, height };
 }
 
@@ -190,13 +184,11 @@ export async function encodeGif(
   }
   const ditherArg = dither === "bayer" ? "bayer:bayer_scale=5" : dither;
   const ffmpeg = options.ffmpeg ?? (await findFfmpeg());
-  await atomically(file, async (tmp) => {
-    const args = [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-y",
-      ...rawInputArgs(video),
+  await encodeRaw(
+    ffmpeg,
+    file,
+    video,
+    (tmp) => [
       "-filter_complex",
       `[0:v]scale=${width}:${height}:flags=neighbor,split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=${ditherArg}`,
       "-loop",
@@ -204,14 +196,24 @@ export async function encodeGif(
       "-f",
       "gif",
       tmp,
-    ];
-    await runFfmpeg(ffmpeg, args, {
-      input: video.frames,
-      what: `encoding ${file}`,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  });
+    ],
+    options.signal,
+  );
   return { width, height };
+}
+
+/** Pipes the raw RGB frames into ffmpeg with the given output arguments, writing `file` atomically. */
+async function encodeRaw(
+  ffmpeg: FfmpegBinary,
+  file: string,
+  video: RgbVideo,
+  outputArgs: (tmp: string) => string[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await atomically(file, async (tmp) => {
+    const args = ["-hide_banner", "-loglevel", "error", "-y", ...rawInputArgs(video), ...outputArgs(tmp)];
+    await runFfmpeg(ffmpeg, args, { input: video.frames, what: `encoding ${file}`, ...(signal ? { signal } : {}) });
+  });
 }
 
 /** A written file: its path relative to the output folder, size and SHA-256. */

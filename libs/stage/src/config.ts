@@ -2,6 +2,7 @@
  * The configuration every stage service shares: the queue (NATS, the stage worker), telemetry and
  * the blob store. Each service spreads `stageKitConfig` into its own schema.
  */
+import { s3Config } from "@longshot/blob";
 import { busConfig } from "@longshot/bus";
 import { type ConfigValues, defineConfig } from "@longshot/core";
 import { telemetryConfig } from "@longshot/telemetry";
@@ -59,41 +60,9 @@ export const stageKitConfig = defineConfig({
     flag: "blob-dir",
     description: "Keep blobs in this directory instead of S3 (development; all processes must share it)",
   },
-  s3Endpoint: {
-    type: "url",
-    env: "LONGSHOT_S3_ENDPOINT",
-    flag: "s3-endpoint",
-    default: "http://127.0.0.1:9000",
-    protocols: ["http", "https"],
-    description: "S3 API endpoint (MinIO), e.g. http://minio:9000",
-  },
-  s3Bucket: {
-    type: "string",
-    env: "LONGSHOT_S3_BUCKET",
-    flag: "s3-bucket",
-    default: "longshot",
-    description: "Bucket holding latents and videos (created when missing)",
-  },
-  s3Region: {
-    type: "string",
-    env: "LONGSHOT_S3_REGION",
-    flag: "s3-region",
-    default: "us-east-1",
-    description: "S3 region",
-  },
-  s3AccessKey: {
-    type: "string",
-    env: "LONGSHOT_S3_ACCESS_KEY",
-    flag: "s3-access-key",
-    description: "S3 access key id (required unless --blob-dir is set)",
-  },
-  s3SecretKey: {
-    type: "string",
-    env: "LONGSHOT_S3_SECRET_KEY",
-    flag: "s3-secret-key",
-    secret: true,
-    description: "S3 secret key (required unless --blob-dir is set)",
-  },
+  ...s3Config,
+  s3AccessKey: { ...s3Config.s3AccessKey, description: "S3 access key id (required unless --blob-dir is set)" },
+  s3SecretKey: { ...s3Config.s3SecretKey, description: "S3 secret key (required unless --blob-dir is set)" },
 });
 
 export type StageKitConfig = ConfigValues<typeof stageKitConfig>;

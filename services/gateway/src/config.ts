@@ -1,5 +1,6 @@
 /** Configuration of the gateway (flags, then LONGSHOT_* environment variables, then defaults). */
 import { fileURLToPath } from "node:url";
+import { s3Config } from "@longshot/blob";
 import { busConfig } from "@longshot/bus";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
 import { telemetryConfig } from "@longshot/telemetry";
@@ -99,43 +100,9 @@ export const gatewayConfigSchema = defineConfig({
     max: 4096,
     description: "Frame intervals two neighbouring windows share (≡ 0 mod the pack's factor); they are cross-faded",
   },
-  s3Endpoint: {
-    type: "url",
-    env: "LONGSHOT_S3_ENDPOINT",
-    flag: "s3-endpoint",
-    protocols: ["http", "https"],
-    default: "http://127.0.0.1:9000",
-    description: "S3 API (MinIO) the latents and videos are stored in, e.g. http://minio:9000",
-  },
-  s3Bucket: {
-    type: "string",
-    env: "LONGSHOT_S3_BUCKET",
-    flag: "s3-bucket",
-    default: "longshot",
-    description: "Bucket of the job objects (created when missing)",
-  },
-  s3Region: {
-    type: "string",
-    env: "LONGSHOT_S3_REGION",
-    flag: "s3-region",
-    default: "us-east-1",
-    description: "S3 region",
-  },
-  s3AccessKey: {
-    type: "string",
-    env: "LONGSHOT_S3_ACCESS_KEY",
-    flag: "s3-access-key",
-    required: true,
-    description: "S3 access key id (one key per service, scoped to the bucket, in production)",
-  },
-  s3SecretKey: {
-    type: "string",
-    env: "LONGSHOT_S3_SECRET_KEY",
-    flag: "s3-secret-key",
-    required: true,
-    secret: true,
-    description: "S3 secret key",
-  },
+  ...s3Config,
+  s3AccessKey: { ...s3Config.s3AccessKey, required: true },
+  s3SecretKey: { ...s3Config.s3SecretKey, required: true },
   s3PublicEndpoint: {
     type: "url",
     env: "LONGSHOT_S3_PUBLIC_ENDPOINT",
