@@ -62,7 +62,10 @@ test(`decoding ${FRAMES} frames holds at most one batch of ${BATCH} frames`, asy
   );
   assert.ok(peak < allFrames / 2, `decode held ${peak} bytes of buffers: more than half of all frames (${allFrames})`);
 
-  // The measurement does see frames that are kept.
+  // The measurement does see frames that are kept. Settle first: buffers of the streaming run above are freed
+  // by a collection and its finalizers, and a late free inside the measurement would hide kept frames.
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 50));
   gc();
   const base2 = process.memoryUsage().arrayBuffers;
   const kept = await decodeFrames({ vae, latents, scalingFactor, batch: 64 });
@@ -70,7 +73,8 @@ test(`decoding ${FRAMES} frames holds at most one batch of ${BATCH} frames`, asy
   const grown = process.memoryUsage().arrayBuffers - base2;
   t.diagnostic(`keeping all frames: ${(grown / 1024).toFixed(0)} KiB`);
   assert.equal(kept.frames.length, FRAMES);
-  assert.ok(grown >= allFrames, "the buffers of kept frames are counted");
+  // 90 %: the kept frames are exactly allFrames bytes, and an unrelated free of a few KiB must not fail this.
+  assert.ok(grown >= allFrames * 0.9, `the buffers of kept frames are counted (${grown} < 0.9 × ${allFrames})`);
 });
 
 test("batch size does not change the frames (beyond ±1 from onnxruntime kernels) and ranges decode alone", async () => {
