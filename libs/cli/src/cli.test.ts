@@ -38,6 +38,10 @@ describe("longshot (built CLI)", () => {
       "--noise",
       "--threads",
       "--ep cpu|cuda",
+      "--tls-ca FILE",
+      "--tls-cert FILE --tls-key FILE",
+      "--tls ",
+      "LONGSHOT_GRPC_TLS_CA",
     ]) {
       assert.ok(gen.stdout.includes(flag), `generate --help lists ${flag}`);
     }
@@ -118,6 +122,18 @@ describe("longshot (built CLI)", () => {
     },
     { name: "--guidance abc", args: [...P, "--guidance=abc"], arg: "--guidance", says: /must be a number/ },
     {
+      name: "--interpolation-strength 0",
+      args: [...P, "--interpolation-strength", "0"],
+      arg: "--interpolation-strength",
+      says: /must be above 0/,
+    },
+    {
+      name: "--interpolation-strength 0.05 with 10 steps",
+      args: [...P, "--interpolation-strength", "0.05", "--interpolation-steps", "10"],
+      arg: "--interpolation-strength",
+      says: /runs no step of 10/,
+    },
+    {
       name: "--interpolation-guidance 99",
       args: [...P, "--interpolation-guidance", "99"],
       arg: "--interpolation-guidance",
@@ -170,6 +186,18 @@ describe("longshot (built CLI)", () => {
       args: [...P, "--remote", "localhost:50051", "--window", "17"],
       arg: "--window",
       says: /does not apply with --remote: the gateway's window plan is used/,
+    },
+    {
+      name: "--tls-ca without --remote",
+      args: [...P, "--tls-ca", "ca.pem"],
+      arg: "--tls-ca",
+      says: /applies only with --remote HOST:PORT/,
+    },
+    {
+      name: "--remote with a client certificate but no TLS",
+      args: [...P, "--remote", "localhost:50051", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+      arg: "--tls-cert",
+      says: /a client certificate needs TLS: give --tls-ca FILE/,
     },
     {
       name: "--remote not HOST:PORT",

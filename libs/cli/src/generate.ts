@@ -34,6 +34,7 @@ export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   guidance: { meta: "G" },
   "keyframe-guidance": { meta: "G" },
   "interpolation-guidance": { meta: "G" },
+  "interpolation-strength": { meta: "S" },
   mode: { meta: INTERPOLATION_MODES.join("|") },
   sampler: { meta: SCHEDULER_NAMES.join("|") },
   window: { meta: "N" },
@@ -45,6 +46,10 @@ export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   threads: { meta: "N" },
   ep: { meta: EXECUTION_PROVIDERS.join("|") },
   remote: { meta: "HOST:PORT" },
+  tls: { value: false },
+  "tls-ca": { meta: "FILE" },
+  "tls-cert": { meta: "FILE" },
+  "tls-key": { meta: "FILE" },
   quiet: { value: false },
   help: { value: false },
 };
@@ -61,6 +66,7 @@ export interface GenerateArgs {
   interpolationSteps: number | undefined;
   keyframeGuidance: number | undefined;
   interpolationGuidance: number | undefined;
+  interpolationStrength: number | undefined;
   /** Which flag set each per-stage value, for error messages. */
   flags: Record<string, string>;
   mode: (typeof INTERPOLATION_MODES)[number] | undefined;
@@ -76,7 +82,20 @@ export interface GenerateArgs {
   quiet: boolean;
   /** Gateway HOST:PORT: run there instead of in-process (`--pack` then names a pack the gateway serves). */
   remote: string | undefined;
+  /** TLS towards the gateway as given on the command line (see remoteTls for the environment). */
+  tls: TlsFlags;
 }
+
+/** The --tls, --tls-ca, --tls-cert and --tls-key flags of a --remote run (files unchecked). */
+export interface TlsFlags {
+  /** --tls: TLS even without --tls-ca (the system's root CAs verify the gateway). */
+  on: boolean;
+  caFile: string | undefined;
+  certFile: string | undefined;
+  keyFile: string | undefined;
+}
+
+const TLS_FLAGS = ["tls", "tls-ca", "tls-cert", "tls-key"] as const;
 
 /** Parses and checks what can be checked without the pack. Throws UsageError. */
 export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help" {
@@ -95,6 +114,11 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
       throw new UsageError("--remote", `must be HOST:PORT, got ${JSON.stringify(remote)}`);
     }
     checkRemoteArgs(argv);
+  } else {
+    const tlsFlag = TLS_FLAGS.find((f) => o.has(f));
+    if (tlsFlag !== undefined) {
+      throw new UsageError(`--${tlsFlag}`, "applies only with --remote HOST:PORT (TLS towards a gateway)");
+    }
   }
   const prompt = o.get("prompt");
   if (prompt === undefined) {
@@ -143,6 +167,11 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     if (v.trim() === "") throw new UsageError("--out", "must name an output folder");
     return v;
   });
+  const file = (name: (typeof TLS_FLAGS)[number]) =>
+    get(name, (v) => {
+      if (v.trim() === "") throw new UsageError(`--${name}`, "must name a PEM file");
+      return v;
+    });
   return {
     prompt,
     negativePrompt: o.get("negative-prompt"),
@@ -152,6 +181,11 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     interpolationSteps: perStage("steps", "interpolation-steps", "interpolationSteps", steps),
     keyframeGuidance: perStage("guidance", "keyframe-guidance", "keyframeGuidance", guidance),
     interpolationGuidance: perStage("guidance", "interpolation-guidance", "interpolationGuidance", guidance),
+    interpolationStrength: get("interpolation-strength", (v) => {
+      const x = decimal("interpolation-strength", v, 0, 1, " (1 = start from noise)");
+      if (x === 0) throw new UsageError("--interpolation-strength", "must be above 0 (1 = start from noise)");
+      return x;
+    }),
     flags,
     mode: get("mode", (v) => oneOf("mode", v, INTERPOLATION_MODES)),
     sampler: get("sampler", (v) => oneOf("sampler", v, SCHEDULER_NAMES)),
@@ -165,6 +199,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     ep: get("ep", (v) => oneOf("ep", v, EXECUTION_PROVIDERS)) ?? "cpu",
     quiet: o.has("quiet"),
     remote,
+    tls: { on: o.has("tls"), caFile: file("tls-ca"), certFile: file("tls-cert"), keyFile: file("tls-key") },
   };
 }
 
@@ -180,6 +215,7 @@ function flagFor(field: string, args: GenerateArgs): string {
     frames: "--frames",
     mode: "--mode",
     sampler: "--sampler",
+    interpolationStrength: "--interpolation-strength",
     window: "--window",
     noise: "--noise",
   };
@@ -272,7 +308,7 @@ export interface GenerateRecord {
   sampler: string;
   stages: {
     keyframe: { steps: number; guidance: number; frames: number };
-    interpolation: { steps: number; guidance: number; levels: number[] };
+    interpolation: { steps: number; guidance: number; strength: number; levels: number[] };
   };
   window: { frames: number; overlap: number } | null;
   noise: { source: "seed" } | { source: "file"; file: string; sha256: string };
@@ -315,6 +351,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     interpolationSteps: args.interpolationSteps,
     keyframeGuidance: args.keyframeGuidance,
     interpolationGuidance: args.interpolationGuidance,
+    interpolationStrength: args.interpolationStrength,
     window,
     noise,
   };
@@ -410,7 +447,12 @@ async function generateInto(
     sampler: s.sampler,
     stages: {
       keyframe: { steps: s.keyframeSteps, guidance: s.keyframeGuidance, frames: s.levels[0] as number },
-      interpolation: { steps: s.interpolationSteps, guidance: s.interpolationGuidance, levels: s.levels.slice(1) },
+      interpolation: {
+        steps: s.interpolationSteps,
+        guidance: s.interpolationGuidance,
+        strength: s.interpolationStrength,
+        levels: s.levels.slice(1),
+      },
     },
     window: s.window,
     noise:

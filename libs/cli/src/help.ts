@@ -32,12 +32,14 @@ Options:
   --prompt TEXT              what the video shows (required)
   --seed N                   integer in [0, 2^64 - 1]; default: a random one (printed, and in result.json)
   --frames 17|65|257         video length (keyframes 5 → 17 → 65 → 257); default: the pack's (65)
-  --steps N                  denoising steps of both stages; default: the pack's (25 keyframe, 15 interpolation)
+  --steps N                  denoising steps of both stages; default: the pack's (25 keyframe, 10 interpolation)
   --keyframe-steps N         steps of the keyframe stage only
   --interpolation-steps N    steps of each interpolation pass only
   --guidance G               classifier-free guidance of both stages, in [1, ${MAX_GUIDANCE}] (1 = none); default: the pack's
   --keyframe-guidance G      guidance of the keyframe stage only
   --interpolation-guidance G guidance of the interpolation passes only
+  --interpolation-strength S share of each interpolation pass's steps run, in (0, 1]: 1 starts the new frames
+                             from noise, less from the known frames blended across each gap; default: the pack's
   --negative-prompt TEXT     unconditional text for guidance (default "")
   --mode pinned|seed         interpolation: keyframe slots pinned to the keyframes (default) or regenerated
   --sampler ${SCHEDULER_NAMES.join("|")}
@@ -58,12 +60,18 @@ Options:
                              checked against their SHA-256; --pack then names a pack the gateway serves (default:
                              its default pack); --noise, --window, --overlap, --threads and --ep do not apply;
                              Ctrl-C cancels the job
+  --tls-ca FILE              with --remote: TLS, the gateway's certificate checked against this PEM CA bundle;
+                             default: $LONGSHOT_GRPC_TLS_CA
+  --tls-cert FILE --tls-key FILE
+                             with --remote: present this client certificate (PEM) to a gateway that requires one
+                             (mutual TLS); default: $LONGSHOT_GRPC_TLS_CERT and $LONGSHOT_GRPC_TLS_KEY
+  --tls                      with --remote: TLS checked against the system's root CAs (no --tls-ca needed)
   --quiet                    no progress output
   -h, --help                 this help
 
 Progress goes to stderr (a redrawn bar on a terminal, plain lines otherwise); the summary to stdout.
 Environment: LONGSHOT_PACK (default pack), LONGSHOT_FFMPEG (ffmpeg binary; else ffmpeg on PATH, else the
-npm package @ffmpeg-installer/ffmpeg).
+npm package @ffmpeg-installer/ffmpeg), LONGSHOT_GRPC_TLS_CA / _CERT / _KEY (--remote over TLS, see above).
 `;
 }
 

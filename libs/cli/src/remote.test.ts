@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Job, type JobEvent, Mode, OutputFormat, Sampler, Stage, StageState } from "@longshot/proto";
+import { fromGrpcError, Job, type JobEvent, Mode, OutputFormat, Sampler, Stage, StageState } from "@longshot/proto";
 import { UsageError } from "./args.js";
-import { parseGenerateArgs } from "./generate.js";
+import { parseGenerateArgs, type TlsFlags } from "./generate.js";
 import { describeEvent } from "./progress.js";
-import { checkRemoteArgs, RemoteProgress, remoteRequest } from "./remote.js";
+import { checkRemoteArgs, RemoteProgress, remoteRequest, remoteTls, tlsFailure } from "./remote.js";
 
 function step(stage: Stage, level: number, step: number, total: number, taskId: string): JobEvent {
   return {
@@ -106,5 +106,94 @@ describe("longshot generate --remote", () => {
     assert.match(seen.at(-1)?.label ?? "", /interpolate L2 \(window 5\/5\)/);
     const dec = p.toProgress(step(Stage.STAGE_DECODE, 0, 16, 65, "j1:decode"));
     assert.deepEqual(dec, { stage: "decode", step: 16, total: 65 });
+  });
+});
+
+describe("longshot generate --remote with TLS", () => {
+  const none: TlsFlags = { on: false, caFile: undefined, certFile: undefined, keyFile: undefined };
+  const usage = (arg: string, says: RegExp) => (err: unknown) =>
+    err instanceof UsageError && err.arg === arg && says.test(err.message);
+
+  test("parses --tls, --tls-ca, --tls-cert, --tls-key with --remote, and refuses them without it", () => {
+    const args = parseGenerateArgs(["--prompt", "x", "--remote", "h:1", "--tls", "--tls-ca", "/ca.pem"]);
+    assert.ok(args !== "help");
+    assert.deepEqual(args.tls, { on: true, caFile: "/ca.pem", certFile: undefined, keyFile: undefined });
+    const bare = parseGenerateArgs(["--prompt", "x", "--remote", "h:1"]);
+    assert.ok(bare !== "help");
+    assert.deepEqual(bare.tls, none);
+    for (const flag of ["--tls", "--tls-ca=/ca.pem", "--tls-cert=/c.pem", "--tls-key=/k.pem"]) {
+      const name = flag.split("=")[0] as string;
+      assert.throws(() => parseGenerateArgs(["--prompt", "x", flag]), usage(name, /applies only with --remote/));
+    }
+    assert.throws(
+      () => parseGenerateArgs(["--prompt", "x", "--remote", "h:1", "--tls-ca="]),
+      usage("--tls-ca", /must name a PEM file/),
+    );
+  });
+
+  test("plaintext unless a CA or --tls is given; --tls alone uses the system's root CAs", () => {
+    const plain = remoteTls(none, {});
+    assert.equal(plain.mode, "plaintext");
+    assert.equal(plain.credentials, undefined);
+    const system = remoteTls({ ...none, on: true }, {});
+    assert.equal(system.mode, "tls");
+    assert.equal(system.credentials?._isSecure(), true);
+  });
+
+  test("flags win over LONGSHOT_GRPC_TLS_*; errors name where the setting came from", () => {
+    assert.throws(
+      () => remoteTls({ ...none, caFile: "/no/flag-ca.pem" }, { LONGSHOT_GRPC_TLS_CA: "/no/env-ca.pem" }),
+      usage("--tls-ca", /cannot read \/no\/flag-ca\.pem: no such file/),
+    );
+    assert.throws(
+      () => remoteTls(none, { LONGSHOT_GRPC_TLS_CA: "/no/env-ca.pem" }),
+      usage("LONGSHOT_GRPC_TLS_CA", /cannot read \/no\/env-ca\.pem/),
+    );
+    assert.throws(
+      () => remoteTls(none, { LONGSHOT_GRPC_TLS_CERT: "/c.pem", LONGSHOT_GRPC_TLS_KEY: "/k.pem" }),
+      usage("LONGSHOT_GRPC_TLS_CERT", /a client certificate needs TLS: give --tls-ca FILE .* or --tls/),
+    );
+    assert.throws(
+      () => remoteTls({ ...none, on: true, certFile: "/c.pem" }, {}),
+      usage("--tls-key", /is not set, but --tls-cert is/),
+    );
+  });
+
+  test("a TLS handshake failure is reported with the setting to check; other UNAVAILABLE errors are not", () => {
+    const unavailable = (details: string) => fromGrpcError(Object.assign(new Error(details), { code: 14, details }));
+    const required = tlsFailure(
+      unavailable(
+        "No connection established. Last error: 40CD:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:rec_layer_s3.c:918:SSL alert number 116\n (2026-11-25T19:26:28.385Z). Resolution note: ",
+      ),
+      "gw:443",
+    );
+    assert.ok(required);
+    assert.equal(required.code, "UNAVAILABLE");
+    assert.match(
+      required.message,
+      /^gw:443: TLS handshake failed \(40CD:error:.*SSL alert number 116\); the gateway requires a client certificate: give --tls-cert FILE --tls-key FILE$/,
+    );
+    const untrusted = tlsFailure(
+      unavailable(
+        "No connection established. Last error: Error: unable to verify the first certificate. Resolution note: ",
+      ),
+      "gw:443",
+    );
+    assert.match(
+      untrusted?.message ?? "",
+      /unable to verify the first certificate\); the gateway's certificate is not signed by the CA given/,
+    );
+    const plain = tlsFailure(
+      unavailable(
+        "No connection established. Last error: Error: 0A00010B:SSL routines:tls_validate_record_header:wrong version number:x.c:77:\n. Resolution note: ",
+      ),
+      "gw:443",
+    );
+    assert.match(plain?.message ?? "", /wrong version number:x\.c:77\); the gateway does not seem to serve TLS/);
+    assert.equal(
+      tlsFailure(unavailable("No connection established. Last error: Failed to connect"), "gw:443"),
+      undefined,
+    );
+    assert.equal(tlsFailure(new Error("certificate"), "gw:443"), undefined);
   });
 });

@@ -15,10 +15,13 @@ import { isWorldPrompt, type ProbeScore, score } from "@longshot/probe";
 import {
   type Artifact,
   CancelJobRequest,
+  type ChannelCredentials,
   createClient,
   GenerateRequest,
   GetJobRequest,
   GrpcCallError,
+  GrpcTlsError,
+  grpcClientCredentials,
   type Job,
   type JobEvent,
   JobState,
@@ -33,7 +36,7 @@ import {
   WatchJobRequest,
 } from "@longshot/proto";
 import { UsageError } from "./args.js";
-import type { GenerateArgs } from "./generate.js";
+import type { GenerateArgs, TlsFlags } from "./generate.js";
 import type { CliIo } from "./io.js";
 import { cliVersion, defaultOutDir } from "./paths.js";
 import { ProgressReporter } from "./progress.js";
@@ -57,6 +60,7 @@ function flagOfField(field: string, args: GenerateArgs): string {
     interpolation_steps: args.flags.interpolationSteps ?? "--interpolation-steps",
     keyframe_guidance: args.flags.keyframeGuidance ?? "--keyframe-guidance",
     interpolation_guidance: args.flags.interpolationGuidance ?? "--interpolation-guidance",
+    interpolation_strength: "--interpolation-strength",
     sampler: "--sampler",
     mode: "--mode",
     pack: "--pack",
@@ -77,12 +81,94 @@ export interface RemoteRecord {
   sampler: string;
   stages: {
     keyframe: { steps: number; guidance: number };
-    interpolation: { steps: number; guidance: number };
+    interpolation: { steps: number; guidance: number; strength: number };
   };
   job: { createTime: string | null; startTime: string | null; endTime: string | null };
   probe: ProbeScore | null;
   files: Array<{ path: string; bytes: number; sha256: string; uri: string }>;
   timingsMs: { queuedToEnd: number; download: number; total: number };
+}
+
+/** How the CLI talks to the gateway: plaintext, or TLS (mutual when it presents a client certificate). */
+export interface RemoteTls {
+  readonly mode: "plaintext" | "tls" | "mutual-tls";
+  /** Undefined for plaintext. */
+  readonly credentials: ChannelCredentials | undefined;
+}
+
+/**
+ * The channel credentials of a --remote run. Each file comes from its flag, else from the environment
+ * (as deploy/docker/healthcheck.mjs reads them): --tls-ca / LONGSHOT_GRPC_TLS_CA (the CA that signs the
+ * gateway's certificate), --tls-cert / LONGSHOT_GRPC_TLS_CERT and --tls-key / LONGSHOT_GRPC_TLS_KEY (a
+ * client certificate, for a gateway that requires one). TLS is on with a CA or --tls (the system's
+ * root CAs). Throws UsageError naming the flag or variable when a setting is missing, unreadable or
+ * not PEM, or a client certificate is given without TLS.
+ */
+export function remoteTls(flags: TlsFlags, env: NodeJS.ProcessEnv): RemoteTls {
+  const pick = (flag: string, fromFlag: string | undefined, variable: string) => {
+    if (fromFlag !== undefined) return { file: fromFlag, name: `--${flag}` };
+    const fromEnv = env[variable];
+    return fromEnv === undefined || fromEnv === "" ? undefined : { file: fromEnv, name: variable };
+  };
+  const ca = pick("tls-ca", flags.caFile, "LONGSHOT_GRPC_TLS_CA");
+  const cert = pick("tls-cert", flags.certFile, "LONGSHOT_GRPC_TLS_CERT");
+  const key = pick("tls-key", flags.keyFile, "LONGSHOT_GRPC_TLS_KEY");
+  if (!flags.on && ca === undefined) {
+    const client = cert ?? key;
+    if (client !== undefined) {
+      throw new UsageError(
+        client.name,
+        "a client certificate needs TLS: give --tls-ca FILE (the CA of the gateway's certificate) or --tls (the system's root CAs)",
+      );
+    }
+    return { mode: "plaintext", credentials: undefined };
+  }
+  try {
+    const credentials = grpcClientCredentials({
+      caFile: ca?.file,
+      certFile: cert?.file,
+      keyFile: key?.file,
+      names: {
+        caFile: ca?.name ?? "--tls-ca",
+        certFile: cert?.name ?? "--tls-cert",
+        keyFile: key?.name ?? "--tls-key",
+      },
+    });
+    return { mode: cert === undefined ? "tls" : "mutual-tls", credentials };
+  } catch (err) {
+    if (err instanceof GrpcTlsError) throw new UsageError(err.setting, err.problem);
+    throw err;
+  }
+}
+
+/** Openssl's and Node's words for a failed TLS handshake in an UNAVAILABLE status. */
+const TLS_FAILURE_RE = /SSL routines|certificate|wrong version number|handshake/i;
+
+/**
+ * A failed TLS handshake as an error that says which setting to look at, or undefined when `err` is
+ * something else. Such a failure is not retried: the next attempt meets the same certificates.
+ */
+export function tlsFailure(err: unknown, remote: string): LongshotError | undefined {
+  if (!(err instanceof GrpcCallError) || err.code !== "UNAVAILABLE" || !TLS_FAILURE_RE.test(err.details)) {
+    return undefined;
+  }
+  const why = err.details
+    .replace(/^No connection established\. Last error: (Error: )?/, "")
+    .replace(/\s*Resolution note:.*$/s, "")
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/, "")
+    .replace(/\s+/g, " ")
+    .replace(/[\s.:]+$/, "");
+  const hint = /certificate required/i.test(why)
+    ? "the gateway requires a client certificate: give --tls-cert FILE --tls-key FILE"
+    : /wrong version number/i.test(why)
+      ? "the gateway does not seem to serve TLS: leave out --tls-ca / --tls (and LONGSHOT_GRPC_TLS_CA)"
+      : /verify|self.signed|certificate/i.test(why)
+        ? "the gateway's certificate is not signed by the CA given: give the one that signed it with --tls-ca FILE"
+        : "check --tls-ca, --tls-cert and --tls-key";
+  return new LongshotError(`${remote}: TLS handshake failed (${why}); ${hint}`, {
+    code: "UNAVAILABLE",
+    cause: err,
+  });
 }
 
 function iso(d: Date | undefined): string | null {
@@ -112,6 +198,7 @@ export function remoteRequest(args: GenerateArgs, idempotencyKey: string): Gener
     ...(args.interpolationSteps === undefined ? {} : { interpolationSteps: args.interpolationSteps }),
     ...(args.keyframeGuidance === undefined ? {} : { keyframeGuidance: args.keyframeGuidance }),
     ...(args.interpolationGuidance === undefined ? {} : { interpolationGuidance: args.interpolationGuidance }),
+    ...(args.interpolationStrength === undefined ? {} : { interpolationStrength: args.interpolationStrength }),
     sampler:
       args.sampler === undefined
         ? Sampler.SAMPLER_UNSPECIFIED
@@ -201,11 +288,17 @@ export class RemoteProgress {
 /** Runs a remote generation (see the module comment). Returns the exit code. */
 export async function remoteGenerate(args: GenerateArgs, remote: string, io: CliIo, tStart: number): Promise<number> {
   const progress = new ProgressReporter(args.quiet ? { write: () => true } : io.stderr);
-  const client = createClient(VideoServiceService, remote, { defaultDeadlineMs: 30_000 });
+  const tls = remoteTls(args.tls, io.env);
+  const client = createClient(VideoServiceService, remote, {
+    defaultDeadlineMs: 30_000,
+    ...(tls.credentials === undefined ? {} : { credentials: tls.credentials }),
+  });
   try {
     const key = `cli-${randomBytes(12).toString("hex")}`;
     const request = remoteRequest(args, key);
-    progress.phase(`submitting to ${remote}`);
+    progress.phase(
+      `submitting to ${remote}${tls.mode === "plaintext" ? "" : ` (${tls.mode === "tls" ? "TLS" : "mutual TLS"})`}`,
+    );
     let job: Job | undefined;
     for (let attempt = 1; job === undefined; attempt++) {
       try {
@@ -215,6 +308,8 @@ export async function remoteGenerate(args: GenerateArgs, remote: string, io: Cli
         if (err instanceof GrpcCallError && err.code === "INVALID_ARGUMENT" && err.field !== undefined) {
           throw new UsageError(flagOfField(err.field, args), err.details.replace(/^[a-z_[\]0-9.]+: /, ""));
         }
+        const handshake = tlsFailure(err, remote);
+        if (handshake !== undefined) throw handshake;
         if (err instanceof GrpcCallError && err.code === "UNAVAILABLE" && attempt < 5 && !io.signal?.aborted) {
           progress.phase(`gateway ${remote} unavailable; retrying (${attempt}/4)`);
           await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
@@ -279,7 +374,11 @@ export async function remoteGenerate(args: GenerateArgs, remote: string, io: Cli
       sampler: samplerName(r?.sampler ?? Sampler.SAMPLER_UNSPECIFIED),
       stages: {
         keyframe: { steps: r?.keyframeSteps ?? 0, guidance: r?.keyframeGuidance ?? 0 },
-        interpolation: { steps: r?.interpolationSteps ?? 0, guidance: r?.interpolationGuidance ?? 0 },
+        interpolation: {
+          steps: r?.interpolationSteps ?? 0,
+          guidance: r?.interpolationGuidance ?? 0,
+          strength: r?.interpolationStrength ?? 1,
+        },
       },
       job: { createTime: iso(final.createTime), startTime: iso(final.startTime), endTime: iso(final.endTime) },
       probe,

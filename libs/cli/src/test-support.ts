@@ -10,7 +10,7 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `node dist/main.js args…` with LONGSHOT_PACK cleared unless `env` sets it. */
+/** Runs `node dist/main.js args…` with LONGSHOT_PACK and LONGSHOT_GRPC_TLS_* cleared unless `env` sets them. */
 export function longshot(
   args: readonly string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
@@ -18,6 +18,9 @@ export function longshot(
   return new Promise<RunResult>((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.LONGSHOT_PACK;
+    delete env.LONGSHOT_GRPC_TLS_CA;
+    delete env.LONGSHOT_GRPC_TLS_CERT;
+    delete env.LONGSHOT_GRPC_TLS_KEY;
     Object.assign(env, options.env);
     const child = spawn(process.execPath, [MAIN, ...args], { env, cwd: options.cwd ?? process.cwd() });
     let stdout = "";

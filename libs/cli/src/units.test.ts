@@ -19,6 +19,8 @@ describe("parseGenerateArgs", () => {
       "7",
       "--keyframe-guidance",
       "1",
+      "--interpolation-strength",
+      "0.7",
     ]);
     assert.notEqual(a, "help");
     if (a === "help") return;
@@ -26,6 +28,7 @@ describe("parseGenerateArgs", () => {
     assert.equal(a.interpolationSteps, 7);
     assert.equal(a.keyframeGuidance, 1);
     assert.equal(a.interpolationGuidance, 4.5);
+    assert.equal(a.interpolationStrength, 0.7);
     assert.equal(a.flags.interpolationSteps, "--interpolation-steps");
     assert.equal(a.flags.keyframeSteps, "--steps");
   });

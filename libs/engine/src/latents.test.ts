@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Tensor } from "@longshot/tensor";
-import { gatherFrames, interpolationConditioning, type LatentDims, scatterFramesInto, sliceFrames } from "./latents.js";
+import {
+  blendKnownFrames,
+  gatherFrames,
+  interpolationConditioning,
+  type LatentDims,
+  scatterFramesInto,
+  sliceFrames,
+} from "./latents.js";
 
 /** A [1, C, F, H, W] tensor whose value encodes its index: c·1000 + f·10 + p (p = pixel). */
 function indexed(c: number, f: number, hw: number): Tensor<"float32"> {
@@ -40,4 +47,14 @@ test("interpolationConditioning is [mask, hint] with hint[i] = latents[i // 4], 
   assert.deepEqual([...cond.subarray(0, fout)], [0, 1, 1, 1, 0, 1, 1, 1, 0]);
   assert.deepEqual([...cond.subarray(fout, 2 * fout)], [0, 0, 0, 0, 10, 10, 10, 10, 20]);
   assert.deepEqual([...cond.subarray(2 * fout)], [1000, 1000, 1000, 1000, 1010, 1010, 1010, 1010, 1020]);
+});
+
+test("blendKnownFrames fills each gap linearly: (1 - a)·latents[k] + a·latents[k + 1], a = (i % 4) / 4", () => {
+  const lat = indexed(2, 3, 1); // frames 0, 10, 20 (+1000 for channel 1)
+  const out = blendKnownFrames(lat, 4);
+  assert.deepEqual([...out.subarray(0, 9)], [0, 2.5, 5, 7.5, 10, 12.5, 15, 17.5, 20]);
+  assert.deepEqual([...out.subarray(9)], [1000, 1002.5, 1005, 1007.5, 1010, 1012.5, 1015, 1017.5, 1020]);
+  assert.throws(() => blendKnownFrames(new Tensor("float32", new Float32Array(2), [2, 1, 1, 1, 1]), 4), {
+    name: "InvalidArgumentError",
+  });
 });

@@ -102,6 +102,38 @@ export function interpolationConditioning(latents: Tensor<"float32">, factor: nu
   return out;
 }
 
+/**
+ * The known frames blended linearly across each gap, `[1, C, Fout, h, w]`: output frame `i` between known frames
+ * `k = floor(i / factor)` and `k + 1` is `(1 − a)·latents[k] + a·latents[k + 1]` with `a = (i mod factor) / factor`
+ * (float32 arithmetic, as numpy). Where an interpolation pass of strength < 1 starts from.
+ */
+export function blendKnownFrames(latents: Tensor<"float32">, factor: number): Float32Array {
+  const [b, c, fin, h, w] = latentDims(latents, "latents");
+  if (b !== 1) throw new InvalidArgumentError("latents", `batch must be 1, got ${b}`);
+  const fout = (fin - 1) * factor + 1;
+  const hw = h * w;
+  const src = latents.data;
+  const out = new Float32Array(c * fout * hw);
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < fout; i++) {
+      const k = Math.floor(i / factor);
+      const a = Math.fround((i % factor) / factor);
+      const here = (ch * fin + k) * hw;
+      const next = (ch * fin + Math.min(k + 1, fin - 1)) * hw;
+      const o = (ch * fout + i) * hw;
+      if (a === 0) {
+        out.set(src.subarray(here, here + hw), o);
+        continue;
+      }
+      const ra = Math.fround(1 - a);
+      for (let j = 0; j < hw; j++) {
+        out[o + j] = Math.fround(ra * (src[here + j] as number)) + Math.fround(a * (src[next + j] as number));
+      }
+    }
+  }
+  return out;
+}
+
 /** Concatenates flat per-batch-item blocks along the channel axis for batch 1 (plain concatenation). */
 export function concat(parts: readonly Float32Array[]): Float32Array {
   let n = 0;

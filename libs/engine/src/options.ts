@@ -8,7 +8,12 @@ import type { PackManifest } from "@longshot/runtime";
 import { Tensor } from "@longshot/tensor";
 import { createScheduler, isSchedulerName, SCHEDULER_NAMES, type SchedulerName } from "./schedulers/factory.js";
 import { interpolationStream, KEYFRAME_STREAM } from "./stage-noise.js";
-import { INTERPOLATION_MODES, type InterpolationMode, isInterpolationMode } from "./stages/interpolate.js";
+import {
+  INTERPOLATION_MODES,
+  type InterpolationMode,
+  isInterpolationMode,
+  strengthBeginIndex,
+} from "./stages/interpolate.js";
 import { checkWindowSizes } from "./stages/interpolate-windowed.js";
 
 /** Longest prompt / negative prompt, in characters (as the stage-task contract). */
@@ -37,6 +42,8 @@ export interface GenerateOptions {
   keyframeGuidance?: number | undefined;
   interpolationSteps?: number | undefined;
   interpolationGuidance?: number | undefined;
+  /** Share of each interpolation pass's timesteps run, in (0, 1]; default the pack's (1 if it has none). */
+  interpolationStrength?: number | undefined;
   /** Run each interpolation level longer than `window.frames` as overlapping windows; null/absent: whole passes. */
   window?: WindowOptions | null | undefined;
   /**
@@ -60,6 +67,7 @@ const KNOWN_KEYS = new Set([
   "keyframeGuidance",
   "interpolationSteps",
   "interpolationGuidance",
+  "interpolationStrength",
   "window",
   "noise",
   "decodeBatch",
@@ -80,6 +88,7 @@ export interface ResolvedSettings {
   keyframeGuidance: number;
   interpolationSteps: number;
   interpolationGuidance: number;
+  interpolationStrength: number;
   window: WindowOptions | null;
   /** Where the initial noise came from. */
   noise: "seed" | "supplied";
@@ -220,6 +229,8 @@ export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOpt
     defaults.interpolation.guidance,
     "interpolationGuidance",
   );
+  const interpolationStrength = opts.interpolationStrength ?? defaults.interpolation.strength ?? 1;
+  strengthBeginIndex(interpolationSteps, interpolationStrength, "interpolationStrength");
 
   let window: WindowOptions | null = null;
   if (opts.window !== undefined && opts.window !== null) {
@@ -274,6 +285,7 @@ export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOpt
     keyframeGuidance,
     interpolationSteps,
     interpolationGuidance,
+    interpolationStrength,
     window,
     noise: noise ? "supplied" : "seed",
     decodeBatch,

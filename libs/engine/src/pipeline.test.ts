@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Tensor } from "@longshot/tensor";
+import { blendKnownFrames, meanAbsDiff } from "./latents.js";
 import { randn } from "./noise.js";
 import { Engine, type GenerateResult, type ProgressEvent } from "./pipeline.js";
 import { guidedNoise } from "./stages/denoise.js";
@@ -130,6 +131,41 @@ describe("pinned mode", () => {
     const b = await engine.generate(opts);
     assert.ok(sameFrames(a, b));
     assert.deepEqual(slots(a.latents.interp1 as Tensor), a.latents.keyframes?.data);
+  });
+});
+
+describe("interpolation strength", () => {
+  test("runs the last floor(steps · strength) steps, from the keyframes blended across each gap", async () => {
+    const steps: number[] = [];
+    const opts = { prompt: PROMPT, seed: 3, frames: 17, keyframeSteps: 2, interpolationSteps: 10 } as const;
+    const full = await engine.generate({ ...opts, interpolationStrength: 1 });
+    const low = await engine.generate(
+      { ...opts, interpolationStrength: 0.1 },
+      {
+        onProgress: (e) => {
+          if (e.stage === "interpolate") steps.push(e.total);
+        },
+      },
+    );
+    assert.ok(steps.length > 0 && steps.every((t) => t === 1), `totals ${steps.join(",")}`);
+    assert.equal(low.settings.interpolationStrength, 0.1);
+    assert.deepEqual(low.latents.keyframes?.data, full.latents.keyframes?.data);
+    // One step from t = 1 barely moves the blend; from noise the frames are far from it.
+    const blend = blendKnownFrames(low.latents.keyframes as Tensor<"float32">, 4);
+    const near = meanAbsDiff(low.latents.interp1?.data as Float32Array, blend);
+    const far = meanAbsDiff(full.latents.interp1?.data as Float32Array, blend);
+    assert.ok(near < 0.05 && far > 3 * near, `mean |interp1 − blend|: strength 0.1 ${near}, strength 1 ${far}`);
+  });
+
+  test("a strength that runs no step is refused before any work, naming the option", async () => {
+    await assert.rejects(engine.generate({ prompt: PROMPT, interpolationSteps: 4, interpolationStrength: 0.2 }), {
+      name: "InvalidArgumentError",
+      field: "interpolationStrength",
+    });
+    await assert.rejects(engine.generate({ prompt: PROMPT, interpolationStrength: 1.5 }), {
+      name: "InvalidArgumentError",
+      field: "interpolationStrength",
+    });
   });
 });
 

@@ -34,7 +34,7 @@ import {
 import { decodeFrames } from "./stages/decode.js";
 import { throwIfCancelled } from "./stages/denoise.js";
 import { encodePrompt } from "./stages/encode-prompt.js";
-import { interpolatePass } from "./stages/interpolate.js";
+import { interpolatePass, strengthBeginIndex } from "./stages/interpolate.js";
 import { interpolateWindowed, type WindowInfo } from "./stages/interpolate-windowed.js";
 import { denoiseKeyframes } from "./stages/keyframes.js";
 import { PromptTokenizer } from "./tokenizer.js";
@@ -201,7 +201,9 @@ export class Engine {
           code: "FAILED_PRECONDITION",
         });
       }
-      emit({ stage: "interpolate", level, frames: fout, step: 0, total: settings.interpolationSteps });
+      const steps =
+        settings.interpolationSteps - strengthBeginIndex(settings.interpolationSteps, settings.interpolationStrength);
+      emit({ stage: "interpolate", level, frames: fout, step: 0, total: steps });
       const common = {
         unet: this.sessions.interpolationUnet,
         sampler: settings.sampler,
@@ -212,6 +214,7 @@ export class Engine {
         noise: stageNoise(stream, fout),
         frameStride: stride,
         guidance: settings.interpolationGuidance,
+        strength: settings.interpolationStrength,
         mode: settings.mode,
         factor,
         signal,

@@ -105,6 +105,8 @@ export interface FixtureSettings {
   keyframe_guidance: number;
   interp_steps: number;
   interp_guidance: number;
+  /** Absent in fixtures written before strength existed: 1. */
+  interp_strength?: number;
   mode: "pinned" | "seed";
   frames: number;
   pack: string;

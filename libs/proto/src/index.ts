@@ -19,4 +19,5 @@ export * from "./health.js";
 export * from "./logger.js";
 export * from "./reflection.js";
 export * from "./server.js";
+export * from "./tls.js";
 export * from "./validate.js";

@@ -32,7 +32,7 @@ export interface GrpcServerOptions {
   logger: GrpcLogger;
   /** grpc-js server options, merged over DEFAULT_SERVER_OPTIONS. */
   serverOptions?: ServerOptions;
-  /** Default insecure (plaintext). */
+  /** Default insecure (plaintext); `grpcServerCredentials(config)` gives TLS from the LONGSHOT_GRPC_TLS_* settings. */
   credentials?: ServerCredentials;
 }
 

@@ -56,6 +56,33 @@ describe("validateManifest", () => {
     ]);
   });
 
+  it("accepts an interpolation strength in (0, 1] and names one outside it", async () => {
+    assert.deepEqual(
+      await mutated((m) => {
+        m.defaults.interpolation.strength = 0.6;
+      }),
+      [],
+    );
+    assert.deepEqual(
+      await mutated((m) => {
+        m.defaults.interpolation.strength = 1.5;
+      }),
+      ["pack.json: defaults.interpolation.strength: expected a number in (0, 1], got 1.5"],
+    );
+    assert.deepEqual(
+      await mutated((m) => {
+        m.defaults.interpolation.strength = 0;
+      }),
+      ["pack.json: defaults.interpolation.strength: expected a finite number > 0, got 0"],
+    );
+    assert.deepEqual(
+      await mutated((m) => {
+        m.defaults.keyframe.strength = 0.5;
+      }),
+      ["pack.json: defaults.keyframe.strength: unknown field (expected one of steps,guidance)"],
+    );
+  });
+
   it("requires the four contract graphs with the contract's input and output names", async () => {
     const problems = await mutated((m) => {
       delete m.graphs.textEncoder;

@@ -77,11 +77,20 @@ export interface StageDefaults {
   guidance: number;
 }
 
+export interface InterpolationDefaults extends StageDefaults {
+  /**
+   * Share of the timesteps a pass runs, in (0, 1] (diffusers img2img `strength`): 1 starts the frames to fill in
+   * from noise alone; below 1 from the known frames blended across each gap, noised to the first timestep run.
+   * Absent: 1.
+   */
+  strength?: number;
+}
+
 export interface DefaultsSpec {
   sampler: string;
   mode: string;
   keyframe: StageDefaults;
-  interpolation: StageDefaults;
+  interpolation: InterpolationDefaults;
 }
 
 export interface InterpolationSpec {
@@ -480,10 +489,19 @@ function checkDefaults(c: Checker, value: Json): void {
   c.string(o, "mode", "defaults", { pattern: IDENT, what: "an identifier" });
   for (const stage of ["keyframe", "interpolation"] as const) {
     const path = `defaults.${stage}`;
-    const s = c.object(o[stage], path, ["steps", "guidance"]);
+    const s = c.object(
+      o[stage],
+      path,
+      stage === "interpolation" ? ["steps", "guidance", "strength"] : ["steps", "guidance"],
+    );
     if (!s) continue;
     c.int(s, "steps", path, 1);
     c.number(s, "guidance", path, { min: 0 });
+    if ("strength" in s) {
+      const strength = c.number(s, "strength", path, { min: 0, exclusiveMin: true });
+      if (strength !== undefined && strength > 1)
+        c.report(join(path, "strength"), `expected a number in (0, 1], got ${strength}`);
+    }
   }
 }
 

@@ -1,16 +1,19 @@
 /**
- * The configuration every stage service shares: the queue (NATS, the stage worker), telemetry and
- * the blob store. Each service spreads `stageKitConfig` into its own schema.
+ * The configuration every stage service shares: the queue (NATS, the stage worker), telemetry, the
+ * blob store and the gRPC server's TLS. Each service spreads `stageKitConfig` into its own schema
+ * (and adds where gRPC listens: grpcHost, grpcPort).
  */
 import { s3Config } from "@longshot/blob";
 import { busConfig } from "@longshot/bus";
 import { type ConfigValues, defineConfig } from "@longshot/core";
+import { grpcTlsConfig } from "@longshot/proto";
 import { telemetryConfig } from "@longshot/telemetry";
 
-/** Configuration fields of the queue, the blob store and telemetry; spread into each service's schema. */
+/** Configuration fields of the queue, the blob store, telemetry and gRPC TLS; spread into each service's schema. */
 export const stageKitConfig = defineConfig({
   ...busConfig,
   ...telemetryConfig,
+  ...grpcTlsConfig,
   worker: {
     type: "bool",
     env: "LONGSHOT_WORKER",

@@ -1,18 +1,32 @@
 /**
  * The serving side every stage service shares once its stage is built: the gRPC server with the
- * service's own API (plus grpc.health.v1 and reflection), the JetStream queue worker (unless the
- * `worker` option is off), SERVING, and the drain that undoes it all in order.
+ * service's own API (plus grpc.health.v1 and reflection), plaintext or TLS as the LONGSHOT_GRPC_TLS_*
+ * settings say, the JetStream queue worker (unless the `worker` option is off), SERVING, and the
+ * drain that undoes it all in order.
  */
 import type { StageHandler, StageName } from "@longshot/bus";
 import type { Logger } from "@longshot/core";
-import { createGrpcServer, type DrainResult, type GrpcServer, type ServiceRegistration } from "@longshot/proto";
+import {
+  createGrpcServer,
+  type DrainResult,
+  type GrpcServer,
+  grpcServerCredentials,
+  grpcServerTlsMode,
+  type ServerCredentials,
+  type ServiceRegistration,
+} from "@longshot/proto";
 import type { StageKitConfig } from "./config.js";
 import { type StageQueue, startStageQueue } from "./stage-queue.js";
 
 export interface StageServerOptions {
-  /** The stage kit settings (queue, worker) plus where gRPC listens. */
+  /** The stage kit settings (queue, worker, gRPC TLS) plus where gRPC listens. */
   config: StageKitConfig & { readonly grpcHost: string; readonly grpcPort: number };
   logger: Logger;
+  /**
+   * The gRPC server's credentials, when the service made them already (`grpcServerCredentials(config)`
+   * before loading its models, to fail fast on bad TLS settings); default: made from `config` here.
+   */
+  credentials?: ServerCredentials;
   /** The service's own gRPC API (from defineService). */
   service: ServiceRegistration;
   /** The stage's queue (and consumer). */
@@ -43,22 +57,25 @@ export interface StageServer {
 }
 
 /**
- * Serves gRPC on grpcHost:grpcPort, starts the queue worker (unless `config.worker` is off) and
- * reports SERVING. When the start fails, the queue and the server are closed again (not `release`:
- * the caller still owns what it built) and the error is rethrown.
+ * Serves gRPC on grpcHost:grpcPort (TLS per grpcServerCredentials), starts the queue worker (unless
+ * `config.worker` is off) and reports SERVING. Bad TLS settings throw a GrpcTlsError naming the
+ * variable before anything starts. When the start fails, the queue and the server are closed again
+ * (not `release`: the caller still owns what it built) and the error is rethrown.
  */
 export async function startStageServer(options: StageServerOptions): Promise<StageServer> {
   const { config, logger, workerId } = options;
+  const tls = grpcServerTlsMode(config);
+  const credentials = options.credentials ?? grpcServerCredentials(config);
   let server: GrpcServer | undefined;
   let queue: StageQueue | undefined;
   try {
-    server = createGrpcServer({ services: [options.service], logger });
+    server = createGrpcServer({ services: [options.service], logger, credentials });
     const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
     if (config.worker) {
       queue = await startStageQueue({ config, logger, stage: options.stage, workerId, handle: options.handle });
     }
     server.setServing(true);
-    logger.info({ port, workerId, worker: config.worker }, `${options.name} service serving`);
+    logger.info({ port, tls, workerId, worker: config.worker }, `${options.name} service serving`);
 
     const grpc = server;
     const q = queue;

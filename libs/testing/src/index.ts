@@ -16,5 +16,6 @@ export {
   waitForPort,
 } from "./processes.js";
 export { startServers } from "./servers.js";
+export * from "./tls.js";
 export * from "./types.js";
 export { waitForSpans } from "./wait.js";

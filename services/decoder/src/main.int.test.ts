@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { checkHealth, watchHealth } from "@longshot/proto";
-import { makeTempDir, removeTempDir, spawnProcess } from "@longshot/testing";
+import { checkHealth, GrpcCallError, grpcClientCredentials, watchHealth } from "@longshot/proto";
+import { createTestPki, makeTempDir, removeTempDir, spawnProcess } from "@longshot/testing";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
@@ -43,6 +43,69 @@ describe("decoder-service process", { timeout: 60_000 }, () => {
     }
   });
 
+  it("serves mutual TLS from LONGSHOT_GRPC_TLS_CERT / _KEY / _CA, as the images get them", async () => {
+    const dir = makeTempDir("decoder-tls");
+    const pki = createTestPki(dir, ["decoder", "client"]);
+    const proc = spawnProcess(
+      "decoder-service",
+      process.execPath,
+      [
+        MAIN,
+        "--grpc-host=127.0.0.1",
+        "--grpc-port=0",
+        `--pack=${TINY_PACK}`,
+        "--log-format=json",
+        "--no-worker",
+        `--blob-dir=${dir}`,
+      ],
+      {
+        env: {
+          ...process.env,
+          LONGSHOT_GRPC_TLS_CERT: pki.certs.decoder.cert,
+          LONGSHOT_GRPC_TLS_KEY: pki.certs.decoder.key,
+          LONGSHOT_GRPC_TLS_CA: pki.ca,
+        },
+      },
+    );
+    try {
+      const [, port] = await proc.waitForLine(
+        /"port":(\d+),"tls":"mutual-tls".*"msg":"decoder service serving"/,
+        20_000,
+      );
+      const address = `127.0.0.1:${port}`;
+      const client = pki.certs.client;
+      const mutual = grpcClientCredentials({ caFile: pki.ca, certFile: client.cert, keyFile: client.key });
+      assert.equal(await checkHealth(address, "longshot.v1.DecoderService", { credentials: mutual }), "SERVING");
+      const refused = (err: unknown) => err instanceof GrpcCallError && err.grpcStatus === "UNAVAILABLE";
+      await assert.rejects(
+        checkHealth(address, "", { credentials: grpcClientCredentials({ caFile: pki.ca }) }),
+        refused,
+      );
+      await assert.rejects(checkHealth(address), refused);
+      proc.child.kill("SIGTERM");
+      assert.equal((await proc.exited).code, 0, proc.output());
+    } finally {
+      if (!proc.hasExited) await proc.stop("SIGKILL");
+      removeTempDir(dir);
+    }
+  });
+
+  it("exits 1 naming LONGSHOT_GRPC_TLS_KEY when only the certificate is set, before loading the pack", async () => {
+    const proc = spawnProcess("decoder-service", process.execPath, [
+      MAIN,
+      "--grpc-tls-cert=/certs/decoder.pem",
+      "--pack=/nonexistent/pack",
+    ]);
+    const exit = await proc.exited;
+    assert.equal(exit.code, 1);
+    assert.match(proc.output(), /LONGSHOT_GRPC_TLS_KEY \(--grpc-tls-key\): is not set, but LONGSHOT_GRPC_TLS_CERT/);
+    assert.doesNotMatch(
+      proc.output(),
+      /model pack directory/,
+      "the TLS settings are checked before the pack is loaded",
+    );
+  });
+
   it("exits 1 with a message naming the bad flag", async () => {
     const proc = spawnProcess("decoder-service", process.execPath, [MAIN, "--grpc-port=abc"]);
     const exit = await proc.exited;
@@ -54,7 +117,7 @@ describe("decoder-service process", { timeout: 60_000 }, () => {
     const proc = spawnProcess("decoder-service", process.execPath, [MAIN, "--help"]);
     const exit = await proc.exited;
     assert.equal(exit.code, 0);
-    for (const flag of ["--grpc-port", "--pack", "--execution-provider", "--drain-timeout"])
+    for (const flag of ["--grpc-port", "--pack", "--execution-provider", "--drain-timeout", "--grpc-tls-cert"])
       assert.ok(proc.output().includes(flag));
   });
 });

@@ -12,6 +12,7 @@ import {
   DecoderServiceGetModelInfoResponse,
   DecoderServiceService,
   defineService,
+  grpcServerCredentials,
   ModelInfo,
   type RunDecodeRequest,
   type RunDecodeResponse,
@@ -58,11 +59,13 @@ export interface DecoderService extends StageServer {
 }
 
 /**
- * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
- * cannot load), opens the blob store, serves gRPC on grpcHost:grpcPort, starts the queue worker
- * (unless `worker` is off) and reports SERVING.
+ * Checks the gRPC TLS files (LONGSHOT_GRPC_TLS_*, before anything slow), loads and verifies the pack,
+ * opens the stage's sessions (failing loudly if the execution provider cannot load), opens the blob
+ * store, serves gRPC on grpcHost:grpcPort, starts the queue worker (unless `worker` is off) and
+ * reports SERVING.
  */
 export async function startDecoderService(config: DecoderConfig, logger: Logger): Promise<DecoderService> {
+  const credentials = grpcServerCredentials(config);
   const workerId = config.workerId ?? `${hostname()}:${process.pid}`;
   const pack = await loadPack(config.packDir);
   logger.info({ pack: pack.id, dir: pack.dir }, "model pack verified");
@@ -100,6 +103,7 @@ export async function startDecoderService(config: DecoderConfig, logger: Logger)
     const serving = await startStageServer({
       config,
       logger,
+      credentials,
       service,
       stage: "decode",
       name: "decoder",

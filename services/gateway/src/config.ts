@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { s3Config } from "@longshot/blob";
 import { busConfig } from "@longshot/bus";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
+import { grpcTlsConfig } from "@longshot/proto";
 import { telemetryConfig } from "@longshot/telemetry";
 
 /** The bundled pack, found from this file so the default works from any working directory. */
@@ -28,6 +29,7 @@ export const gatewayConfigSchema = defineConfig({
     max: 65535,
     description: "gRPC port (0 picks a free one)",
   },
+  ...grpcTlsConfig,
   packDir: {
     type: "string",
     env: "LONGSHOT_PACK_DIR",
@@ -147,6 +149,16 @@ export const gatewayConfigSchema = defineConfig({
     min: 1,
     max: 100,
     description: "Deliveries of one task before it is dead-lettered",
+  },
+  taskTimeout: {
+    type: "duration",
+    env: "LONGSHOT_TASK_TIMEOUT",
+    flag: "task-timeout",
+    default: 30 * 60_000,
+    min: 1000,
+    max: 7 * 24 * 3_600_000,
+    description:
+      "A published task that has no result, is no longer in its work queue and whose job has had no event for this long was lost: it is published again (twice at most), then its job fails DEADLINE_EXCEEDED. Keep it above the longest stage task and the ack wait",
   },
   drainTimeout: {
     type: "duration",

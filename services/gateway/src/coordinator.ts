@@ -13,7 +13,15 @@
  *   freed and its intermediate objects are removed (all of them for a cancelled or failed job, all
  *   but the video files for a succeeded one).
  * - `reconcile` (every few seconds): settles ended jobs still holding a slot and drives active jobs,
- *   which republishes anything a crashed replica recorded nothing for.
+ *   which republishes anything a crashed replica recorded nothing for; then `recoverLostTasks` looks
+ *   for tasks that were published and recorded but lost afterwards (their message purged or deleted
+ *   from LONGSHOT_TASKS, a stream or consumer recreated, a worker that acknowledged a task without
+ *   publishing its result): a task with no result, no message left in LONGSHOT_TASKS and no event of
+ *   its job for `taskTimeoutMs` is published again with the next attempt id (a new `Nats-Msg-Id`, so
+ *   JetStream's de-duplication does not swallow it), at most `maxTaskRepublishes` times; lost once
+ *   more, its job fails with DEADLINE_EXCEEDED naming the stage and task. A re-published task is the
+ *   same task (same output key and fingerprint, so a stage reuses an output the lost copy left), and
+ *   whichever result comes first is recorded: the other is a duplicate and changes nothing.
  */
 
 import { type BlobStore, getTensor, putTensor, type S3BlobStore } from "@longshot/blob";
@@ -21,6 +29,7 @@ import {
   type DeadLetterRecord,
   EVENTS_STREAM,
   eventSubject,
+  HEADER_TASK_ID,
   isTerminalEvent,
   isTerminalState,
   type JobStore,
@@ -29,6 +38,9 @@ import {
   publishTask,
   RESULTS_DLQ_STAGE,
   RevisionConflictError,
+  stageOf,
+  TASKS_STREAM,
+  toBusError,
 } from "@longshot/bus";
 import {
   IntegrityError,
@@ -50,10 +62,11 @@ import {
   Stage,
   type StageResult,
   StageState,
+  StageTask,
   validateLatentRef,
 } from "@longshot/proto";
 import { extractRecordContext } from "@longshot/telemetry";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { context } from "@opentelemetry/api";
 import {
@@ -79,12 +92,17 @@ import { progressStages } from "./progress.js";
 import {
   artifactsOf,
   cloneRun,
+  type LostTaskPolicy,
+  lostTaskVerdict,
+  MAX_LOST_TASK_REPUBLISHES,
+  overdueTasks,
   type RunRecord,
   resultRecord,
   type StoredRef,
   storedRef,
   type TaskRecord,
   type TaskResultRecord,
+  withLostTaskRepublish,
 } from "./run-record.js";
 import type { RunStore } from "./run-store.js";
 
@@ -113,7 +131,17 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** A slot whose job does not exist is freed after this long (a Generate that crashed midway). Default 60 s. */
   orphanSlotMs?: number;
+  /**
+   * A published task with no result, no message left in LONGSHOT_TASKS and no event of its job for
+   * this long was lost and is published again (`recoverLostTasks`). Default 30 min.
+   */
+  taskTimeoutMs?: number;
+  /** Re-publishes of a lost task before its job fails with DEADLINE_EXCEEDED. Default MAX_LOST_TASK_REPUBLISHES (2). */
+  maxTaskRepublishes?: number;
 }
+
+/** Default of `CoordinatorOptions.taskTimeoutMs` (and of the gateway's --task-timeout). */
+export const DEFAULT_TASK_TIMEOUT_MS = 30 * 60_000;
 
 /** A stage result that does not answer its task (wrong shapes, keys, missing outputs): fails the job. */
 export class InvalidResultError extends LongshotError {
@@ -686,11 +714,96 @@ export class Coordinator {
           await this.#o.runs.releaseSlot(slot, jobId);
         } else {
           await this.advance(jobId);
+          await this.recoverLostTasks(jobId);
         }
       } catch (err) {
         (isTransient(err) ? this.#log.debug : this.#log.warn).call(this.#log, { err, jobId }, "reconcile: job skipped");
       }
     }
+  }
+
+  /**
+   * Publishes again the tasks of an active job that were lost after they were published, or fails the
+   * job with DEADLINE_EXCEEDED once a task was lost more often than allowed (see the module comment
+   * and `lostTaskVerdict`). Only tasks silent for the task timeout since their publish are looked up
+   * in the streams. Errors (NATS unreachable) are thrown: nothing is re-published on a guess.
+   */
+  async recoverLostTasks(jobId: string): Promise<void> {
+    const policy: LostTaskPolicy = {
+      timeoutMs: this.#o.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS,
+      maxRepublishes: this.#o.maxTaskRepublishes ?? MAX_LOST_TASK_REPUBLISHES,
+    };
+    const found = await this.#o.runs.find(jobId);
+    if (found === undefined) return;
+    const overdue = overdueTasks(found.run, this.effects.now(), policy.timeoutMs);
+    if (overdue.length === 0) return;
+    const lastEventAt = await this.#lastEventTime(jobId);
+    for (const task of overdue) {
+      const inStream = await this.#inTaskStream(jobId, task);
+      const verdict = lostTaskVerdict(task, { inStream, lastEventAt }, this.effects.now(), policy);
+      if (verdict.kind === "alive") continue;
+      const log = this.#log.child({ jobId, taskId: task.taskId, attempt: task.attempt, silentMs: verdict.silentMs });
+      if (verdict.kind === "give_up") {
+        const latest = (await this.#o.runs.find(jobId))?.run.tasks[task.taskId];
+        if (latest?.attempt !== task.attempt || latest.result !== undefined || !latest.pending) continue; // it moved on
+        log.error({ reason: verdict.reason }, "task lost too often; failing the job");
+        await this.fail(jobId, "DEADLINE_EXCEEDED", verdict.reason, stageOf(task.stage));
+        return;
+      }
+      const stored = await this.#o.jobs.find(jobId);
+      if (stored === undefined || isTerminalState(stored.job.state)) return;
+      let outcome: DriveOutcome | undefined;
+      await this.#o.runs.update(jobId, async (run) => {
+        outcome = undefined;
+        const marked = withLostTaskRepublish(run, task.taskId, task.attempt);
+        if (marked === undefined) return null; // a result came, or another replica re-published it
+        const out = await drive(marked, stored.job, this.effects);
+        // drive publishes the marked task unless the job cannot go on (then the failure is recorded).
+        if (out.kind !== "failed" && (out.run.tasks[task.taskId]?.attempt ?? 0) <= task.attempt) return null;
+        outcome = out;
+        return out.run;
+      });
+      if (outcome === undefined) continue;
+      const again = outcome.run.tasks[task.taskId];
+      if (outcome.kind !== "failed") {
+        log.warn(
+          { newAttempt: again?.attempt, republished: again?.republished, timeoutMs: policy.timeoutMs },
+          "task lost after it was published (no result, not in the work queue, no job event): published again",
+        );
+      }
+      await this.#afterDrive(jobId, outcome);
+    }
+  }
+
+  /** When the newest event of a job was stored; undefined when it has none. */
+  async #lastEventTime(jobId: string): Promise<Date | undefined> {
+    try {
+      const last = await this.#o.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: eventSubject(jobId) });
+      return last?.time;
+    } catch (err) {
+      throw toBusError(err, `last event of job ${jobId}`);
+    }
+  }
+
+  /** Whether the latest published copy of `task` is still in LONGSHOT_TASKS (queued, in flight or to be redelivered). */
+  async #inTaskStream(jobId: string, task: TaskRecord): Promise<boolean> {
+    let sm: StoredMsg | null;
+    try {
+      sm = await this.#o.jsm.streams.getMessage(TASKS_STREAM, { seq: task.streamSeq });
+    } catch (err) {
+      throw toBusError(err, `task ${task.taskId} at #${task.streamSeq} in ${TASKS_STREAM}`);
+    }
+    if (sm === null) return false;
+    // The same sequence holds another message when the stream was deleted and created again.
+    let id = sm.header?.get(HEADER_TASK_ID) ?? "";
+    if (id === "") {
+      try {
+        id = StageTask.decode(sm.data).taskId;
+      } catch {
+        return false;
+      }
+    }
+    return parseTaskId(jobId, id)?.baseId === task.taskId;
   }
 
   // --- effects ----------------------------------------------------------------------------------

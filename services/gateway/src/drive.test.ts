@@ -14,7 +14,7 @@ import {
   windowKey,
   windowTaskId,
 } from "./plan.js";
-import { RUN_RECORD_VERSION, type RunRecord, type StoredRef } from "./run-record.js";
+import { RUN_RECORD_VERSION, type RunRecord, type StoredRef, withLostTaskRepublish } from "./run-record.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 const JOB = "jtest1";
@@ -168,6 +168,30 @@ describe("drive", () => {
     const done = await drive(run, job, fx);
     assert.equal(done.kind, "done");
     assert.equal(fx.published.length, 1 + 1 + 5 + 1);
+  });
+
+  it("publishes a lost task again as the next attempt: the same task (output key, fingerprint) under a new id", async () => {
+    const fx = new FakeEffects();
+    let run = (await drive(fresh, job, fx)).run;
+    run = give(run, keyframeTaskId(JOB), ref(keyframesKey(JOB)), ref(textKey(JOB)));
+    run = (await drive(run, job, fx)).run;
+    const id = windowTaskId(JOB, 1, { start: 0, end: 17 });
+    const marked = withLostTaskRepublish(run, id, 1);
+    assert.ok(marked);
+    const out = await drive(marked, job, fx);
+    assert.equal(out.kind, "waiting");
+    assert.deepEqual(fx.ids(), [keyframeTaskId(JOB), id, `${id}.r2`], "only the lost task is published again");
+    const [first, again] = fx.published.slice(1) as [StageTask, StageTask];
+    assert.deepEqual({ ...again, taskId: "" }, { ...first, taskId: "" }, "everything but the task id is the same");
+    assert.equal(again.outputKey, windowKey(JOB, 1, { start: 0, end: 17 }));
+    const t = out.run.tasks[id];
+    assert.equal(t?.attempt, 2);
+    assert.equal(t?.pending, true);
+    assert.equal(t?.republished, 1);
+    assert.equal(t?.streamSeq, 3);
+    // In flight again: the next drive publishes nothing.
+    await drive(out.run, job, fx);
+    assert.equal(fx.published.length, 3);
   });
 
   it("re-runs a window whose output is corrupted once, then fails with DATA_LOSS", async () => {

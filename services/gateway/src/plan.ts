@@ -270,6 +270,7 @@ export function windowTask(
         anchorFrames: anchorFrames(w, plan.factor),
         frameStride: level.frameStride,
         mode: r.mode,
+        strength: r.interpolationStrength,
       },
     },
   };

@@ -1,8 +1,8 @@
 /**
  * The gateway's working record of a job (`run.<jobId>` in the KV bucket `longshot-runs`, JSON): the
- * plan, the trace context every task carries, every task published (attempt, stream sequence) and
- * the result each one delivered (object refs, worker id, timings), the stitched levels and how often
- * a corrupted object's producer was re-run. The public `Job` (bucket `longshot-jobs`) says where a
+ * plan, the trace context every task carries, every task published (attempt, stream sequence, when,
+ * how often it was published again after being lost) and the result each one delivered (object refs,
+ * worker id, timings), the stitched levels and how often a corrupted object's producer was re-run. The public `Job` (bucket `longshot-jobs`) says where a
  * job is; this record says how it got there. Both change only by compare-and-set.
  *
  * The functions here are pure: they take a record and return a changed copy, so the coordinator's
@@ -53,7 +53,13 @@ export interface TaskRecord {
   pending: boolean;
   /** Sequence of the latest publish in LONGSHOT_TASKS (a dead letter of an older copy is stale). */
   streamSeq: number;
+  /** When the latest copy was published (gateway clock, ISO 8601). */
   publishedAt: string;
+  /**
+   * Times the task was published again because its published copy was lost (no result, its message
+   * gone from LONGSHOT_TASKS, no sign of life for the task timeout: see `lostTaskVerdict`). Absent: 0.
+   */
+  republished?: number;
   result?: TaskResultRecord;
 }
 
@@ -183,6 +189,7 @@ export function withPublished(
     pending: true,
     streamSeq: Math.max(streamSeq, prev?.streamSeq ?? 0),
     publishedAt: now.toISOString(),
+    ...(prev?.republished === undefined ? {} : { republished: prev.republished }),
   };
   return next;
 }
@@ -262,4 +269,107 @@ export function takeRerun(run: RunRecord, key: string): { allowed: boolean; run:
   const next = cloneRun(run);
   next.reruns[key] = used + 1;
   return { allowed: true, run: next };
+}
+
+// --- lost tasks -------------------------------------------------------------------------------------
+
+/**
+ * Re-publishes of a lost task before its job fails with DEADLINE_EXCEEDED: a task is published at most
+ * 1 + this many times for lost copies (re-runs after corruption are counted apart, `takeRerun`).
+ */
+export const MAX_LOST_TASK_REPUBLISHES = 2;
+
+/** When a published task counts as lost. */
+export interface LostTaskPolicy {
+  /** Silence (no result, no message in LONGSHOT_TASKS, no job event) after which a task is lost. */
+  timeoutMs: number;
+  /** Re-publishes allowed before the job fails (MAX_LOST_TASK_REPUBLISHES). */
+  maxRepublishes: number;
+}
+
+/** What the coordinator saw of a published task besides its run record. */
+export interface TaskSignsOfLife {
+  /**
+   * The task's latest copy is still in LONGSHOT_TASKS: queued, being worked on (heartbeats keep it
+   * there), or waiting for a redelivery. JetStream owns it then (redelivery, MaxDeliver, dead letter).
+   */
+  inStream: boolean;
+  /** When the job's newest event was stored (stage started, step progress, stage completed, queued …). */
+  lastEventAt: Date | undefined;
+}
+
+export type LostTaskVerdict =
+  | { kind: "alive" }
+  /** Lost: publish it again (the next attempt). */
+  | { kind: "republish"; silentMs: number }
+  /** Lost once more than the re-publishes allow: fail the job with DEADLINE_EXCEEDED and `reason`. */
+  | { kind: "give_up"; silentMs: number; reason: string };
+
+function msSince(iso: string, now: Date): number {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? now.getTime() - t : Number.POSITIVE_INFINITY;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/**
+ * Tasks waiting for a result for at least `timeoutMs` since their latest publish: the candidates for
+ * `lostTaskVerdict` (the only ones worth looking up in the streams).
+ */
+export function overdueTasks(run: RunRecord, now: Date, timeoutMs: number): TaskRecord[] {
+  return Object.values(run.tasks).filter(
+    (t) => t.pending && t.result === undefined && msSince(t.publishedAt, now) >= timeoutMs,
+  );
+}
+
+/**
+ * Whether a published task was lost: it has no result, its message is no longer in LONGSHOT_TASKS
+ * (purged or deleted, a stream or consumer recreated, or a worker acknowledged it without publishing
+ * a result) and neither its publish nor any event of its job is more recent than the task timeout.
+ * A lost task is published again up to `maxRepublishes` times; lost once more, the job gives up.
+ *
+ * The job's newest event stands in for the task's own progress: while any task of the job reports
+ * progress the job is alive, so a lost sibling is found at most one timeout after the job falls
+ * silent. Stage results are published before the task is acknowledged, so a finished task whose
+ * result waits in LONGSHOT_RESULTS has its `stage_completed` event as a recent sign of life.
+ */
+export function lostTaskVerdict(
+  task: TaskRecord,
+  signs: TaskSignsOfLife,
+  now: Date,
+  policy: LostTaskPolicy,
+): LostTaskVerdict {
+  if (!task.pending || task.result !== undefined || signs.inStream) return { kind: "alive" };
+  const sincePublish = msSince(task.publishedAt, now);
+  const sinceEvent =
+    signs.lastEventAt === undefined ? Number.POSITIVE_INFINITY : now.getTime() - signs.lastEventAt.getTime();
+  const silentMs = Math.min(sincePublish, sinceEvent);
+  if (silentMs < policy.timeoutMs) return { kind: "alive" };
+  const used = task.republished ?? 0;
+  if (used < policy.maxRepublishes) return { kind: "republish", silentMs };
+  const lost = used === 0 ? "was lost" : `was lost ${used + 1} times`;
+  return {
+    kind: "give_up",
+    silentMs,
+    reason:
+      `${task.stage} task ${task.taskId} ${lost} (attempt ${task.attempt}): ` +
+      `its message left the work queue without a result and the job showed no sign of life for the task timeout ` +
+      `(${seconds(policy.timeoutMs)}; the last copy was silent for ${seconds(silentMs)}); ` +
+      `gave up after ${used} re-publish${used === 1 ? "" : "es"}`,
+  };
+}
+
+/**
+ * Marks a lost task for publishing again (`drive` publishes it with the next attempt) and counts the
+ * re-publish; undefined when the task changed since it was judged lost at `attempt` (a result came,
+ * or another replica re-published it already), so two replicas never both count one loss.
+ */
+export function withLostTaskRepublish(run: RunRecord, taskId: string, attempt: number): RunRecord | undefined {
+  const t = run.tasks[taskId];
+  if (t === undefined || !t.pending || t.result !== undefined || t.attempt !== attempt) return undefined;
+  const next = cloneRun(run);
+  next.tasks[taskId] = { ...t, pending: false, republished: (t.republished ?? 0) + 1 };
+  return next;
 }

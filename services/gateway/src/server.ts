@@ -37,6 +37,8 @@ import {
   type GenerateRequest,
   type GetJobRequest,
   type GrpcServer,
+  grpcServerCredentials,
+  grpcServerTlsMode,
   JobEvent,
   JobState,
   type ListJobsRequest,
@@ -185,8 +187,13 @@ async function runDlqLoop(bus: Bus, coordinator: Coordinator, signal: AbortSigna
   }
 }
 
-/** Loads and verifies every configured pack, connects, serves gRPC on grpcHost:grpcPort and reports SERVING. */
+/**
+ * Checks the gRPC TLS files (LONGSHOT_GRPC_TLS_*), loads and verifies every configured pack, connects,
+ * serves gRPC on grpcHost:grpcPort (plaintext, TLS or mutual TLS as those settings say) and reports SERVING.
+ */
 export async function startGatewayService(config: GatewayConfig, logger: Logger): Promise<GatewayService> {
+  const tls = grpcServerTlsMode(config);
+  const credentials = grpcServerCredentials(config);
   const dirs = packDirs(config.packDir);
   if (dirs.length === 0) throw new InvalidArgumentError("packDir", "names no pack directory");
   const packs: Pack[] = [];
@@ -257,6 +264,7 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
         return m === undefined ? undefined : packShapeOf(m);
       },
       logger,
+      taskTimeoutMs: config.taskTimeout,
     });
     const service = new JobService({
       js: bus.js,
@@ -310,7 +318,7 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
         return service.listJobs(request);
       },
     });
-    server = createGrpcServer({ services: [video], logger });
+    server = createGrpcServer({ services: [video], logger, credentials });
     const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
 
     resultConsumer = await startResultConsumer({
@@ -363,7 +371,14 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
 
     server.setServing(true);
     logger.info(
-      { port, packs: catalog.names, defaultPack: catalog.defaultPack, window, maxActiveJobs: config.maxActiveJobs },
+      {
+        port,
+        tls,
+        packs: catalog.names,
+        defaultPack: catalog.defaultPack,
+        window,
+        maxActiveJobs: config.maxActiveJobs,
+      },
       "gateway serving",
     );
 

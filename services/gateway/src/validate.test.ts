@@ -50,6 +50,9 @@ describe("validateGenerateRequest: malformed requests are INVALID_ARGUMENT namin
     ["NaN keyframe guidance", { keyframeGuidance: Number.NaN }, "keyframe_guidance"],
     ["infinite interpolation guidance", { interpolationGuidance: Number.POSITIVE_INFINITY }, "interpolation_guidance"],
     ["too large interpolation guidance", { interpolationGuidance: 31 }, "interpolation_guidance"],
+    ["zero interpolation strength", { interpolationStrength: 0 }, "interpolation_strength"],
+    ["interpolation strength above 1", { interpolationStrength: 1.01 }, "interpolation_strength"],
+    ["strength that runs no step", { interpolationSteps: 4, interpolationStrength: 0.2 }, "interpolation_strength"],
     ["unknown sampler number", { sampler: 42 as Sampler }, "sampler"],
     ["UNRECOGNIZED sampler", { sampler: Sampler.UNRECOGNIZED }, "sampler"],
     ["unknown mode number", { mode: 9 as Mode }, "mode"],
@@ -105,6 +108,7 @@ describe("validateGenerateRequest: valid requests", () => {
       interpolationSteps: 15,
       keyframeGuidance: 5,
       interpolationGuidance: 2,
+      interpolationStrength: 1,
       sampler: Sampler.SAMPLER_DDIM,
       mode: Mode.MODE_PINNED,
       pack: "shapes-mini",
@@ -122,6 +126,7 @@ describe("validateGenerateRequest: valid requests", () => {
         interpolationSteps: 150,
         keyframeGuidance: 1,
         interpolationGuidance: 30,
+        interpolationStrength: 0.5,
         sampler: Sampler.SAMPLER_DPMPP_2M,
         mode: Mode.MODE_SEED,
         pack: "other",
@@ -135,6 +140,7 @@ describe("validateGenerateRequest: valid requests", () => {
     assert.equal(request.seed, 0n);
     assert.equal(request.frames, 17);
     assert.equal(request.keyframeGuidance, 1);
+    assert.equal(request.interpolationStrength, 0.5);
     assert.equal(request.sampler, Sampler.SAMPLER_DPMPP_2M);
     assert.equal(request.mode, Mode.MODE_SEED);
     assert.equal(request.pack, "other");

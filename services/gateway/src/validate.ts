@@ -119,6 +119,15 @@ function checkGuidance(value: number, field: string, limits: GenerateLimits): vo
   }
 }
 
+function checkStrength(value: number, steps: number): void {
+  if (!Number.isFinite(value) || value <= 0 || value > 1) {
+    fail("interpolation_strength", `must be a number in (0, 1] (1 = start from noise), got ${value}`);
+  }
+  if (Math.floor(steps * value) < 1) {
+    fail("interpolation_strength", `${value} runs no step of interpolation_steps ${steps}; use at least ${1 / steps}`);
+  }
+}
+
 function knownEnum(value: number, names: Record<number, string>): boolean {
   return value > 0 && typeof names[value] === "string";
 }
@@ -169,6 +178,8 @@ export function validateGenerateRequest(
   checkGuidance(keyframeGuidance, "keyframe_guidance", limits);
   const interpolationGuidance = request.interpolationGuidance ?? pack.defaults.interpolation.guidance;
   checkGuidance(interpolationGuidance, "interpolation_guidance", limits);
+  const interpolationStrength = request.interpolationStrength ?? pack.defaults.interpolation.strength ?? 1;
+  checkStrength(interpolationStrength, interpolationSteps);
 
   if (request.sampler !== Sampler.SAMPLER_UNSPECIFIED && !knownEnum(request.sampler, Sampler)) {
     fail("sampler", `must be one of ${enumNames(Sampler)}, got ${request.sampler}`);
@@ -207,6 +218,7 @@ export function validateGenerateRequest(
       interpolationSteps,
       keyframeGuidance,
       interpolationGuidance,
+      interpolationStrength,
       sampler,
       mode,
       pack: pack.name,

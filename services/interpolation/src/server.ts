@@ -10,6 +10,7 @@ import type { BlobStore } from "@longshot/blob";
 import type { Logger } from "@longshot/core";
 import {
   defineService,
+  grpcServerCredentials,
   InterpolationServiceGetModelInfoResponse,
   InterpolationServiceService,
   ModelInfo,
@@ -58,14 +59,16 @@ export interface InterpolationService extends StageServer {
 }
 
 /**
- * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
- * cannot load), opens the blob store, serves gRPC on grpcHost:grpcPort, starts the queue worker
- * (unless `worker` is off) and reports SERVING.
+ * Checks the gRPC TLS files (LONGSHOT_GRPC_TLS_*, before anything slow), loads and verifies the pack,
+ * opens the stage's sessions (failing loudly if the execution provider cannot load), opens the blob
+ * store, serves gRPC on grpcHost:grpcPort, starts the queue worker (unless `worker` is off) and
+ * reports SERVING.
  */
 export async function startInterpolationService(
   config: InterpolationConfig,
   logger: Logger,
 ): Promise<InterpolationService> {
+  const credentials = grpcServerCredentials(config);
   const workerId = config.workerId ?? `${hostname()}:${process.pid}`;
   const pack = await loadPack(config.packDir);
   logger.info({ pack: pack.id, dir: pack.dir }, "model pack verified");
@@ -95,6 +98,7 @@ export async function startInterpolationService(
     const serving = await startStageServer({
       config,
       logger,
+      credentials,
       service,
       stage: "interpolation",
       name: "interpolation",

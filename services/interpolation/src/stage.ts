@@ -101,6 +101,7 @@ export class InterpolationStage {
         ]),
         frameStride: p.frameStride,
         guidance: sampler.guidance,
+        strength: p.strength ?? 1,
         mode: interpolationMode(p.mode),
         factor: video.interpolationFactor,
         window,

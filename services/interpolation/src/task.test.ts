@@ -102,6 +102,11 @@ describe("interpolation task checks against the pack", () => {
     ));
   it("refuses a stride other than the pack's", () =>
     rejectsField({ frameStride: 1 }, "task.interpolation.frame_stride"));
+  it("refuses a strength outside (0, 1] or one that runs no step", () => {
+    rejectsField({ strength: 0 }, "task.interpolation.strength");
+    rejectsField({ strength: 1.5 }, "task.interpolation.strength");
+    rejectsField({ strength: 0.01 }, "task.interpolation.strength");
+  });
   it("refuses anchors that are not known frames", () =>
     rejectsField({ anchorFrames: [16, 18] }, "task.interpolation.anchor_frames[1]"));
   it("refuses windows that do not start and end on known frames", () => {

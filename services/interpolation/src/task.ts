@@ -114,6 +114,18 @@ export function checkInterpolationTask(task: StageTask | undefined, pack: Pack):
       `must be at least 1 (1 = no classifier-free guidance), got ${guidance}`,
     );
   }
+  const strength = p.strength ?? 1;
+  if (
+    !Number.isFinite(strength) ||
+    strength <= 0 ||
+    strength > 1 ||
+    Math.floor((valid.sampler?.steps ?? 0) * strength) < 1
+  ) {
+    throw new InvalidArgumentError(
+      `${where}.strength`,
+      `must be in (0, 1] and leave at least one of the ${valid.sampler?.steps ?? 0} steps, got ${strength}`,
+    );
+  }
   p.anchorFrames.forEach((frame, i) => {
     if (frame % video.interpolationFactor !== 0) {
       throw new InvalidArgumentError(

@@ -10,6 +10,7 @@ import type { Logger } from "@longshot/core";
 import { PromptTokenizer } from "@longshot/engine";
 import {
   defineService,
+  grpcServerCredentials,
   KeyframeServiceGetModelInfoResponse,
   KeyframeServiceService,
   ModelInfo,
@@ -58,11 +59,13 @@ export interface KeyframeService extends StageServer {
 }
 
 /**
- * Loads and verifies the pack, opens the stage's sessions (failing loudly if the execution provider
- * cannot load), opens the blob store, serves gRPC on grpcHost:grpcPort, starts the queue worker
- * (unless `worker` is off) and reports SERVING.
+ * Checks the gRPC TLS files (LONGSHOT_GRPC_TLS_*, before anything slow), loads and verifies the pack,
+ * opens the stage's sessions (failing loudly if the execution provider cannot load), opens the blob
+ * store, serves gRPC on grpcHost:grpcPort, starts the queue worker (unless `worker` is off) and
+ * reports SERVING.
  */
 export async function startKeyframeService(config: KeyframeConfig, logger: Logger): Promise<KeyframeService> {
+  const credentials = grpcServerCredentials(config);
   const workerId = config.workerId ?? `${hostname()}:${process.pid}`;
   const pack = await loadPack(config.packDir);
   logger.info({ pack: pack.id, dir: pack.dir }, "model pack verified");
@@ -92,6 +95,7 @@ export async function startKeyframeService(config: KeyframeConfig, logger: Logge
     const serving = await startStageServer({
       config,
       logger,
+      credentials,
       service,
       stage: "keyframe",
       name: "keyframe",

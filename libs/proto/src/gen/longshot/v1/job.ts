@@ -175,6 +175,12 @@ export interface GenerateRequest {
   idempotencyKey: string;
   /** Files to produce; empty: [OUTPUT_FORMAT_MP4]. */
   outputFormats: OutputFormat[];
+  /**
+   * Share of each interpolation pass's timesteps to run, in (0, 1] (diffusers img2img strength): 1 starts the
+   * frames to fill in from noise, less from the known frames blended across each gap; absent: pack
+   * defaults.interpolation.strength (1 when the pack has none).
+   */
+  interpolationStrength?: number | undefined;
 }
 
 export interface StageProgress {
@@ -240,6 +246,7 @@ function createBaseGenerateRequest(): GenerateRequest {
     pack: "",
     idempotencyKey: "",
     outputFormats: [],
+    interpolationStrength: undefined,
   };
 }
 
@@ -290,6 +297,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    if (message.interpolationStrength !== undefined) {
+      writer.uint32(113).double(message.interpolationStrength);
     }
     return writer;
   },
@@ -421,6 +431,14 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
 
             break;
           }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.interpolationStrength = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -476,6 +494,11 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
         : globalThis.Array.isArray(object?.output_formats)
         ? object.output_formats.map((e: any) => outputFormatFromJSON(e))
         : [],
+      interpolationStrength: isSet(object.interpolationStrength)
+        ? globalThis.Number(object.interpolationStrength)
+        : isSet(object.interpolation_strength)
+        ? globalThis.Number(object.interpolation_strength)
+        : undefined,
     };
   },
 
@@ -520,6 +543,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     if (message.outputFormats?.length) {
       obj.outputFormats = message.outputFormats.map((e) => outputFormatToJSON(e));
     }
+    if (message.interpolationStrength !== undefined) {
+      obj.interpolationStrength = floatToJson(message.interpolationStrength);
+    }
     return obj;
   },
 
@@ -541,6 +567,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     message.pack = object.pack ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.outputFormats = object.outputFormats?.map((e) => e) || [];
+    message.interpolationStrength = object.interpolationStrength ?? undefined;
     return message;
   },
 };

@@ -99,6 +99,8 @@ export interface InterpolationParams {
   frameStride: number;
   /** Never MODE_UNSPECIFIED in a task: the gateway resolves the pack default. */
   mode: Mode;
+  /** Share of the timesteps to run, in (0, 1] (GenerateRequest.interpolation_strength, resolved); absent: 1. */
+  strength?: number | undefined;
 }
 
 /** Decode stage: latents to frames and files. */
@@ -836,6 +838,7 @@ function createBaseInterpolationParams(): InterpolationParams {
     anchorFrames: [],
     frameStride: 0,
     mode: 0,
+    strength: undefined,
   };
 }
 
@@ -871,6 +874,9 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
     }
     if (message.mode !== 0) {
       writer.uint32(72).int32(message.mode);
+    }
+    if (message.strength !== undefined) {
+      writer.uint32(81).double(message.strength);
     }
     return writer;
   },
@@ -970,6 +976,14 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
             message.mode = reader.int32() as any;
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.strength = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1021,6 +1035,7 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
         ? globalThis.Number(object.frame_stride)
         : 0,
       mode: isSet(object.mode) ? modeFromJSON(object.mode) : 0,
+      strength: isSet(object.strength) ? globalThis.Number(object.strength) : undefined,
     };
   },
 
@@ -1053,6 +1068,9 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
     if (message.mode !== 0) {
       obj.mode = modeToJSON(message.mode);
     }
+    if (message.strength !== undefined) {
+      obj.strength = floatToJson(message.strength);
+    }
     return obj;
   },
 
@@ -1074,6 +1092,7 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
     message.anchorFrames = object.anchorFrames?.map((e) => e) || [];
     message.frameStride = object.frameStride ?? 0;
     message.mode = object.mode ?? 0;
+    message.strength = object.strength ?? undefined;
     return message;
   },
 };
