@@ -3,14 +3,45 @@
  * consumer (results.ts): the retry back-off, an abortable sleep, the option checks, the connection
  * behind a JetStream client and how a handler ended. Internal to the package.
  */
-import { ConfigError } from "@longshot/core";
+import { ConfigError, isTransient, LongshotError } from "@longshot/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { DeadLetterKind } from "./dead-letter.js";
+import { errorMessage } from "./errors.js";
 
 /** 1 s, 2 s, 4 s … up to 30 s for the 1st, 2nd, 3rd … delivery, ±20 % jitter. */
 export function backoffRetryDelay(deliveryCount: number): number {
   const base = Math.min(30_000, 1000 * 2 ** Math.max(0, deliveryCount - 1));
   return Math.round(base * (0.8 + 0.4 * Math.random()));
+}
+
+/** How a failed delivery ends: retried after a back-off, or dead-lettered with a kind, reason and code. */
+export type FailureDisposition =
+  | { kind: "retry"; delayMs: number }
+  | { kind: DeadLetterKind; reason: string; code: string };
+
+/**
+ * A transient error with deliveries left (`maxDeliver` < 0: unlimited) is retried after `retryDelay`;
+ * anything else goes to the dead letter stream: "max_deliveries" for a transient error out of
+ * deliveries, "permanent" otherwise, with the error's gRPC code (INTERNAL for a foreign error).
+ */
+export function failureDisposition(
+  err: unknown,
+  deliveryCount: number,
+  maxDeliver: number,
+  retryDelay: (deliveryCount: number, err: unknown) => number,
+): FailureDisposition {
+  if (isTransient(err) && (maxDeliver < 0 || deliveryCount < maxDeliver)) {
+    return { kind: "retry", delayMs: Math.max(0, Math.round(retryDelay(deliveryCount, err))) };
+  }
+  const code = err instanceof LongshotError ? err.code : "INTERNAL";
+  return isTransient(err)
+    ? {
+        kind: "max_deliveries",
+        reason: `gave up after ${deliveryCount} of ${maxDeliver} deliveries: ${errorMessage(err)}`,
+        code,
+      }
+    : { kind: "permanent", reason: errorMessage(err), code };
 }
 
 /** Resolves after `ms`, or as soon as `signal` aborts (never rejects). */

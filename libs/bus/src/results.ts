@@ -21,9 +21,7 @@ import {
   ConfigError,
   createLogger,
   InvalidArgumentError,
-  isTransient,
   type Logger,
-  LongshotError,
   UnavailableError,
 } from "@longshot/core";
 import { StageResult } from "@longshot/proto";
@@ -68,7 +66,14 @@ import {
   stageNameOf,
   stageOfResultSubject,
 } from "./names.js";
-import { backoffRetryDelay, checkPullOptions, connectionOf, type HandlerResult, sleep } from "./pull-support.js";
+import {
+  backoffRetryDelay,
+  checkPullOptions,
+  connectionOf,
+  failureDisposition,
+  type HandlerResult,
+  sleep,
+} from "./pull-support.js";
 
 /** Largest result payload accepted by default (results carry references, never tensors). */
 export const DEFAULT_MAX_RESULT_BYTES = 256 * 1024;
@@ -508,19 +513,13 @@ export async function startResultConsumer(options: ResultConsumerOptions): Promi
         return finish("cancelled");
       }
       recordError(span, err);
-      const code = err instanceof LongshotError ? err.code : "INTERNAL";
-      if (isTransient(err) && (maxDeliver < 0 || deliveryCount < maxDeliver)) {
-        const delay = Math.max(0, Math.round(retryDelay(deliveryCount, err)));
-        msg.nak(delay);
-        log.warn({ err, delayMs: delay, maxDeliver }, "transient failure handling a result; it will be retried");
+      const d = failureDisposition(err, deliveryCount, maxDeliver, retryDelay);
+      if (d.kind === "retry") {
+        msg.nak(d.delayMs);
+        log.warn({ err, delayMs: d.delayMs, maxDeliver }, "transient failure handling a result; it will be retried");
         return finish("retried");
       }
-      const kind: DeadLetterKind = isTransient(err) ? "max_deliveries" : "permanent";
-      const reason =
-        kind === "max_deliveries"
-          ? `gave up after ${deliveryCount} of ${maxDeliver} deliveries: ${errorMessage(err)}`
-          : errorMessage(err);
-      return finish(await deadLetter(msg, result, kind, reason, code, log));
+      return finish(await deadLetter(msg, result, d.kind, d.reason, d.code, log));
     } finally {
       span.end();
     }

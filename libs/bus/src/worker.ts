@@ -30,15 +30,7 @@
  * message; the loop sends a plain `term()` to those servers (the reason is in the DLQ record and the log).
  */
 import { hostname } from "node:os";
-import {
-  CancelledError,
-  ConfigError,
-  createLogger,
-  isTransient,
-  type Logger,
-  LongshotError,
-  UnavailableError,
-} from "@longshot/core";
+import { CancelledError, ConfigError, createLogger, type Logger, UnavailableError } from "@longshot/core";
 import type { StageTask } from "@longshot/proto";
 import {
   ATTR_LONGSHOT_DELIVERY_COUNT,
@@ -70,7 +62,14 @@ import {
 } from "./dead-letter.js";
 import { errorMessage, MalformedPayloadError, toBusError } from "./errors.js";
 import { CANCEL_SUBJECT_PREFIX, type StageName, stageOfSubject, TASKS_STREAM } from "./names.js";
-import { backoffRetryDelay, checkPullOptions, connectionOf, type HandlerResult, sleep } from "./pull-support.js";
+import {
+  backoffRetryDelay,
+  checkPullOptions,
+  connectionOf,
+  failureDisposition,
+  type HandlerResult,
+  sleep,
+} from "./pull-support.js";
 import { DEFAULT_MAX_TASK_BYTES, decodeTask } from "./task-codec.js";
 
 export interface TaskContext {
@@ -429,19 +428,13 @@ export async function runWorker(options: WorkerOptions): Promise<Worker> {
         return finish("cancelled");
       }
       recordError(span, err);
-      const code = err instanceof LongshotError ? err.code : "INTERNAL";
-      if (isTransient(err) && (maxDeliver < 0 || deliveryCount < maxDeliver)) {
-        const delay = Math.max(0, Math.round(retryDelay(deliveryCount, err)));
-        msg.nak(delay);
-        log.warn({ err, delayMs: delay, maxDeliver }, "transient failure; task will be retried");
+      const d = failureDisposition(err, deliveryCount, maxDeliver, retryDelay);
+      if (d.kind === "retry") {
+        msg.nak(d.delayMs);
+        log.warn({ err, delayMs: d.delayMs, maxDeliver }, "transient failure; task will be retried");
         return finish("retried");
       }
-      const kind: DeadLetterKind = isTransient(err) ? "max_deliveries" : "permanent";
-      const reason =
-        kind === "max_deliveries"
-          ? `gave up after ${deliveryCount} of ${maxDeliver} deliveries: ${errorMessage(err)}`
-          : errorMessage(err);
-      return finish(await deadLetter(msg, task, kind, reason, code, log));
+      return finish(await deadLetter(msg, task, d.kind, d.reason, d.code, log));
     } finally {
       span.end();
     }

@@ -54,6 +54,8 @@ describe("longshot generate, end to end", () => {
       "7",
       "--steps",
       "2",
+      "--interpolation-strength",
+      "1",
       "--pack",
       pack,
       "--out",
@@ -84,7 +86,7 @@ describe("longshot generate, end to end", () => {
     assert.equal(result.sampler, manifest.defaults.sampler);
     assert.deepEqual(result.stages, {
       keyframe: { steps: 2, guidance: manifest.defaults.keyframe.guidance, frames: 5 },
-      interpolation: { steps: 2, guidance: manifest.defaults.interpolation.guidance, levels: [17, 65] },
+      interpolation: { steps: 2, guidance: manifest.defaults.interpolation.guidance, strength: 1, levels: [17, 65] },
     });
     assert.deepEqual(result.keyframeIndices, [0, 16, 32, 48, 64]);
     assert.deepEqual(result.noise, { source: "seed" });
