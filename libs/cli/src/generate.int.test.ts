@@ -3,7 +3,8 @@
  * ffmpeg, result.json) and `longshot probe` on them. Few steps, to stay fast.
  *
  * The pack: $LONGSHOT_TEST_PACK, else the bundled models/packs/shapes-mini, else the development pack with random
- * weights at /tmp/smoke/pack. With random weights the video is noise, so only the plumbing is checked here.
+ * weights at /tmp/smoke/pack. With random weights the video is noise, so only the plumbing is checked there; the
+ * last block checks what the bundled pack's videos show, at its default settings, with the eval probe.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -231,4 +232,50 @@ describe("longshot generate, end to end", () => {
     }
     assert.equal(existsSync(path.join(dir, "never")), false, "nothing is written when the arguments are bad");
   });
+});
+
+/**
+ * World prompts (seen and held-out combinations, four colours, four directions), each with the seed it runs with.
+ * The probe must read back the colour and the direction each one asks for.
+ */
+const PROBED = [
+  { prompt: "a red circle moving right on a dark blue background", seed: 7 },
+  { prompt: "a yellow square moving left on a black background", seed: 7 }, // held out of training
+  { prompt: "a blue circle moving down on a white background", seed: 7 },
+  { prompt: "a white square moving up on a gray background", seed: 7 },
+];
+
+describe("the bundled pack's videos show what the prompt asks (eval probe, default settings)", () => {
+  let dir: string;
+  before(async () => {
+    assert.ok(
+      existsSync(path.join(REPO_ROOT, BUNDLED_PACK, "pack.json")),
+      `the bundled pack is missing: ${BUNDLED_PACK}`,
+    );
+    dir = await mkdtemp(path.join(tmpdir(), "longshot-probe-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const { prompt, seed } of PROBED) {
+    test(`${prompt} (seed ${seed})`, { timeout: 300_000 }, async (t) => {
+      const out = path.join(dir, prompt.replaceAll(" ", "-"));
+      // No --pack: the README's command, on the bundled pack.
+      const r = await longshot(["generate", "--prompt", prompt, "--seed", String(seed), "--out", out, "--quiet"]);
+      assert.equal(r.code, 0, r.stderr);
+      const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
+      assert.equal(result.frames, 65);
+      assert.ok(result.probe !== null);
+      const { want, got, smooth, maxStepRatio } = result.probe;
+      t.diagnostic(`probe: ${JSON.stringify(got)}, smooth ${smooth} (max step ${maxStepRatio.toFixed(1)}× median)`);
+      assert.equal(got.colour, want.colour, `colour of the object in ${out}`);
+      assert.equal(got.motion, want.motion, `direction of the motion in ${out}`);
+      // The MP4 a user watches says the same.
+      const mp4 = await longshot(["probe", path.join(out, "video.mp4"), "--prompt", prompt, "--json"]);
+      assert.equal(mp4.code, 0, mp4.stderr);
+      const fromMp4 = (JSON.parse(mp4.stdout) as { score: { got: { colour: string; motion: string } } }).score.got;
+      assert.deepEqual([fromMp4.colour, fromMp4.motion], [want.colour, want.motion], "probe of video.mp4");
+    });
+  }
 });
