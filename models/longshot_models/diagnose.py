@@ -22,7 +22,9 @@ from .train import ROOT, load_vae
 
 def _rates(scores: list[dict[str, object]]) -> dict[str, float]:
     keys = ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth")
-    return {k.removesuffix("_ok"): round(sum(bool(s[k]) for s in scores) / len(scores), 3) for k in keys}
+    rates = {k.removesuffix("_ok"): round(sum(bool(s[k]) for s in scores) / len(scores), 3) for k in keys}
+    rates["median_max_step_ratio"] = round(float(np.median([float(s["max_step_ratio"]) for s in scores])), 2)  # type: ignore[arg-type]
+    return rates
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,30 +32,37 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pack", type=Path, default=ROOT / "packs" / "shapes-mini")
     ap.add_argument("--videos", type=int, default=30)
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a pack default, e.g. --set interp_strength=1.0")
+    ap.add_argument("--only", choices=["keyframes", "interpolation", "vae"], action="append", help="probe only these parts (default: all)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    pipe = ReferencePipeline(args.pack, threads=2)
+    overrides = {k: (v if k == "mode" else float(v) if "." in v else int(v)) for k, v in (a.split("=", 1) for a in args.set)}
+    only = set(args.only or ["keyframes", "interpolation", "vae"])
+    pipe = ReferencePipeline(args.pack, threads=args.threads)
     vae_model, scale = load_vae()
-    d = pipe.manifest["defaults"]
-    s = Settings(d["keyframe"]["steps"], d["keyframe"]["guidance"], d["interpolation"]["steps"], d["interpolation"]["guidance"])
+    s = Settings.pack_defaults(pipe.manifest, **overrides)
     rng = random.Random(args.seed)
-    kf_scores, interp_scores, vae_scores = [], [], []
+    scores: dict[str, list[dict[str, object]]] = {k: [] for k in ("keyframes", "interpolation", "vae")}
     for i in range(args.videos):
         spec = world.sample_spec(rng, split="train")
         noise = make_noise(pipe.noise_shapes(65), 10_000 + i)
         ctx = pipe.encode_prompt(spec.prompt)
-        kf = pipe.keyframes(ctx, noise["keyframes"], s)
-        kf_scores.append(probe.score(pipe.decode(kf), spec.prompt))
+        if "keyframes" in only:
+            kf = pipe.keyframes(ctx, noise["keyframes"], s)
+            scores["keyframes"].append(probe.score(pipe.decode(kf), spec.prompt))
         with torch.no_grad():
             gt = (vae_model.encode(world.render(spec, [k / 4 for k in range(5)])) * scale).permute(1, 0, 2, 3)[None].numpy()
-            clip = world.render(spec, world.frame_times(65))
-            rec = vae_model.decode(vae_model.encode(clip)).clamp(-1, 1)
-        l17 = pipe.interpolate(ctx, gt, noise["interp1"], 4.0, s)
-        l65 = pipe.interpolate(ctx, l17, noise["interp2"], 1.0, s)
-        interp_scores.append(probe.score(pipe.decode(l65), spec.prompt))
-        frames = np.round((rec.permute(0, 2, 3, 1).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
-        vae_scores.append(probe.score(frames, spec.prompt))
-    print(json.dumps({"videos": args.videos, "keyframes_alone": _rates(kf_scores), "interpolation_alone_from_true_keyframes": _rates(interp_scores), "vae_alone": _rates(vae_scores)}, indent=2))
-
+            rec = vae_model.decode(vae_model.encode(world.render(spec, world.frame_times(65)))).clamp(-1, 1)
+        if "interpolation" in only:
+            l17 = pipe.interpolate(ctx, gt, noise["interp1"], 4.0, s)
+            l65 = pipe.interpolate(ctx, l17, noise["interp2"], 1.0, s)
+            scores["interpolation"].append(probe.score(pipe.decode(l65), spec.prompt))
+        if "vae" in only:
+            frames = np.round((rec.permute(0, 2, 3, 1).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+            scores["vae"].append(probe.score(frames, spec.prompt))
+    names = {"keyframes": "keyframes_alone", "interpolation": "interpolation_alone_from_true_keyframes", "vae": "vae_alone"}
+    out = {names[k]: _rates(v) for k, v in scores.items() if v}
+    print(json.dumps({"videos": args.videos, "settings": s.__dict__, **out}, indent=2))
 
 if __name__ == "__main__":
     main()

@@ -39,17 +39,15 @@ def save_strip(frames: np.ndarray, path: Path, every: int = 8, scale: int = 2) -
     Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST).save(path)
 
 
-def evaluate(pack: Path, videos: int, seed: int, samples_dir: Path | None, shard: tuple[int, int] = (0, 1), threads: int = 2) -> list[dict[str, object]]:
-    """Score `videos` generated videos (half seen, half held-out prompts); with shard (i, n) only every n-th."""
+def evaluate(
+    pack: Path, videos: int, seed: int, samples_dir: Path | None, shard: tuple[int, int] = (0, 1), threads: int = 2, overrides: dict[str, object] | None = None
+) -> list[dict[str, object]]:
+    """Score `videos` generated videos (half seen, half held-out prompts); with shard (i, n) only every n-th.
+    `overrides` replace pack defaults (Settings fields, e.g. {"interp_strength": 1.0})."""
     pipe = ReferencePipeline(pack, threads=threads)
     manifest = pipe.manifest
     rng = random.Random(seed)
-    s = Settings(
-        keyframe_steps=manifest["defaults"]["keyframe"]["steps"],
-        keyframe_guidance=manifest["defaults"]["keyframe"]["guidance"],
-        interp_steps=manifest["defaults"]["interpolation"]["steps"],
-        interp_guidance=manifest["defaults"]["interpolation"]["guidance"],
-    )
+    s = Settings.pack_defaults(manifest, **(overrides or {}))
     rows: list[dict[str, object]] = []
     t0 = time.time()
     specs = [world.sample_spec(rng, split="held_out" if i % 2 else "train") for i in range(videos)]
@@ -64,9 +62,9 @@ def evaluate(pack: Path, videos: int, seed: int, samples_dir: Path | None, shard
         sc = probe.score(frames, spec.prompt)
         fid = min(psnr(frames[k * 16], key_frames[k]) for k in range(5))
         rows.append({"i": i, "prompt": spec.prompt, "split": "seen" if split == "train" else "held_out", **{k: sc[k] for k in ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth", "max_step_ratio")}, "got": sc["got"], "keyframe_psnr": fid})
-        if samples_dir is not None and i < 12:
+        if samples_dir is not None and i < 8:
             samples_dir.mkdir(parents=True, exist_ok=True)
-            slug = spec.prompt.replace(",", "").replace(" ", "-")
+            slug = f"{rows[-1]['split']}-" + spec.prompt.replace(",", "").replace(" ", "-")
             save_gif(frames, samples_dir / f"sample-{i}-{slug}.gif")
             save_strip(frames, samples_dir / f"sample-{i}-{slug}.png")
         rows[-1]["seconds"] = round(time.time() - t0, 1)
@@ -102,15 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "results.json")
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "docs" / "images")
     ap.add_argument("--processes", type=int, default=2, help="evaluate in this many processes (1 thread each)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a pack default, e.g. --set interp_strength=1.0 --set keyframe_guidance=7.5")
     args = ap.parse_args(argv)
+    overrides = {k: (v if k == "mode" else float(v) if "." in v else int(v)) for k, v in (a.split("=", 1) for a in args.set)}
     import multiprocessing as mp
 
     n = max(1, args.processes)
     with mp.get_context("spawn").Pool(n) as pool:
-        parts = pool.starmap(evaluate, [(args.pack, args.videos, args.seed, args.samples if k == 0 else None, (k, n), 1) for k in range(n)])
+        parts = pool.starmap(evaluate, [(args.pack, args.videos, args.seed, None if overrides else args.samples, (k, n), 1, overrides) for k in range(n)])
     rows = sorted((r for part in parts for r in part), key=lambda r: int(r["i"]))  # type: ignore[arg-type]
     manifest = json.loads((args.pack / "pack.json").read_text())
-    summary = summarize(rows, {"defaults": manifest["defaults"], "frames": 65})
+    summary = summarize(rows, {"defaults": manifest["defaults"], "overrides": overrides, "frames": 65})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     clean = lambda x: None if isinstance(x, float) and math.isinf(x) else x  # noqa: E731
     args.out.write_text(json.dumps({"summary": summary, "rows": [{k: clean(v) for k, v in r.items()} for r in rows]}, indent=1) + "\n")

@@ -20,7 +20,10 @@ from torch import nn
 from . import diffusion, text, train, unet, vae, world
 
 PACK_NAME = "shapes-mini"
-PACK_VERSION = "1.0.0"
+PACK_VERSION = "1.1.0"
+# Interpolation passes start from the blended known frames at this strength (pack defaults.interpolation.strength);
+# chosen by evaluation (docs/models.md).
+INTERP_STRENGTH = 0.7
 DEFAULT_OUT = train.ROOT / "packs" / PACK_NAME
 OPSET = 17
 LATENT = 16
@@ -171,7 +174,7 @@ def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, objec
         "latent": {"channels": 4, "height": LATENT, "width": LATENT, "downsample": world.SIZE // LATENT, "scalingFactor": scale, "layout": "BCFHW"},
         "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN},
         "scheduler": diffusion.SCHEDULER_CONFIG,
-        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 10, "guidance": 1.0}},
+        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 10, "guidance": 1.0, "strength": INTERP_STRENGTH}},
         "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW},
         "graphs": contracts,
         "files": [{"path": p.relative_to(out).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],

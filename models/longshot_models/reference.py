@@ -7,7 +7,10 @@ such fixtures (noise in, latents out per stage, frames out).
 Sampler: DDIM (eta 0) with the pack's diffusers scheduler config. Classifier-free guidance batch = [uncond, cond].
 Interpolation pass, Fin -> Fout = (Fin - 1) * 4 + 1 frames, the seed's conditioning:
     hint[:, :, i] = latents_in[:, :, i // 4]; mask = 0 at keyframe slots (i % 4 == 0), 1 elsewhere;
-    x_T = noise; at each step, in "pinned" mode, keyframe slots are overwritten by the keyframes noised to the
+    x_T = noise, or with strength < 1 (diffusers img2img): the pass runs only the last int(steps * strength) of its
+    timesteps, starting from the known frames blended linearly across each gap (frame i between known frames k and
+    k + 1 = (1 - a) * latents_in[k] + a * latents_in[k + 1], a = (i % 4) / 4) noised to the first of them with the
+    level's noise; at each step, in "pinned" mode, keyframe slots are overwritten by the keyframes noised to the
     current timestep with the same noise (add_noise(latents_in, noise[:, :, ::4], t)); the model sees
     cat[x_t, mask, hint]; after the last step, pinned mode restores the keyframe slots exactly.
     "seed" mode (as the blog) lets the model regenerate the keyframe slots.
@@ -72,6 +75,14 @@ class Settings:
     interp_guidance: float = 1.0
     mode: str = "pinned"
     frames: int = 65
+    interp_strength: float = 1.0
+
+    @staticmethod
+    def pack_defaults(manifest: dict[str, object], **overrides: object) -> "Settings":
+        d = manifest["defaults"]  # type: ignore[index]
+        kf, it = d["keyframe"], d["interpolation"]  # type: ignore[index]
+        s = Settings(kf["steps"], kf["guidance"], it["steps"], it["guidance"], d["mode"], 65, it.get("strength", 1.0))
+        return Settings(**{**s.__dict__, **overrides})
 
 
 class ReferencePipeline:
@@ -128,8 +139,14 @@ class ReferencePipeline:
         hint = np.repeat(lat, 4, axis=2)[:, :, :fout]
         mask = np.ones((b, 1, fout, h, w), np.float32)
         mask[:, :, 0::4] = 0.0
-        x = noise.astype(np.float32).copy()
-        for t in self.sched.set_timesteps(s.interp_steps):
+        timesteps = self.sched.set_timesteps(s.interp_steps)
+        begin = strength_begin_index(s.interp_steps, s.interp_strength)
+        timesteps = timesteps[begin:]
+        if begin == 0:
+            x = noise.astype(np.float32).copy()
+        else:
+            x = self.sched.add_noise(blend_known_frames(lat), noise, timesteps[0])
+        for t in timesteps:
             if s.mode == "pinned":
                 x[:, :, 0::4] = self.sched.add_noise(lat, noise[:, :, 0::4], t)
             inp = np.concatenate([x, mask, hint], axis=1)
@@ -177,6 +194,25 @@ class ReferencePipeline:
         return out
 
 
+def strength_begin_index(steps: int, strength: float) -> int:
+    """diffusers img2img `get_timesteps`: how many leading timesteps a pass of this strength skips."""
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"interpolation strength must be in (0, 1], got {strength}")
+    run = min(int(steps * strength), steps)
+    if run < 1:
+        raise ValueError(f"interpolation strength {strength} leaves no step of {steps}")
+    return steps - run
+
+
+def blend_known_frames(lat: np.ndarray, factor: int = 4) -> np.ndarray:
+    """[B, C, Fin, h, w] -> [B, C, (Fin - 1) * factor + 1, h, w]: each gap filled by linear blending of its ends."""
+    fout = (lat.shape[2] - 1) * factor + 1
+    here = np.repeat(lat, factor, axis=2)[:, :, :fout]
+    nxt = np.repeat(np.concatenate([lat[:, :, 1:], lat[:, :, -1:]], axis=2), factor, axis=2)[:, :, :fout]
+    a = (np.arange(fout) % factor / factor).astype(np.float32)[None, None, :, None, None]
+    return ((np.float32(1) - a) * here + a * nxt).astype(np.float32)
+
+
 def make_noise(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {k: rng.standard_normal(v).astype(np.float32) for k, v in shapes.items()}
@@ -209,8 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--interp-steps", type=int, default=6)
     ap.add_argument("--keyframe-guidance", type=float, default=5.0)
     ap.add_argument("--interp-guidance", type=float, default=1.0)
+    ap.add_argument("--interp-strength", type=float, default=1.0)
     args = ap.parse_args(argv)
-    s = Settings(args.keyframe_steps, args.keyframe_guidance, args.interp_steps, args.interp_guidance, args.mode, args.frames)
+    s = Settings(args.keyframe_steps, args.keyframe_guidance, args.interp_steps, args.interp_guidance, args.mode, args.frames, args.interp_strength)
     write_fixtures(args.pack, args.fixtures, args.prompt, args.seed, s)
     print(f"fixtures written to {args.fixtures}")
 

@@ -1,5 +1,6 @@
-"""Training report: `python -m longshot_models.report` keeps the loss logs of the last run (models/logs/) and draws
-docs/images/training-loss.png."""
+"""Training report: `python -m longshot_models.report` keeps the loss logs of the shipped weights (models/logs/) and
+draws docs/images/training-loss.png. A run from scratch replaces a stage's log; a `train --continue` run is appended
+to it, its steps counted on from where the weights it continued stood."""
 
 from __future__ import annotations
 
@@ -13,11 +14,29 @@ LOGS = ROOT / "logs"
 IMAGES = ROOT.parent / "docs" / "images"
 
 
-def _read(stage: str) -> list[dict[str, object]]:
-    path = RUNS / f"{stage}.log.jsonl"
-    if not path.exists():
-        path = LOGS / f"{stage}.log.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _keep(stage: str) -> None:
+    """Bring the run folder's log of `stage` into models/logs/ (replace, or append a continuation once)."""
+    run = _rows(RUNS / f"{stage}.log.jsonl")
+    if not run:
+        return
+    kept = _rows(LOGS / f"{stage}.log.jsonl")
+    if not any(r.get("continued") for r in run):
+        shutil.copy(RUNS / f"{stage}.log.jsonl", LOGS / f"{stage}.log.jsonl")
+        return
+    if any(r.get("run_time") == run[0]["time"] for r in kept):
+        return  # appended before
+    base = max((int(r["step"]) for r in kept if "step" in r and not r.get("continued")), default=-1) + 1  # type: ignore[call-overload]
+    base = max([base] + [int(r["step"]) + 1 for r in kept if r.get("continued") and "step" in r])  # type: ignore[call-overload]
+    with open(LOGS / f"{stage}.log.jsonl", "a") as f:
+        for r in run:
+            row = {**r, "continued": True, "run_time": run[0]["time"]}
+            if "step" in row:
+                row["step"] = base + int(row["step"])  # type: ignore[call-overload]
+            f.write(json.dumps(row) + "\n")
 
 
 def main() -> None:
@@ -30,9 +49,8 @@ def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, stage in zip(axes, ("vae", "keyframe", "interpolation")):
-        rows = _read(stage)
-        if (RUNS / f"{stage}.log.jsonl").exists():
-            shutil.copy(RUNS / f"{stage}.log.jsonl", LOGS / f"{stage}.log.jsonl")
+        _keep(stage)
+        rows = _rows(LOGS / f"{stage}.log.jsonl")
         pts = [(r["step"], r["loss"]) for r in rows if "loss" in r]
         if not pts:
             continue

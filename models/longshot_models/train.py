@@ -39,6 +39,9 @@ KEYFRAME_TIMES = [i / 4 for i in range(5)]  # 5 keyframes span the clip: every 1
 INTERP_STRIDES = (4.0, 1.0, 0.25)  # 5->17, 17->65, 65->257 (in units of the 65-frame clip)
 INTERP_WINDOW = 9  # frames per training window: keyframe slots at 0, 4, 8
 PROMPT_DROPOUT = 0.1
+# Min-SNR-gamma loss weighting (Hang et al. 2023) for epsilon prediction: weight min(SNR, gamma) / SNR. It stops the
+# many nearly-clean timesteps from dominating the loss, so training spends its steps on layout, colour and motion.
+MIN_SNR_GAMMA = 5.0
 
 
 def log(stage: str, **fields: object) -> None:
@@ -186,6 +189,12 @@ def sample_interp_window(rng: random.Random, spec: world.ClipSpec) -> tuple[list
     return [p0 + k * stride / 64.0 for k in range(INTERP_WINDOW)], stride
 
 
+def min_snr_weight(t: torch.Tensor, gamma: float = MIN_SNR_GAMMA) -> torch.Tensor:
+    ac = diffusion.alphas_cumprod()[t]
+    snr = ac / (1 - ac)
+    return snr.clamp(max=gamma) / snr
+
+
 def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool = False) -> None:
     """Train a UNet for `steps` steps. With continue_from_weights, start from the committed weights (model and
     EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack."""
@@ -199,7 +208,7 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
     cfg = unet.keyframe_config() if kind == "keyframe" else unet.interpolation_config()
     model = unet.UNetPseudo3D(cfg)
     ema = Ema(model)
-    peak = 1e-3
+    peak = 5e-4 if continue_from_weights else 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
     batch = 8 if kind == "keyframe" else 4
     vae_model, scale = load_vae()
@@ -219,7 +228,7 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
         start = st["step"]
         rng.setstate(st["rng"])
         torch.set_rng_state(st["torch_rng"])
-    log(kind, start=start, steps=steps, params=unet.count_parameters(model), config=cfg.to_dict())
+    log(kind, start=start, steps=steps, continued=continue_from_weights, params=unet.count_parameters(model), config=cfg.to_dict())
     t0 = time.time()
     for step in range(start, steps):
         specs = [world.sample_spec(rng) for _ in range(batch)]
@@ -240,7 +249,7 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, peak)
         pred = model(inp, t.float(), ctx, strides)
-        loss = F.mse_loss(pred, noise)
+        loss = (min_snr_weight(t) * F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -257,7 +266,8 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
 
 def finish_from_checkpoint(kind: str) -> None:
     """Write a UNet's weights from its latest checkpoint's EMA (a run stopped early keeps what it learned)."""
-    st = torch.load(RUNS / f"{kind}.ckpt", weights_only=False)
+    ckpts = [RUNS / f"{kind}.continue.ckpt", RUNS / f"{kind}.ckpt"]
+    st = torch.load(next((c for c in ckpts if c.exists()), ckpts[-1]), weights_only=False)
     cfg = unet.keyframe_config() if kind == "keyframe" else unet.interpolation_config()
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     save_file(st["ema"], str(WEIGHTS / f"{kind}_unet.safetensors"), metadata={"config": json.dumps(cfg.to_dict()), "steps": str(st["step"])})

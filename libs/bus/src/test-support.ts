@@ -77,6 +77,7 @@ export function makeTask(jobId: string, stage: StageName = "keyframe", taskId?: 
             anchorFrames: [0, 4, 8, 12, 16],
             frameStride: 4,
             mode: 1,
+            strength: 0.7,
           },
         },
       };

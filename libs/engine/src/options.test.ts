@@ -33,6 +33,7 @@ describe("resolveGenerateOptions", () => {
       keyframeGuidance: d.keyframe.guidance,
       interpolationSteps: d.interpolation.steps,
       interpolationGuidance: d.interpolation.guidance,
+      interpolationStrength: d.interpolation.strength ?? 1,
       window: null,
       noise: "seed",
       decodeBatch: 16,
