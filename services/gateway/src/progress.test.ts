@@ -29,6 +29,12 @@ describe("job progress", () => {
         ["STAGE_DECODE", 0, 65, 1, "STAGE_STATE_PENDING"],
       ],
     );
+    // Strength 0.7 runs floor(10 · 0.7) = 7 of 10 steps per window.
+    const partial = initialStages(plan, { ...request, interpolationSteps: 10, interpolationStrength: 0.7 });
+    assert.deepEqual(
+      partial.filter((s) => s.stage === Stage.STAGE_INTERPOLATION).map((s) => s.totalSteps),
+      [7, 35],
+    );
     const result = {
       workerId: "w",
       startTime: "2026-01-01T00:00:01Z",

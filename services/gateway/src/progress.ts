@@ -3,6 +3,7 @@
  * job is and recomputed from the run record whenever it changes, so the numbers are what the run
  * record says (results in, levels stitched) however often a result is redelivered.
  */
+import { strengthBeginIndex } from "@longshot/engine";
 import { type GenerateRequest, type Job, Stage, type StageProgress, StageState } from "@longshot/proto";
 import { decodeTaskId, type JobPlan, keyframeTaskId, windowTaskId } from "./plan.js";
 import type { RunRecord, TaskRecord } from "./run-record.js";
@@ -21,15 +22,13 @@ export function initialStages(plan: JobPlan, request: GenerateRequest): StagePro
     startTime: undefined,
     endTime: undefined,
   });
+  // A pass of strength < 1 runs only the last floor(steps · strength) of its steps.
+  const steps = request.interpolationSteps ?? 0;
+  const stepsRun = steps > 0 ? steps - strengthBeginIndex(steps, request.interpolationStrength ?? 1) : 0;
   return [
     pending(Stage.STAGE_KEYFRAME, 0, request.keyframeSteps ?? 0, 1),
     ...plan.interpolation.map((lvl) =>
-      pending(
-        Stage.STAGE_INTERPOLATION,
-        lvl.level,
-        (request.interpolationSteps ?? 0) * lvl.windows.length,
-        lvl.windows.length,
-      ),
+      pending(Stage.STAGE_INTERPOLATION, lvl.level, stepsRun * lvl.windows.length, lvl.windows.length),
     ),
     pending(Stage.STAGE_DECODE, 0, frames, 1),
   ];
