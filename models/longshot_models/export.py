@@ -199,7 +199,8 @@ def parity(pack: Path, frames: tuple[int, ...] = (5, 17, 65)) -> dict[str, float
 
 
 def text_parity(pack: Path, export_fp32: bool = False) -> dict[str, float]:
-    """The fp32 text graph must match PyTorch to 1e-4; the shipped int8 graph is compared by cosine similarity."""
+    """The fp32 text graph must match PyTorch to 1e-4 of the largest hidden state (they reach |x| ~ 10, and six
+    transformer layers accumulate float rounding); the shipped quantized graph is compared by cosine similarity."""
     model = text.TextEncoderGraph()
     prompts = world.all_prompts()[::37] + [""]
     ids, mask = text.tokenize(prompts)
@@ -214,12 +215,13 @@ def text_parity(pack: Path, export_fp32: bool = False) -> dict[str, float]:
     if fp32.exists():
         (a,) = ort.InferenceSession(str(fp32), so, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids, "attention_mask": mask})
         out["fp32_max_abs"] = float(np.abs(a - ref).max())
+        out["fp32_max_rel"] = out["fp32_max_abs"] / float(np.abs(ref).max())
     (q,) = ort.InferenceSession(str(pack / "text_encoder.onnx"), so, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids, "attention_mask": mask})
     m = mask.astype(bool)
     a_, b_ = ref[m], q[m]
     cos = np.sum(a_ * b_, -1) / (np.linalg.norm(a_, axis=-1) * np.linalg.norm(b_, axis=-1))
-    out["int8_token_cosine_min"] = float(cos.min())
-    out["int8_token_cosine_mean"] = float(cos.mean())
+    out["quantized_token_cosine_min"] = float(cos.min())
+    out["quantized_token_cosine_mean"] = float(cos.mean())
     return out
 
 

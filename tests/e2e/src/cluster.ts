@@ -34,10 +34,13 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
  * when the checkout has it; else the smoke pack the model toolkit writes to /tmp/smoke/pack; else the
  * runtime's tiny test pack (random weights: the plumbing is checked, not the pictures).
  */
+/** The trained pack in the repository. */
+export const BUNDLED_PACK = path.join(ROOT, "models/packs/shapes-mini");
+
 export const E2E_PACK: string =
   [
     process.env.LONGSHOT_E2E_PACK,
-    path.join(ROOT, "models/packs/shapes-mini"),
+    BUNDLED_PACK,
     "/tmp/smoke/pack",
     path.join(ROOT, "libs/runtime/fixtures/tiny-pack"),
   ].find((p): p is string => p !== undefined && p !== "" && existsSync(path.join(p, "pack.json"))) ?? "/tmp/smoke/pack";
