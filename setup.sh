@@ -112,11 +112,14 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 step "system tools (nats-server, ffmpeg)"
+# Debian installs nats-server into /usr/sbin, which a non-root PATH often lacks; the test harness
+# (@longshot/testing) looks there too.
+tool_path() { command -v "$1" 2>/dev/null || { [[ -x "/usr/sbin/$1" ]] && echo "/usr/sbin/$1"; }; }
 missing=()
-command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
-command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+tool_path nats-server >/dev/null || missing+=(nats-server)
+tool_path ffmpeg >/dev/null || missing+=(ffmpeg)
 if [[ ${#missing[@]} -eq 0 ]]; then
-  note "$(nats-server --version 2>&1 | head -n1)"
+  note "$("$(tool_path nats-server)" --version 2>&1 | head -n1)"
   note "ffmpeg: $(ffmpeg -hide_banner -version 2>&1 | head -n1)"
 elif [[ -n "${LONGSHOT_SKIP_APT:-}" ]]; then
   note "missing: ${missing[*]} (LONGSHOT_SKIP_APT is set; install them yourself)"
@@ -126,7 +129,7 @@ elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   for tool in "${missing[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || die "apt-get did not install $tool"
+    tool_path "$tool" >/dev/null || die "apt-get did not install $tool"
     note "$tool: installed"
   done
 else
