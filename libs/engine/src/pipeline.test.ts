@@ -12,7 +12,8 @@ import { guidedNoise } from "./stages/denoise.js";
 import { testPackDir } from "./test-support.js";
 
 const PROMPT = "a red circle moving right on a dark blue background";
-const FAST = { keyframeSteps: 3, interpolationSteps: 2 } as const;
+/** Few steps, every one of them run (strength 1: the pack's default strength would skip some). */
+const FAST = { keyframeSteps: 3, interpolationSteps: 2, interpolationStrength: 1 } as const;
 
 let engine: Engine;
 before(async () => {
@@ -276,6 +277,7 @@ describe("cancellation", () => {
       frames: 17,
       keyframeSteps: 1,
       interpolationSteps: 1,
+      interpolationStrength: 1,
     });
     assert.equal(after.frames.length, 17);
   });
