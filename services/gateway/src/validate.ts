@@ -6,6 +6,7 @@
  */
 import { randomInt } from "node:crypto";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
+import { strengthBeginIndex } from "@longshot/engine";
 import { GenerateRequest, Mode, modeFromName, OutputFormat, Sampler, samplerFromName } from "@longshot/proto";
 import type { DefaultsSpec } from "@longshot/runtime";
 
@@ -119,15 +120,6 @@ function checkGuidance(value: number, field: string, limits: GenerateLimits): vo
   }
 }
 
-function checkStrength(value: number, steps: number): void {
-  if (!Number.isFinite(value) || value <= 0 || value > 1) {
-    fail("interpolation_strength", `must be a number in (0, 1] (1 = start from noise), got ${value}`);
-  }
-  if (Math.floor(steps * value) < 1) {
-    fail("interpolation_strength", `${value} runs no step of interpolation_steps ${steps}; use at least ${1 / steps}`);
-  }
-}
-
 function knownEnum(value: number, names: Record<number, string>): boolean {
   return value > 0 && typeof names[value] === "string";
 }
@@ -179,7 +171,7 @@ export function validateGenerateRequest(
   const interpolationGuidance = request.interpolationGuidance ?? pack.defaults.interpolation.guidance;
   checkGuidance(interpolationGuidance, "interpolation_guidance", limits);
   const interpolationStrength = request.interpolationStrength ?? pack.defaults.interpolation.strength ?? 1;
-  checkStrength(interpolationStrength, interpolationSteps);
+  strengthBeginIndex(interpolationSteps, interpolationStrength, "interpolation_strength");
 
   if (request.sampler !== Sampler.SAMPLER_UNSPECIFIED && !knownEnum(request.sampler, Sampler)) {
     fail("sampler", `must be one of ${enumNames(Sampler)}, got ${request.sampler}`);

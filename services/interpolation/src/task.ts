@@ -1,5 +1,6 @@
 /** Checks of an interpolation task that need this service's pack (the contract checks are in @longshot/proto). */
 import { InvalidArgumentError } from "@longshot/core";
+import { strengthBeginIndex } from "@longshot/engine";
 import { DataType, type LatentRef, Stage, type StageTask, validateStageTask } from "@longshot/proto";
 import type { Pack } from "@longshot/runtime";
 import { PackMismatchError } from "@longshot/stage";
@@ -114,18 +115,7 @@ export function checkInterpolationTask(task: StageTask | undefined, pack: Pack):
       `must be at least 1 (1 = no classifier-free guidance), got ${guidance}`,
     );
   }
-  const strength = p.strength ?? 1;
-  if (
-    !Number.isFinite(strength) ||
-    strength <= 0 ||
-    strength > 1 ||
-    Math.floor((valid.sampler?.steps ?? 0) * strength) < 1
-  ) {
-    throw new InvalidArgumentError(
-      `${where}.strength`,
-      `must be in (0, 1] and leave at least one of the ${valid.sampler?.steps ?? 0} steps, got ${strength}`,
-    );
-  }
+  strengthBeginIndex(valid.sampler?.steps ?? 0, p.strength ?? 1, `${where}.strength`);
   p.anchorFrames.forEach((frame, i) => {
     if (frame % video.interpolationFactor !== 0) {
       throw new InvalidArgumentError(
