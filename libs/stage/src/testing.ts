@@ -207,3 +207,4 @@ export async function corruptObject(store: S3BlobStore, key: string): Promise<vo
   bad[i] = (bad[i] as number) ^ 0xff;
   await store.client.putObject(store.bucket, key, bad, bad.length, { sha256: stat.sha256 ?? "" });
 }
+export { describeStageProcess, type StageProcessTestOptions } from "./process-tests.js";
