@@ -6,7 +6,8 @@ Python probe on them and writes:
 
     OUT/frames.bin   every clip's frames, uint8 [T, H, W, 3] each, concatenated
     OUT/meta.json    per clip: offset, T, H, W, prompt, Python probe result and score; plus the world's palette,
-                     phrases and the probe's constants, and parse_prompt results for a list of prompts
+                     words and phrases (with their synonyms), make_prompt over every shape, motion, background and
+                     template, the probe's constants, and parse_prompt results for every world prompt and more
 
 Run by the test as `models/.venv/bin/python libs/probe/reference/parity-clips.py OUT` with PYTHONPATH=models.
 """
@@ -118,7 +119,7 @@ def main() -> None:
             )
             offset += frames.nbytes
 
-    prompts = [c[1] for c in clips] + world.all_prompts()[::37] + [
+    prompts = [c[1] for c in clips] + world.all_prompts() + [
         "A RED Circle Moving Right on a DARK BLUE background",
         "a white square on a white background",
         "a reddish circle moving right",
@@ -135,6 +136,24 @@ def main() -> None:
         "a yellow circle moving leftwards on a gray background",
         "a purple triangle approaching on a darkblue background",
         "a white circle on a white  background and a black background",
+        # Synonyms: shape, motion and background words other than the names.
+        "a red ball sliding left over a grey background",
+        "a Blue BOX rising, GREY background",
+        "a green disc falling on a gray background",
+        "a yellow block drifting away on a dark blue background",
+        "a cyan triangle getting farther away",
+        "an orange ball growing nearer over a grey   background",
+        "a purple disc floating upward on a greyish background",
+        "a white boxy thing sinking downward",
+        "a red balloon drifting to the right",
+        "a red box and a ball going up",
+        "a red ball getting closer, a blue block moving away",
+        "a red ball going left going right",
+        "a grey ball on a dark blue background",
+        "a white ball on a grey background and a dark blue background",
+        "grey background",
+        "a red disc drifting to the left over a white background",
+        "a blue squarish block sliding right over a black background",
     ]
     meta = {
         "clips": meta_clips,
@@ -144,7 +163,15 @@ def main() -> None:
             "SHAPES": list(world.SHAPES),
             "MOTIONS": list(world.MOTIONS),
             "MOTION_WORDS": {k: list(v) for k, v in world._MOTION_WORDS.items()},
+            "SHAPE_WORDS": {k: list(v) for k, v in world._SHAPE_WORDS.items()},
+            "BACKGROUND_WORDS": {k: list(v) for k, v in world._BACKGROUND_WORDS.items()},
             "TEMPLATES": list(world._TEMPLATES),
+            "TEMPLATE_COUNT": world.TEMPLATE_COUNT,
+            "motion_phrases": list(world.motion_phrases().items()),
+            "shape_words": list(world.shape_words().items()),
+            "background_words": list(world.background_words().items()),
+            # Every shape, motion and background at every template number (and a few out of range, negative too),
+            # the colour cycling through the palette.
             "make_prompt": [
                 [c, s, m, b, tpl, world.make_prompt(c, s, m, b, tpl)]
                 for (c, s, m, b, tpl) in [
@@ -152,6 +179,16 @@ def main() -> None:
                     ("red", "square", "receding", "dark blue", 1),
                     ("cyan", "triangle", "left", "black", 2),
                     ("white", "circle", "receding", "gray", 5),
+                ]
+                + [
+                    (list(world.COLOURS)[k % len(world.COLOURS)], s, m, b, tpl)
+                    for k, (s, m, b, tpl) in enumerate(
+                        (s, m, b, tpl)
+                        for s in world.SHAPES
+                        for m in world.MOTIONS
+                        for b in world.BACKGROUNDS
+                        for tpl in range(-3, world.TEMPLATE_COUNT + 3)
+                    )
                 ]
             ],
         },

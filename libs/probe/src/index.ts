@@ -17,14 +17,20 @@ export {
   score,
 } from "./probe.js";
 export {
+  BACKGROUND_WORDS,
   BACKGROUNDS,
+  backgroundWords,
   COLOURS,
   MOTION_WORDS,
   MOTIONS,
   type Motion,
   makePrompt,
+  motionPhrases,
   PROMPT_TEMPLATES,
   type Rgb,
+  SHAPE_WORDS,
   SHAPES,
   type Shape,
+  shapeWords,
+  TEMPLATE_COUNT,
 } from "./world.js";

@@ -1,7 +1,8 @@
 /**
  * Parity with the Python probe: clips rendered by models/longshot_models/world.py (libs/probe/reference/
  * parity-clips.py) must get the same colour, shape, motion, background and smoothness from this port, with tracks
- * within 1e-3; the palette, phrases, constants and parse_prompt must agree too. Needs models/.venv (./setup.sh).
+ * within 1e-3; the palette, words and phrases (synonyms included), make_prompt, constants and parse_prompt must
+ * agree too. Needs models/.venv (./setup.sh).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -24,7 +25,23 @@ import {
   SQUARE_MIN_FILL,
   score,
 } from "./probe.js";
-import { BACKGROUNDS, COLOURS, MOTION_WORDS, MOTIONS, makePrompt, PROMPT_TEMPLATES, SHAPES } from "./world.js";
+import {
+  BACKGROUND_WORDS,
+  BACKGROUNDS,
+  backgroundWords,
+  COLOURS,
+  MOTION_WORDS,
+  MOTIONS,
+  type Motion,
+  makePrompt,
+  motionPhrases,
+  PROMPT_TEMPLATES,
+  SHAPE_WORDS,
+  SHAPES,
+  type Shape,
+  shapeWords,
+  TEMPLATE_COUNT,
+} from "./world.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const PYTHON = path.join(ROOT, "models", ".venv", "bin", "python");
@@ -54,7 +71,7 @@ interface PyClip {
 }
 interface Meta {
   clips: PyClip[];
-  world: Record<string, unknown> & { make_prompt: Array<[string, string, string, string, number, string]> };
+  world: Record<string, unknown> & { make_prompt: Array<[string, Shape, Motion, string, number, string]> };
   probe: Record<string, unknown>;
   parse_prompt: Array<[string, Record<string, string | null>]>;
 }
@@ -107,13 +124,20 @@ describe("probe parity with models/longshot_models/probe.py", () => {
     assert.deepEqual(Object.entries(BACKGROUNDS), Object.entries(meta.world.BACKGROUNDS as object));
     assert.deepEqual([...SHAPES], meta.world.SHAPES);
     assert.deepEqual([...MOTIONS], meta.world.MOTIONS);
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(MOTION_WORDS).map(([k, v]) => [k, [...v]])),
-      meta.world.MOTION_WORDS,
-    );
+    const plain = (words: Readonly<Record<string, readonly string[]>>) =>
+      Object.entries(words).map(([k, v]) => [k, [...v]]);
+    // Entries, not objects: the order of the words is the order parse_prompt tries them in.
+    assert.deepEqual(plain(MOTION_WORDS), Object.entries(meta.world.MOTION_WORDS as object));
+    assert.deepEqual(plain(SHAPE_WORDS), Object.entries(meta.world.SHAPE_WORDS as object));
+    assert.deepEqual(plain(BACKGROUND_WORDS), Object.entries(meta.world.BACKGROUND_WORDS as object));
     assert.deepEqual([...PROMPT_TEMPLATES], meta.world.TEMPLATES);
+    assert.equal(TEMPLATE_COUNT, meta.world.TEMPLATE_COUNT);
+    assert.deepEqual(motionPhrases(), meta.world.motion_phrases);
+    assert.deepEqual(shapeWords(), meta.world.shape_words);
+    assert.deepEqual(backgroundWords(), meta.world.background_words);
+    assert.ok(meta.world.make_prompt.length >= SHAPES.length * MOTIONS.length * TEMPLATE_COUNT);
     for (const [c, s, m, b, tpl, want] of meta.world.make_prompt) {
-      assert.equal(makePrompt(c, s, m as (typeof MOTIONS)[number], b, tpl), want);
+      assert.equal(makePrompt(c, s, m, b, tpl), want, `make_prompt(${c}, ${s}, ${m}, ${b}, ${tpl})`);
     }
     assert.deepEqual(
       {
@@ -130,7 +154,13 @@ describe("probe parity with models/longshot_models/probe.py", () => {
   });
 
   test("parse_prompt agrees on every prompt", () => {
-    assert.ok(meta.parse_prompt.length >= 40);
+    // Every prompt the world can write (every synonym in every template), and hand-written ones.
+    assert.ok(meta.parse_prompt.length >= 5000, `only ${meta.parse_prompt.length} prompts`);
+    assert.deepEqual(
+      meta.parse_prompt.find(([p]) => p === "a red ball sliding left over a grey background")?.[1],
+      { colour: "red", shape: "circle", motion: "left", background: "gray" },
+      "Python must read the synonyms too",
+    );
     for (const [prompt, want] of meta.parse_prompt) {
       assert.deepEqual(parsePrompt(prompt), want, `prompt ${JSON.stringify(prompt)}`);
     }

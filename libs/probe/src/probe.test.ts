@@ -1,8 +1,22 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InvalidArgumentError } from "@longshot/core";
-import { isWorldPrompt, parsePrompt, probe, score } from "./probe.js";
-import { BACKGROUNDS, COLOURS, makePrompt, type Rgb } from "./world.js";
+import { isWorldPrompt, MOTION_PHRASES, parsePrompt, probe, score } from "./probe.js";
+import {
+  BACKGROUND_WORDS,
+  BACKGROUNDS,
+  backgroundWords,
+  COLOURS,
+  MOTION_WORDS,
+  MOTIONS,
+  makePrompt,
+  motionPhrases,
+  type Rgb,
+  SHAPE_WORDS,
+  SHAPES,
+  shapeWords,
+  TEMPLATE_COUNT,
+} from "./world.js";
 
 const S = 64;
 
@@ -155,18 +169,120 @@ describe("parsePrompt", () => {
     assert.equal(parsePrompt("éred circle").colour, null);
   });
 
+  test("reads the world's synonyms for shapes, motions and backgrounds", () => {
+    assert.deepEqual(parsePrompt("a red ball sliding left over a grey background"), {
+      colour: "red",
+      shape: "circle",
+      motion: "left",
+      background: "gray",
+    });
+    const cases: Array<[string, [string | null, string | null, string | null, string | null]]> = [
+      ["a Blue BOX rising, GREY   background", ["blue", "square", "up", "gray"]],
+      ["a green disc falling on a gray background", ["green", "circle", "down", "gray"]],
+      ["a yellow block drifting away on a dark blue background", ["yellow", "square", "receding", "dark blue"]],
+      ["a cyan triangle getting farther away", ["cyan", "triangle", "receding", null]],
+      ["an orange ball growing nearer", ["orange", "circle", "approaching", null]],
+      ["a white disc getting closer", ["white", "circle", "approaching", null]],
+      ["a purple square floating upward", ["purple", "square", "up", null]],
+      ["a red circle sinking downward", ["red", "circle", "down", null]],
+      ["a red circle going right", ["red", "circle", "right", null]],
+      ["a red square drifting to the right", ["red", "square", "right", null]],
+      ["a red square drifting to the left", ["red", "square", "left", null]],
+      // Whole words only: "balloon", "boxy", "greyish" are not the world's words.
+      ["a red balloon on a greyish background", ["red", null, null, null]],
+      ["a boxy thing", [null, null, null, null]],
+      // The first shape word in the world's order wins (circle words before square words), as in probe.py.
+      ["a box and a ball", [null, "circle", null, null]],
+      // The longest background word is tried first, wherever it stands: "dark blue" before "grey".
+      ["a white ball on a grey background and a dark blue background", ["white", "circle", null, "dark blue"]],
+    ];
+    for (const [prompt, [colour, shape, motion, background]] of cases) {
+      assert.deepEqual(parsePrompt(prompt), { colour, shape, motion, background }, prompt);
+    }
+  });
+
   test("every generated prompt parses back to its parts", () => {
+    const prompts: string[] = [];
     for (const c of Object.keys(COLOURS)) {
-      for (const b of Object.keys(BACKGROUNDS)) {
-        for (let tpl = 0; tpl < 6; tpl++) {
-          const p = makePrompt(c, "triangle", "receding", b, tpl);
-          assert.deepEqual(parsePrompt(p), { colour: c, shape: "triangle", motion: "receding", background: b }, p);
-          assert.ok(isWorldPrompt(p));
+      for (const s of SHAPES) {
+        for (const m of MOTIONS) {
+          for (const b of Object.keys(BACKGROUNDS)) {
+            for (let tpl = 0; tpl < TEMPLATE_COUNT; tpl++) {
+              const p = makePrompt(c, s, m, b, tpl);
+              assert.deepEqual(parsePrompt(p), { colour: c, shape: s, motion: m, background: b }, p);
+              assert.ok(isWorldPrompt(p), p);
+              prompts.push(p);
+            }
+          }
         }
       }
     }
-    assert.equal(makePrompt("orange", "circle", "left", "gray"), "an orange circle moving left on a gray background");
+    // TEMPLATE_COUNT templates say every word the world has.
+    const words = [
+      ...Object.values(MOTION_WORDS).flat(),
+      ...Object.values(SHAPE_WORDS).flat(),
+      ...Object.values(BACKGROUND_WORDS).flat(),
+    ];
+    for (const w of words) {
+      assert.ok(
+        prompts.some((p) => p.includes(` ${w}`)),
+        `no prompt says ${JSON.stringify(w)}`,
+      );
+    }
     assert.equal(isWorldPrompt("a cat playing the piano"), false);
+  });
+});
+
+describe("makePrompt", () => {
+  test("picks the sentence, motion, shape and background words by template number, as world.py", () => {
+    assert.equal(makePrompt("orange", "circle", "left", "gray"), "an orange circle moving left on a gray background");
+    // Sentence: template % 3; motion words: template % 4; shape word: (template // 4) % 3; background: template % 2.
+    assert.equal(makePrompt("red", "circle", "up", "gray", 1), "a red circle going up over a grey background");
+    assert.equal(makePrompt("red", "circle", "up", "gray", 2), "red circle rising, gray background");
+    assert.equal(makePrompt("red", "square", "down", "gray", 7), "a red box sinking downward over a grey background");
+    assert.equal(
+      makePrompt("red", "square", "receding", "black", 10),
+      "a red block getting farther away over a black background",
+    );
+    assert.equal(
+      makePrompt("blue", "triangle", "approaching", "dark blue", 11),
+      "blue triangle growing nearer, dark blue background",
+    );
+    // Template numbers wrap like Python's % and //: 12 is 0 again, -1 is the last sentence with the last words.
+    assert.equal(
+      makePrompt("red", "circle", "left", "gray", TEMPLATE_COUNT),
+      makePrompt("red", "circle", "left", "gray", 0),
+    );
+    assert.equal(makePrompt("red", "circle", "left", "gray", -1), "red disc drifting to the left, grey background");
+    assert.throws(() => makePrompt("red", "hexagon" as never, "left", "gray"), /unknown shape "hexagon"/);
+    assert.throws(() => makePrompt("red", "circle", "sideways" as never, "gray"), /unknown motion "sideways"/);
+  });
+
+  test("the word tables map back to what they name, in world.py's order", () => {
+    assert.deepEqual(shapeWords(), [
+      ["circle", "circle"],
+      ["ball", "circle"],
+      ["disc", "circle"],
+      ["square", "square"],
+      ["box", "square"],
+      ["block", "square"],
+      ["triangle", "triangle"],
+    ]);
+    assert.deepEqual(backgroundWords(), [
+      ["black", "black"],
+      ["white", "white"],
+      ["gray", "gray"],
+      ["grey", "gray"],
+      ["dark blue", "dark blue"],
+    ]);
+    assert.equal(motionPhrases().length, 24);
+    assert.deepEqual(motionPhrases().slice(8, 12), [
+      ["moving up", "up"],
+      ["going up", "up"],
+      ["rising", "up"],
+      ["floating upward", "up"],
+    ]);
+    assert.deepEqual(MOTION_PHRASES, motionPhrases());
   });
 });
 

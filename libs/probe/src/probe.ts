@@ -17,7 +17,16 @@
  * are the mean of the two middle values, as numpy's.
  */
 import { InvalidArgumentError } from "@longshot/core";
-import { BACKGROUNDS, COLOURS, type Motion, type Rgb, SHAPES, type Shape } from "./world.js";
+import {
+  BACKGROUNDS,
+  backgroundWords,
+  COLOURS,
+  type Motion,
+  motionPhrases,
+  type Rgb,
+  type Shape,
+  shapeWords,
+} from "./world.js";
 
 export const MASK_THRESHOLD = 0.25;
 export const SQUARE_MIN_FILL = 0.88;
@@ -326,17 +335,10 @@ function maxStepRatioOf(xs: readonly number[], ys: readonly number[], sizes: rea
   return Math.max(...steps) / med;
 }
 
-/** Motion phrases in the order probe.py tries them (a plain substring test, first match wins). */
-export const MOTION_PHRASES: ReadonlyArray<readonly [phrase: string, motion: Motion]> = [
-  ["moving left", "left"],
-  ["moving right", "right"],
-  ["moving up", "up"],
-  ["moving down", "down"],
-  ["approaching", "approaching"],
-  ["coming closer", "approaching"],
-  ["receding", "receding"],
-  ["moving away", "receding"],
-];
+/** Motion phrases in the order probe.py tries them (a plain substring test, first match wins): world.py's. */
+export const MOTION_PHRASES: ReadonlyArray<readonly [phrase: string, motion: Motion]> = Object.freeze(
+  motionPhrases().map((e) => Object.freeze(e)),
+);
 
 // Python's `\b` on str patterns: word characters are Unicode letters, numbers and "_".
 const NOT_WORD_BEFORE = "(?<![\\p{L}\\p{N}_])";
@@ -346,11 +348,14 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Background names longest first (stable), as probe.py tries them. */
-const BACKGROUND_ORDER = Object.keys(BACKGROUNDS)
-  .map((name, i) => ({ name, i }))
-  .sort((a, b) => b.name.length - a.name.length || a.i - b.i)
-  .map((e) => e.name);
+/** Background words longest first (stable), as probe.py tries them, with the background each one means. */
+const BACKGROUND_ORDER = backgroundWords()
+  .map(([word, background], i) => ({ word, background, i }))
+  .sort((a, b) => b.word.length - a.word.length || a.i - b.i)
+  .map((e) => [e.word, e.background] as const);
+
+/** Shape words in world.py `shape_words()`'s order (first match wins). */
+const SHAPE_WORD_ORDER = shapeWords();
 
 /** What a world prompt asks for: colour, shape, motion, background (null where it says nothing). */
 export function parsePrompt(prompt: string): PromptWants {
@@ -358,8 +363,8 @@ export function parsePrompt(prompt: string): PromptWants {
   const p = prompt.toLowerCase();
   let background: string | null = null;
   let pObj = p;
-  for (const b of BACKGROUND_ORDER) {
-    const m = new RegExp(`${NOT_WORD_BEFORE}${escapeRegExp(b)}\\s+background`, "u").exec(p);
+  for (const [w, b] of BACKGROUND_ORDER) {
+    const m = new RegExp(`${NOT_WORD_BEFORE}${escapeRegExp(w)}\\s+background`, "u").exec(p);
     if (m) {
       background = b;
       pObj = p.slice(0, m.index) + p.slice(m.index + m[0].length);
@@ -368,7 +373,7 @@ export function parsePrompt(prompt: string): PromptWants {
   }
   const word = (s: string) => new RegExp(`${NOT_WORD_BEFORE}${escapeRegExp(s)}${NOT_WORD_AFTER}`, "u").test(pObj);
   const colour = Object.keys(COLOURS).find(word) ?? null;
-  const shape = SHAPES.find(word) ?? null;
+  const shape = SHAPE_WORD_ORDER.find(([w]) => word(w))?.[1] ?? null;
   const motion = MOTION_PHRASES.find(([phrase]) => pObj.includes(phrase))?.[1] ?? null;
   return { colour, shape, motion, background };
 }

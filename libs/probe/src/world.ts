@@ -31,15 +31,30 @@ export type Shape = (typeof SHAPES)[number];
 export const MOTIONS = ["left", "right", "up", "down", "approaching", "receding"] as const;
 export type Motion = (typeof MOTIONS)[number];
 
-/** How each motion is said in a prompt (world.py `_MOTION_WORDS`). */
+/**
+ * How each motion, shape and background is said in a prompt (world.py `_MOTION_WORDS`, `_SHAPE_WORDS`,
+ * `_BACKGROUND_WORDS`): several words for each, synonyms a user would type. A prompt's template number picks the
+ * sentence (template % 3), the motion words (template % 4), the shape word ((template // 4) % 3) and the background
+ * word (template % 2); TEMPLATE_COUNT templates cover every sentence x motion-word pair.
+ */
 export const MOTION_WORDS: Readonly<Record<Motion, readonly string[]>> = Object.freeze({
-  left: ["moving left"],
-  right: ["moving right"],
-  up: ["moving up"],
-  down: ["moving down"],
-  approaching: ["approaching", "coming closer"],
-  receding: ["receding", "moving away"],
+  left: ["moving left", "going left", "sliding left", "drifting to the left"],
+  right: ["moving right", "going right", "sliding right", "drifting to the right"],
+  up: ["moving up", "going up", "rising", "floating upward"],
+  down: ["moving down", "going down", "falling", "sinking downward"],
+  approaching: ["approaching", "coming closer", "getting closer", "growing nearer"],
+  receding: ["receding", "moving away", "getting farther away", "drifting away"],
 });
+
+/** The words for each shape (world.py `_SHAPE_WORDS`). */
+export const SHAPE_WORDS: Readonly<Record<Shape, readonly string[]>> = Object.freeze({
+  circle: ["circle", "ball", "disc"],
+  square: ["square", "box", "block"],
+  triangle: ["triangle"],
+});
+
+/** The words for a background where there is more than its own name (world.py `_BACKGROUND_WORDS`). */
+export const BACKGROUND_WORDS: Readonly<Record<string, readonly string[]>> = Object.freeze({ gray: ["gray", "grey"] });
 
 /** Prompt templates (world.py `_TEMPLATES`). */
 export const PROMPT_TEMPLATES: readonly string[] = [
@@ -48,17 +63,64 @@ export const PROMPT_TEMPLATES: readonly string[] = [
   "{colour} {shape} {motion}, {background} background",
 ];
 
+/** How many template numbers a clip draws from (world.py `TEMPLATE_COUNT`). */
+export const TEMPLATE_COUNT = 12;
+
+/** Python's `i % n` (never negative for n > 0). */
+function pyMod(i: number, n: number): number {
+  return ((i % n) + n) % n;
+}
+
+/** world.py `_pick`: the word at `i`, wrapping around. */
+function pick(words: readonly string[], i: number): string {
+  return words[pyMod(i, words.length)] as string;
+}
+
+/** world.py `_BACKGROUND_WORDS.get(background, (background,))`. */
+function wordsForBackground(background: string): readonly string[] {
+  return (Object.hasOwn(BACKGROUND_WORDS, background) ? BACKGROUND_WORDS[background] : undefined) ?? [background];
+}
+
 /** The prompt world.py's `make_prompt` writes for a clip. */
-export function makePrompt(colour: string, shape: string, motion: Motion, background: string, template = 0): string {
-  const words = MOTION_WORDS[motion];
-  if (!words) throw new Error(`unknown motion ${JSON.stringify(motion)}; expected one of ${MOTIONS.join(", ")}`);
-  const n = PROMPT_TEMPLATES.length;
-  const tpl = PROMPT_TEMPLATES[((template % n) + n) % n] as string;
-  const word = words[((template % words.length) + words.length) % words.length] as string;
-  const text = tpl
-    .replace("{colour}", colour)
-    .replace("{shape}", shape)
-    .replace("{motion}", word)
-    .replace("{background}", background);
-  return text.replace("a orange", "an orange");
+export function makePrompt(colour: string, shape: Shape, motion: Motion, background: string, template = 0): string {
+  const forShape = Object.hasOwn(SHAPE_WORDS, shape) ? SHAPE_WORDS[shape] : undefined;
+  if (!forShape) throw new Error(`unknown shape ${JSON.stringify(shape)}; expected one of ${SHAPES.join(", ")}`);
+  const forMotion = Object.hasOwn(MOTION_WORDS, motion) ? MOTION_WORDS[motion] : undefined;
+  if (!forMotion) throw new Error(`unknown motion ${JSON.stringify(motion)}; expected one of ${MOTIONS.join(", ")}`);
+  const tpl = PROMPT_TEMPLATES[pyMod(template, PROMPT_TEMPLATES.length)] as string;
+  const fields: Record<string, string> = {
+    colour,
+    shape: pick(forShape, Math.floor(template / 4)),
+    motion: pick(forMotion, template),
+    background: pick(wordsForBackground(background), template),
+  };
+  const text = tpl.replace(/\{(colour|shape|motion|background)\}/g, (_, key: string) => fields[key] as string);
+  return text.replaceAll("a orange", "an orange");
+}
+
+/** Every motion phrase the world uses with its motion, in world.py `motion_phrases()`'s order. */
+export function motionPhrases(): Array<[phrase: string, motion: Motion]> {
+  const out = new Map<string, Motion>();
+  for (const [m, words] of Object.entries(MOTION_WORDS) as Array<[Motion, readonly string[]]>) {
+    for (const w of words) out.set(w, m);
+  }
+  return [...out];
+}
+
+/** Every shape word with its shape, in world.py `shape_words()`'s order. */
+export function shapeWords(): Array<[word: string, shape: Shape]> {
+  const out = new Map<string, Shape>();
+  for (const [s, words] of Object.entries(SHAPE_WORDS) as Array<[Shape, readonly string[]]>) {
+    for (const w of words) out.set(w, s);
+  }
+  return [...out];
+}
+
+/** Every background word with its background, in world.py `background_words()`'s order. */
+export function backgroundWords(): Array<[word: string, background: string]> {
+  const out = new Map<string, string>();
+  for (const b of Object.keys(BACKGROUNDS)) {
+    for (const w of wordsForBackground(b)) out.set(w, b);
+  }
+  return [...out];
 }
