@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import probe, world
+from .paraphrases import PARAPHRASES
 from .reference import ReferencePipeline, Settings, make_noise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,18 @@ def evaluate(
         key_frames = pipe.decode(res["keyframes"])
         sc = probe.score(frames, spec.prompt)
         fid = min(psnr(frames[k * 16], key_frames[k]) for k in range(5))
-        rows.append({"i": i, "prompt": spec.prompt, "split": "seen" if split == "train" else "held_out", **{k: sc[k] for k in ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth", "max_step_ratio")}, "got": sc["got"], "keyframe_psnr": fid})
+        shapes = probe.frame_shapes(frames)
+        rows.append(
+            {
+                "i": i,
+                "prompt": spec.prompt,
+                "split": "seen" if split == "train" else "held_out",
+                **{k: sc[k] for k in ("colour_ok", "shape_ok", "motion_ok", "background_ok", "smooth", "max_step_ratio")},
+                "shape_frames": round(sum(s == spec.shape for s in shapes) / len(shapes), 3),
+                "got": sc["got"],
+                "keyframe_psnr": fid,
+            }
+        )
         if samples_dir is not None and i < 8:
             samples_dir.mkdir(parents=True, exist_ok=True)
             slug = f"{rows[-1]['split']}-" + spec.prompt.replace(",", "").replace(" ", "-")
@@ -87,9 +99,30 @@ def summarize(rows: list[dict[str, object]], settings: dict[str, object]) -> dic
             "motion": frac("motion_ok"),
             "background": frac("background_ok"),
             "smooth": frac("smooth"),
+            # the asked shape read in at least 90 % of the frames (not only the largest one)
+            "shape_every_frame": round(sum(float(r["shape_frames"]) >= 0.9 for r in rs) / len(rs), 3),  # type: ignore[arg-type]
             "keyframe_psnr_min": min(fids),
         }
+        summary[split]["motion_by_direction"] = {  # type: ignore[index]
+            m: f"{sum(bool(r['motion_ok']) for r in rs if probe.parse_prompt(str(r['prompt']))['motion'] == m)}/{sum(probe.parse_prompt(str(r['prompt']))['motion'] == m for r in rs)}"
+            for m in world.MOTIONS
+        }
     return summary
+
+
+def evaluate_paraphrases(pack: Path, seed: int, shard: tuple[int, int] = (0, 1), threads: int = 1, overrides: dict[str, object] | None = None) -> list[dict[str, object]]:
+    """Score the free-English prompts of paraphrases.py (never in training) at fixed seeds."""
+    pipe = ReferencePipeline(pack, threads=threads)
+    s = Settings.pack_defaults(pipe.manifest, **(overrides or {}))
+    rows: list[dict[str, object]] = []
+    for i, (prompt, colour, shape, motion, _background) in enumerate(PARAPHRASES):
+        if i % shard[1] != shard[0]:
+            continue
+        got = probe.probe(pipe(prompt, make_noise(pipe.noise_shapes(65), seed * 100_000 + i), s)["frames"])
+        ok = {"colour_ok": got.colour == colour, "shape_ok": got.shape == shape, "motion_ok": got.motion == motion}
+        rows.append({"i": i, "prompt": prompt, **ok, "all_ok": all(ok.values()), "got": {"colour": got.colour, "shape": got.shape, "motion": got.motion}})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,12 +133,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "results.json")
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "docs" / "images")
     ap.add_argument("--processes", type=int, default=2, help="evaluate in this many processes (1 thread each)")
+    ap.add_argument("--paraphrases", action="store_true", help="score the free-English prompts of paraphrases.py instead (writes eval/paraphrases.json)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a pack default, e.g. --set interp_strength=1.0 --set keyframe_guidance=7.5")
     args = ap.parse_args(argv)
     overrides = {k: (v if k == "mode" else float(v) if "." in v else int(v)) for k, v in (a.split("=", 1) for a in args.set)}
     import multiprocessing as mp
 
     n = max(1, args.processes)
+    if args.paraphrases:
+        with mp.get_context("spawn").Pool(n) as pool:
+            parts = pool.starmap(evaluate_paraphrases, [(args.pack, args.seed, (k, n), 1, overrides) for k in range(n)])
+        rows = sorted((r for part in parts for r in part), key=lambda r: int(r["i"]))  # type: ignore[arg-type]
+        frac = lambda k: round(sum(bool(r[k]) for r in rows) / len(rows), 3)  # noqa: E731
+        summary = {"prompts": len(rows), "seed": args.seed, "overrides": overrides, **{k.removesuffix("_ok"): frac(k) for k in ("colour_ok", "shape_ok", "motion_ok", "all_ok")}}
+        out = args.out.parent / "paraphrases.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+        print(json.dumps(summary, indent=2))
+        return
     with mp.get_context("spawn").Pool(n) as pool:
         parts = pool.starmap(evaluate, [(args.pack, args.videos, args.seed, None if overrides else args.samples, (k, n), 1, overrides) for k in range(n)])
     rows = sorted((r for part in parts for r in part), key=lambda r: int(r["i"]))  # type: ignore[arg-type]

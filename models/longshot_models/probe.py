@@ -91,6 +91,25 @@ def probe(frames: np.ndarray) -> ProbeResult:
     return ProbeResult(colour, shape, motion, background, ratio <= 3.0, ratio, xs, ys, sizes)
 
 
+def frame_shapes(frames: np.ndarray) -> list[str | None]:
+    """The shape read on every frame on its own (the fill rule of step 3 per frame; None where no object is seen).
+    Python-only: `evaluate` uses it to check the shape holds in every frame, not only the largest one."""
+    f = frames.astype(np.float32)
+    if f.max() > 1.5:
+        f = f / 255.0
+    out: list[str | None] = []
+    for frame in f:
+        border = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
+        m = np.sqrt(np.sum((frame - np.median(border, axis=0)) ** 2, axis=-1)) > MASK_THRESHOLD
+        if m.sum() < 4:
+            out.append(None)
+            continue
+        rows, cols = np.where(m)
+        fill = float(m.sum()) / float((rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1))
+        out.append("square" if fill >= SQUARE_MIN_FILL else "circle" if fill >= CIRCLE_MIN_FILL else "triangle")
+    return out
+
+
 def _quarter_mean(v: list[float], first: bool) -> float:
     n = max(1, len(v) // 4)
     part = [x for x in (v[:n] if first else v[-n:]) if not math.isnan(x)]
@@ -124,16 +143,7 @@ def _max_step_ratio(xs: list[float], ys: list[float], sizes: list[float]) -> flo
     return float(steps.max() / med)
 
 
-_MOTION_PHRASES = {
-    "moving left": "left",
-    "moving right": "right",
-    "moving up": "up",
-    "moving down": "down",
-    "approaching": "approaching",
-    "coming closer": "approaching",
-    "receding": "receding",
-    "moving away": "receding",
-}
+_MOTION_PHRASES = world.motion_phrases()
 
 
 def parse_prompt(prompt: str) -> dict[str, str | None]:
@@ -141,14 +151,14 @@ def parse_prompt(prompt: str) -> dict[str, str | None]:
     p = prompt.lower()
     background = None
     p_obj = p
-    for b in sorted(world.BACKGROUNDS, key=len, reverse=True):
-        m = re.search(rf"\b{b}\s+background", p)
+    for word, b in sorted(world.background_words().items(), key=lambda kv: len(kv[0]), reverse=True):
+        m = re.search(rf"\b{word}\s+background", p)
         if m:
             background = b
             p_obj = p[: m.start()] + p[m.end() :]
             break
     colour = next((c for c in world.COLOURS if re.search(rf"\b{c}\b", p_obj)), None)
-    shape = next((s for s in world.SHAPES if re.search(rf"\b{s}\b", p_obj)), None)
+    shape = next((s for word, s in world.shape_words().items() if re.search(rf"\b{word}\b", p_obj)), None)
     motion = next((m for phrase, m in _MOTION_PHRASES.items() if phrase in p_obj), None)
     return {"colour": colour, "shape": shape, "motion": motion, "background": background}
 

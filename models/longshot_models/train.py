@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from torch.nn import functional as F
 
-from . import diffusion, text, unet, vae, world  # noqa: E402
+from . import diffusion, direction, text, unet, vae, world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
@@ -42,6 +42,10 @@ PROMPT_DROPOUT = 0.1
 # Min-SNR-gamma loss weighting (Hang et al. 2023) for epsilon prediction: weight min(SNR, gamma) / SNR. It stops the
 # many nearly-clean timesteps from dominating the loss, so training spends its steps on layout, colour and motion.
 MIN_SNR_GAMMA = 5.0
+# Reversal augmentation: a keyframe clip is drawn backwards, with its direction word swapped, this often (only
+# where the swapped combination is a seen one). The data then has every clip and its mirror in time.
+REVERSE_PROB = 0.5
+DIRECTION_EVERY = 1200  # keyframe runs log the direction metric (direction.py) on their EMA this often
 
 
 def log(stage: str, **fields: object) -> None:
@@ -195,17 +199,45 @@ def min_snr_weight(t: torch.Tensor, gamma: float = MIN_SNR_GAMMA) -> torch.Tenso
     return snr.clamp(max=gamma) / snr
 
 
-def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool = False) -> None:
+def keyframe_clip(rng: random.Random, spec: world.ClipSpec, reverse_prob: float = REVERSE_PROB) -> tuple[list[float], str]:
+    """The keyframe times and prompt of one training clip: as drawn, or (reversal augmentation) played backwards
+    with the opposite direction word, e.g. a "moving left" clip reversed is a "moving right" clip."""
+    if rng.random() < reverse_prob:
+        mirror = direction.swapped(spec)
+        if not world.is_held_out(mirror.combo):
+            return [1.0 - t for t in KEYFRAME_TIMES], mirror.prompt
+    return KEYFRAME_TIMES, spec.prompt
+
+
+def unet_config(kind: str, overrides: dict[str, object] | None = None) -> unet.UNetConfig:
+    if kind == "keyframe":
+        return unet.keyframe_config(**(overrides or {}))
+    if overrides:
+        raise ValueError("--set applies to the keyframe UNet only")
+    return unet.interpolation_config()
+
+
+def train_unet(
+    kind: str,
+    steps: int,
+    seed: int = 0,
+    continue_from_weights: bool = False,
+    run: str | None = None,
+    overrides: dict[str, object] | None = None,
+    direction_every: int = DIRECTION_EVERY,
+) -> None:
     """Train a UNet for `steps` steps. With continue_from_weights, start from the committed weights (model and
-    EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack."""
-    out = WEIGHTS / f"{kind}_unet.safetensors"
+    EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack.
+    A named `run` (an A/B candidate, with config `overrides`) keeps its checkpoint, log and weights in runs/."""
+    name = run or kind
+    out = RUNS / f"{run}.safetensors" if run else WEIGHTS / f"{kind}_unet.safetensors"
     if out.exists() and not continue_from_weights:
-        print(f"{kind}: weights exist, skipping", flush=True)
+        print(f"{name}: weights exist, skipping", flush=True)
         return
     torch.set_num_threads(int(os.environ.get("LONGSHOT_TRAIN_THREADS", "1")))
     torch.manual_seed(seed)
     rng = random.Random(seed + (1 if kind == "keyframe" else 2))
-    cfg = unet.keyframe_config() if kind == "keyframe" else unet.interpolation_config()
+    cfg = unet_config(kind, overrides)
     model = unet.UNetPseudo3D(cfg)
     ema = Ema(model)
     peak = 5e-4 if continue_from_weights else 1e-3
@@ -214,7 +246,8 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
     vae_model, scale = load_vae()
     embedder = text.PromptEmbedder(prepare_text())
     uncond = embedder.embed([""])[0]
-    ckpt = RUNS / (f"{kind}.continue.ckpt" if continue_from_weights else f"{kind}.ckpt")
+    meter = direction.DirectionMeter(vae_model, scale, embedder) if kind == "keyframe" and direction_every > 0 else None
+    ckpt = RUNS / (f"{name}.continue.ckpt" if continue_from_weights else f"{name}.ckpt")
     start = 0
     if continue_from_weights and not ckpt.exists():
         weights = load_file(str(out))
@@ -228,18 +261,21 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
         start = st["step"]
         rng.setstate(st["rng"])
         torch.set_rng_state(st["torch_rng"])
-    log(kind, start=start, steps=steps, continued=continue_from_weights, params=unet.count_parameters(model), config=cfg.to_dict())
+    log(name, start=start, steps=steps, continued=continue_from_weights, params=unet.count_parameters(model), config=cfg.to_dict())
     t0 = time.time()
     for step in range(start, steps):
         specs = [world.sample_spec(rng) for _ in range(batch)]
         if kind == "keyframe":
-            x0 = torch.stack([_encode_clip(vae_model, scale, s, KEYFRAME_TIMES) for s in specs])
+            clips = [keyframe_clip(rng, s) for s in specs]
+            x0 = torch.stack([_encode_clip(vae_model, scale, s, c[0]) for s, c in zip(specs, clips)])
+            prompts = [c[1] for c in clips]
             strides = None
         else:
             wins = [sample_interp_window(rng, s) for s in specs]
             x0 = torch.stack([_encode_clip(vae_model, scale, s, w[0]) for s, w in zip(specs, wins)])
+            prompts = [s.prompt for s in specs]
             strides = torch.tensor([w[1] for w in wins])
-        ctx = embedder.embed([s.prompt for s in specs])
+        ctx = embedder.embed(prompts)
         drop = torch.tensor([rng.random() < PROMPT_DROPOUT for _ in specs])
         ctx = torch.where(drop[:, None, None], uncond[None], ctx)
         t = torch.randint(0, diffusion.NUM_TRAIN_TIMESTEPS, (batch,))
@@ -256,22 +292,26 @@ def train_unet(kind: str, steps: int, seed: int = 0, continue_from_weights: bool
         opt.step()
         ema.update(model, step)
         if step % 25 == 0 or step == steps - 1:
-            log(kind, step=step, loss=round(float(loss), 5), lr=round(opt.param_groups[0]["lr"], 6), elapsed=round(time.time() - t0), sps=round((step + 1 - start) / max(1e-9, time.time() - t0), 3))
+            log(name, step=step, loss=round(float(loss), 5), lr=round(opt.param_groups[0]["lr"], 6), elapsed=round(time.time() - t0), sps=round((step + 1 - start) / max(1e-9, time.time() - t0), 3))
         if step % 100 == 99:
             _save_ckpt(ckpt, model=model.state_dict(), ema=ema.model.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
-    WEIGHTS.mkdir(parents=True, exist_ok=True)
+        if meter is not None and (step % direction_every == direction_every - 1 or step == steps - 1):
+            log(name, step=step + 1, direction=meter.measure(ema.model).to_dict())
+    out.parent.mkdir(parents=True, exist_ok=True)
     save_file(ema.model.state_dict(), str(out), metadata={"config": json.dumps(cfg.to_dict()), "steps": str(steps)})
-    log(kind, done=True, elapsed=round(time.time() - t0))
+    log(name, done=True, elapsed=round(time.time() - t0))
 
 
-def finish_from_checkpoint(kind: str) -> None:
-    """Write a UNet's weights from its latest checkpoint's EMA (a run stopped early keeps what it learned)."""
-    ckpts = [RUNS / f"{kind}.continue.ckpt", RUNS / f"{kind}.ckpt"]
+def finish_from_checkpoint(kind: str, run: str | None = None, overrides: dict[str, object] | None = None) -> None:
+    """Write a UNet's committed weights from its latest checkpoint's EMA (a run stopped early keeps what it
+    learned); with `run`, from that A/B candidate's checkpoint (its --set overrides give its config)."""
+    name = run or kind
+    ckpts = [RUNS / f"{name}.continue.ckpt", RUNS / f"{name}.ckpt"]
     st = torch.load(next((c for c in ckpts if c.exists()), ckpts[-1]), weights_only=False)
-    cfg = unet.keyframe_config() if kind == "keyframe" else unet.interpolation_config()
+    cfg = unet_config(kind, overrides)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     save_file(st["ema"], str(WEIGHTS / f"{kind}_unet.safetensors"), metadata={"config": json.dumps(cfg.to_dict()), "steps": str(st["step"])})
-    log(kind, finished_early=True, step=st["step"])
+    log(name, finished_early=True, step=st["step"])
 
 
 def load_unet(kind: str) -> unet.UNetPseudo3D:
@@ -285,6 +325,19 @@ def load_unet(kind: str) -> unet.UNetPseudo3D:
     return model.eval()
 
 
+def _parse_override(arg: str) -> tuple[str, object]:
+    field, sep, value = arg.partition("=")
+    known = {f for f in unet.UNetConfig.__dataclass_fields__}
+    if not sep or field not in known:
+        raise SystemExit(f"--set {arg!r}: expected FIELD=VALUE with FIELD one of {sorted(known)}")
+    if value.lower() in ("true", "false"):
+        return field, value.lower() == "true"
+    try:
+        return field, int(value)
+    except ValueError:
+        raise SystemExit(f"--set {arg!r}: VALUE must be true, false or an integer") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", choices=["all", "vae", "text", "keyframe", "interpolation"], default="all")
@@ -292,10 +345,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--finish", action="store_true", help="write the UNet weights of --stage from its last checkpoint and stop")
     ap.add_argument("--continue", dest="continue_", action="store_true", help="train a UNet --stage --steps more steps, starting from its committed weights")
+    ap.add_argument("--run", help="name an A/B run: checkpoint, log and weights go to runs/NAME.* (with --finish: commit that run's EMA)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=true|false", help="keyframe UNet config override for an A/B run, e.g. --set prompt_frame_conditioning=false")
+    ap.add_argument("--direction-every", type=int, default=DIRECTION_EVERY, help="log the direction metric every N keyframe steps (0: never)")
     args = ap.parse_args(argv)
+    overrides = dict(_parse_override(a) for a in args.set)
     if args.finish:
         for k in ("keyframe", "interpolation") if args.stage == "all" else (args.stage,):
-            finish_from_checkpoint(k)
+            finish_from_checkpoint(k, args.run, overrides)
         return
     steps = lambda s: args.steps or DEFAULT_STEPS[s]  # noqa: E731
     if args.stage == "vae":
@@ -303,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "text":
         prepare_text()
     elif args.stage in ("keyframe", "interpolation"):
-        train_unet(args.stage, steps(args.stage), args.seed, continue_from_weights=args.continue_)
+        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every)
     else:
         t0 = time.time()
         torch.set_num_threads(2)

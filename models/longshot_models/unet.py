@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -31,6 +31,11 @@ class UNetConfig:
     temporal_window: int = 5  # non-causal local window: each frame sees |i - j| <= window // 2
     attend_first_frame: bool = False  # the seed's unverified "always attend to frame 0" option
     stride_conditioning: bool = False  # interpolation models are told the frame stride
+    # Frame order (docs/models.md, "Frame order"): without one of these the denoiser is equivariant to reversing
+    # the frame axis and samples a clip and its reverse (a "left" clip is a reversed "right" one) equally.
+    relative_position_bias: bool = False  # signed per-head bias per frame offset inside the band (any length)
+    frame_position_embedding: bool = False  # absolute position i / (F - 1) in the clip, for models that see whole clips
+    prompt_frame_conditioning: bool = False  # per-frame attention pooling of the prompt into the time embedding
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -113,7 +118,8 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(context_dim or dim, dim, bias=False)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """mask [lq, lk] bool (False = not attended); bias [heads, lq, lk] added to the logits."""
         n, lq, d = x.shape
         ctx = x if context is None else context
         lk = ctx.shape[1]
@@ -122,6 +128,8 @@ class Attention(nn.Module):
         k = self.to_k(ctx).reshape(n, lk, self.heads, hd).transpose(1, 2)
         v = self.to_v(ctx).reshape(n, lk, self.heads, hd).transpose(1, 2)
         scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
+        if bias is not None:
+            scores = scores + bias
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         out = torch.matmul(scores.softmax(dim=-1), v)
@@ -137,8 +145,27 @@ def band_mask(f: int, window: int, attend_first: bool, device: torch.device) -> 
     return m
 
 
+class RelativePositionBias(nn.Module):
+    """A learned logit bias per head for each signed frame offset j - i in [-window // 2, window // 2] (as
+    make-a-video's ContinuousPositionBias, tabulated). Zero at init, so it starts as the plain band attention. It
+    depends only on j - i, so any window of a long sequence sees the same bias. Offsets outside the band (frame 0
+    under attend_first) share the nearest edge's bias."""
+
+    def __init__(self, heads: int, window: int) -> None:
+        super().__init__()
+        self.half = window // 2
+        self.table = nn.Parameter(torch.zeros(heads, 2 * self.half + 1))
+
+    def forward(self, f: int, device: torch.device) -> torch.Tensor:
+        idx = torch.arange(f, device=device)
+        offset = (idx[None, :] - idx[:, None]).clamp(-self.half, self.half) + self.half  # [f, f]
+        return self.table[:, offset]  # [heads, f, f]
+
+
 class TransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, context_dim: int, window: int, attend_first: bool, spatial: bool = True) -> None:
+    def __init__(
+        self, dim: int, heads: int, context_dim: int, window: int, attend_first: bool, spatial: bool = True, relative_bias: bool = False
+    ) -> None:
         super().__init__()
         self.spatial = spatial
         self.norm_in = nn.GroupNorm(8, dim)
@@ -151,6 +178,7 @@ class TransformerBlock(nn.Module):
         self.attn2 = Attention(dim, heads, context_dim)
         self.norm_temporal = nn.LayerNorm(dim)
         self.attn_temporal = Attention(dim, heads)
+        self.temporal_bias = RelativePositionBias(heads, window) if relative_bias else None
         self.norm3 = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
         self.proj_out = nn.Linear(dim, dim)
@@ -169,11 +197,43 @@ class TransformerBlock(nn.Module):
         # temporal: [(b f), hw, c] -> [(b hw), f, c]
         tt = t.reshape(b, f, h * w, c).transpose(1, 2).reshape(b * h * w, f, c)
         mask = band_mask(f, self.window, self.attend_first, x.device)
-        tt = tt + self.attn_temporal(self.norm_temporal(tt), mask=mask)
+        bias = self.temporal_bias(f, x.device) if self.temporal_bias is not None else None
+        tt = tt + self.attn_temporal(self.norm_temporal(tt), mask=mask, bias=bias)
         t = tt.reshape(b, h * w, f, c).transpose(1, 2).reshape(bf, h * w, c)
         t = t + self.ff(self.norm3(t))
         t = self.proj_out(t)
         return res + t.reshape(bf, h, w, c).permute(0, 3, 1, 2)
+
+
+def frame_positions(f: int, device: torch.device) -> torch.Tensor:
+    """Each frame's place in the clip, i / (F - 1) in [0, 1] (0 for a single frame); F from the tensor's shape."""
+    idx = torch.arange(f, device=device, dtype=torch.float32)
+    return idx / (idx[-1:].clamp(min=1.0))
+
+
+class PromptFrameConditioning(nn.Module):
+    """Each frame position queries the prompt's token states (one attention pool per frame) and the result,
+    with the position, becomes a per-frame shift of the time embedding (FiLM of every ResBlock). This gives the
+    prompt a direct path to say what the first and the last frame hold, e.g. which way the object moves."""
+
+    def __init__(self, pos_dim: int, context_dim: int, emb_dim: int, heads: int) -> None:
+        super().__init__()
+        self.pos_dim = pos_dim
+        self.query = nn.Linear(pos_dim, context_dim)
+        self.pool = Attention(context_dim, heads)
+        self.out = nn.Sequential(nn.Linear(context_dim + pos_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
+
+    def forward(self, pos: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """pos [f] in [0, 1], context [b, T, C] -> [(b f), emb]."""
+        b = context.shape[0]
+        f = pos.shape[0]
+        p = sinusoidal(pos * 100.0, self.pos_dim)  # [f, pos_dim]
+        q = self.query(p)[None].expand(b, f, -1)
+        pooled = self.pool(q, context=context)  # [b, f, C]
+        h = torch.cat([pooled, p[None].expand(b, f, -1)], dim=-1)
+        return self.out(h).reshape(b * f, -1)
 
 
 class UNetPseudo3D(nn.Module):
@@ -187,7 +247,11 @@ class UNetPseudo3D(nn.Module):
         emb = 4 * c0
         self.time_embed = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.stride_embed = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb)) if cfg.stride_conditioning else None
-        tb = lambda d, spatial=True: TransformerBlock(d, cfg.heads, cfg.context_dim, cfg.temporal_window, cfg.attend_first_frame, spatial)  # noqa: E731
+        self.frame_embed = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb)) if cfg.frame_position_embedding else None
+        self.prompt_frame = PromptFrameConditioning(c0, cfg.context_dim, emb, cfg.heads) if cfg.prompt_frame_conditioning else None
+        tb = lambda d, spatial=True: TransformerBlock(  # noqa: E731
+            d, cfg.heads, cfg.context_dim, cfg.temporal_window, cfg.attend_first_frame, spatial, cfg.relative_position_bias
+        )
         self.conv_in = Pseudo3DConv(cfg.in_channels, c0)
         self.down0_res = ResBlock(c0, c0, emb)
         self.down0_attn = tb(c0, spatial=False)
@@ -222,6 +286,12 @@ class UNetPseudo3D(nn.Module):
                 raise ValueError("this UNet is stride-conditioned: frame_stride is required")
             emb = emb + self.stride_embed(sinusoidal(torch.log2(frame_stride) * 100.0, c0))
         emb = _per_frame(emb, f)
+        if self.frame_embed is not None or self.prompt_frame is not None:
+            pos = frame_positions(f, sample.device)
+            if self.frame_embed is not None:
+                emb = (emb.reshape(b, f, -1) + self.frame_embed(sinusoidal(pos * 100.0, c0))[None]).reshape(b * f, -1)
+            if self.prompt_frame is not None:
+                emb = emb + self.prompt_frame(pos, encoder_hidden_states)
         ctx = _per_frame(encoder_hidden_states, f)
 
         x = self.conv_in(_frames_to_batch(sample), f)
@@ -240,8 +310,11 @@ class UNetPseudo3D(nn.Module):
         return _batch_to_frames(x, b, f)
 
 
-def keyframe_config() -> UNetConfig:
-    return UNetConfig(in_channels=4)
+def keyframe_config(**overrides: object) -> UNetConfig:
+    """The shipped keyframe model: frame order from a relative bias and its place in the clip, and the prompt's
+    per-frame path (chosen by the A/B runs in docs/models.md)."""
+    cfg = UNetConfig(in_channels=4, relative_position_bias=True, frame_position_embedding=True, prompt_frame_conditioning=True)
+    return replace(cfg, **overrides)  # type: ignore[arg-type]
 
 
 def interpolation_config(window: int = 5, attend_first_frame: bool = False) -> UNetConfig:

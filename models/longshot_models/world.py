@@ -34,20 +34,30 @@ BACKGROUNDS: dict[str, tuple[float, float, float]] = {
 SHAPES = ("circle", "square", "triangle")
 MOTIONS = ("left", "right", "up", "down", "approaching", "receding")
 
-# How each motion is said in a prompt; several phrasings so the text side learns the meaning, not one string.
+# How each motion, shape and background is said in a prompt: several words for each (synonyms a user would type),
+# so the text side learns the meaning rather than one string. A clip's `template` picks the sentence
+# (template % 3), the motion words (template % 4), the shape word ((template // 4) % 3) and the background word
+# (template % 2); 12 templates cover every sentence x motion-word pair.
 _MOTION_WORDS: dict[str, tuple[str, ...]] = {
-    "left": ("moving left",),
-    "right": ("moving right",),
-    "up": ("moving up",),
-    "down": ("moving down",),
-    "approaching": ("approaching", "coming closer"),
-    "receding": ("receding", "moving away"),
+    "left": ("moving left", "going left", "sliding left", "drifting to the left"),
+    "right": ("moving right", "going right", "sliding right", "drifting to the right"),
+    "up": ("moving up", "going up", "rising", "floating upward"),
+    "down": ("moving down", "going down", "falling", "sinking downward"),
+    "approaching": ("approaching", "coming closer", "getting closer", "growing nearer"),
+    "receding": ("receding", "moving away", "getting farther away", "drifting away"),
 }
+_SHAPE_WORDS: dict[str, tuple[str, ...]] = {
+    "circle": ("circle", "ball", "disc"),
+    "square": ("square", "box", "block"),
+    "triangle": ("triangle",),
+}
+_BACKGROUND_WORDS: dict[str, tuple[str, ...]] = {"gray": ("gray", "grey")}
 _TEMPLATES = (
     "a {colour} {shape} {motion} on a {background} background",
     "a {colour} {shape} {motion} over a {background} background",
     "{colour} {shape} {motion}, {background} background",
 )
+TEMPLATE_COUNT = 12
 
 
 @dataclass(frozen=True)
@@ -78,11 +88,32 @@ class ClipSpec:
         return self.radius0 + (self.radius1 - self.radius0) * t
 
 
+def _pick(words: tuple[str, ...], i: int) -> str:
+    return words[i % len(words)]
+
+
 def make_prompt(colour: str, shape: str, motion: str, background: str, template: int = 0) -> str:
-    words = _MOTION_WORDS[motion]
     tpl = _TEMPLATES[template % len(_TEMPLATES)]
-    text = tpl.format(colour=colour, shape=shape, motion=words[template % len(words)], background=background)
+    text = tpl.format(
+        colour=colour,
+        shape=_pick(_SHAPE_WORDS[shape], template // 4),
+        motion=_pick(_MOTION_WORDS[motion], template),
+        background=_pick(_BACKGROUND_WORDS.get(background, (background,)), template),
+    )
     return text.replace("a orange", "an orange")
+
+
+def motion_phrases() -> dict[str, str]:
+    """Every motion phrase the world uses, mapped to its motion."""
+    return {w: m for m, words in _MOTION_WORDS.items() for w in words}
+
+
+def shape_words() -> dict[str, str]:
+    return {w: s for s, words in _SHAPE_WORDS.items() for w in words}
+
+
+def background_words() -> dict[str, str]:
+    return {w: b for b in BACKGROUNDS for w in _BACKGROUND_WORDS.get(b, (b,))}
 
 
 def all_prompts() -> list[str]:
@@ -94,7 +125,7 @@ def all_prompts() -> list[str]:
                 for b in BACKGROUNDS:
                     if not _visible(c, b):
                         continue
-                    for tpl in range(len(_TEMPLATES) * 2):
+                    for tpl in range(TEMPLATE_COUNT):
                         p = make_prompt(c, s, m, b, tpl)
                         if p not in out:
                             out.append(p)
@@ -148,7 +179,7 @@ def sample_spec(rng: random.Random, combo: tuple[str, str, str] | None = None, s
         start = end = (cx, cy)
         small, big = rng.uniform(3.0, 4.5), rng.uniform(13.0, 16.0)
         r0, r1 = (small, big) if motion == "approaching" else (big, small)
-    return ClipSpec(colour, shape, motion, background, start, end, r0, r1, template=rng.randrange(6))
+    return ClipSpec(colour, shape, motion, background, start, end, r0, r1, template=rng.randrange(TEMPLATE_COUNT))
 
 
 _GRID: torch.Tensor | None = None

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import torch
 
 from longshot_models import train, unet
@@ -42,3 +44,59 @@ def test_the_same_weights_run_on_any_frame_count() -> None:
         with torch.no_grad():
             y = model(torch.randn(2, 9, f, 16, 16), torch.tensor([10.0, 900.0]), torch.randn(2, 32, 384), torch.tensor([4.0, 0.25]))
         assert y.shape == (2, 4, f, 16, 16)
+
+
+def _randomise_frame_order(model: unet.UNetPseudo3D) -> None:
+    """Give the zero-initialised frame-order parameters values, as training would."""
+    g = torch.Generator().manual_seed(3)
+    for name, p in model.named_parameters():
+        if "temporal_bias" in name or "prompt_frame.out" in name:
+            p.data = torch.randn(p.shape, generator=g) * 0.5
+
+
+def test_relative_position_bias_is_signed_and_depends_only_on_the_offset() -> None:
+    bias = unet.RelativePositionBias(heads=2, window=5)
+    bias.table.data = torch.arange(10.0).reshape(2, 5)
+    b = bias(7, torch.device("cpu"))
+    assert b.shape == (2, 7, 7)
+    for i in range(7):
+        for j in range(7):
+            assert b[0, i, j] == bias.table[0, max(-2, min(2, j - i)) + 2]
+    assert not torch.equal(b[0], b[0].T)  # earlier and later frames are told apart
+
+
+def test_frame_order_breaks_the_reversal_symmetry_of_the_old_design() -> None:
+    torch.manual_seed(0)
+    x, t, ctx = torch.randn(2, 4, 5, 16, 16), torch.tensor([700.0, 100.0]), torch.randn(2, 32, 384)
+    rev = lambda y: y.flip(2)  # noqa: E731
+    old = unet.UNetPseudo3D(unet.keyframe_config(relative_position_bias=False, frame_position_embedding=False, prompt_frame_conditioning=False)).eval()
+    new = unet.UNetPseudo3D(unet.keyframe_config()).eval()
+    _randomise_frame_order(new)
+    with torch.no_grad():
+        # Without a frame-order signal the denoiser treats a clip and its reverse alike: it cannot tell "left" from
+        # a reversed "right".
+        assert torch.allclose(old(rev(x), t, ctx), rev(old(x, t, ctx)), atol=1e-5)
+        y = new(x, t, ctx)
+        assert (new(rev(x), t, ctx) - rev(y)).norm() / y.norm() > 0.01
+
+
+def test_relative_bias_keeps_windows_exact_away_from_their_edges() -> None:
+    torch.manual_seed(0)
+    model = unet.UNetPseudo3D(replace(unet.interpolation_config(), relative_position_bias=True)).eval()
+    _randomise_frame_order(model)
+    f, cut = 80, 70
+    x = torch.randn(1, 9, f, 16, 16)
+    args = (torch.tensor([500.0]), torch.randn(1, 32, 384), torch.tensor([1.0]))
+    with torch.no_grad():
+        full = model(x, *args)
+        window = model(x[:, :, :cut], *args)
+    reach = 29
+    assert torch.allclose(full[:, :, : cut - reach], window[:, :, : cut - reach], atol=1e-5)
+
+
+def test_the_keyframe_model_runs_on_any_frame_count() -> None:
+    model = unet.UNetPseudo3D(unet.keyframe_config()).eval()
+    for f in (1, 5, 17):
+        with torch.no_grad():
+            y = model(torch.randn(2, 4, f, 16, 16), torch.tensor([10.0, 900.0]), torch.randn(2, 32, 384))
+        assert y.shape == (2, 4, f, 16, 16) and torch.isfinite(y).all()

@@ -1,0 +1,58 @@
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from longshot_models import direction, text, train, unet, world
+
+
+def test_the_swapped_prompt_changes_only_the_direction_word() -> None:
+    rng = random.Random(5)
+    for _ in range(50):
+        spec = world.sample_spec(rng)
+        mirror = direction.swapped(spec)
+        assert mirror.motion == direction.OPPOSITE[spec.motion] and direction.OPPOSITE[mirror.motion] == spec.motion
+        assert (mirror.colour, mirror.shape, mirror.background, mirror.template) == (spec.colour, spec.shape, spec.background, spec.template)
+        assert mirror.prompt != spec.prompt
+
+
+def test_the_measured_clips_are_fixed_and_cover_every_motion() -> None:
+    a, b = direction.fixed_specs(direction.ACCURACY_SEED), direction.fixed_specs(direction.ACCURACY_SEED)
+    assert a == b
+    assert [s.motion for s in a] == [m for m in world.MOTIONS for _ in range(direction.PER_MOTION)]
+    assert len(a) >= 36 and not any(world.is_held_out(s.combo) for s in a)
+
+
+def test_reversal_augmentation_plays_the_clip_backwards_with_the_opposite_word_and_never_a_held_out_one() -> None:
+    rng = random.Random(0)
+    reversed_seen = 0
+    for _ in range(400):
+        spec = world.sample_spec(rng)
+        times, prompt = train.keyframe_clip(rng, spec)
+        if times == train.KEYFRAME_TIMES:
+            assert prompt == spec.prompt
+            continue
+        reversed_seen += 1
+        mirror = direction.swapped(spec)
+        assert prompt == mirror.prompt and not world.is_held_out(mirror.combo)
+        # the reversed clip is what the world draws for the opposite motion: it ends where the original starts
+        assert torch.equal(world.render(spec, times)[-1], world.render(spec, [0.0])[0])
+    assert 100 < reversed_seen < 200
+
+
+@pytest.fixture(scope="module")
+def meter(pack_dir: Path) -> direction.DirectionMeter:
+    torch.set_num_threads(2)
+    vae_model, scale = train.load_vae()
+    return direction.DirectionMeter(vae_model, scale, text.PromptEmbedder(pack_dir / "text_encoder.onnx"))
+
+
+def test_the_metric_fails_a_model_without_frame_order(meter: direction.DirectionMeter) -> None:
+    # The 1.1.0 design (no frame-order signal), untrained: exactly reversal-equivariant and blind to the word.
+    torch.manual_seed(0)
+    old = unet.UNetPseudo3D(unet.keyframe_config(relative_position_bias=False, frame_position_embedding=False, prompt_frame_conditioning=False))
+    report = meter.measure(old, accuracy=False)
+    assert report.reversal_error < 1e-4
+    assert abs(report.loss_gap) < direction.MIN_LOSS_GAP
+    assert not report.reads_direction
