@@ -73,6 +73,57 @@ describe("runStageWorker (real nats-server)", { timeout: 90_000 }, () => {
   it("reports stage_started, throttled step_progress and stage_completed, then publishes the result", async () => {
     const w = await runStageWorker({
       js: bus.js,
+      consumer: "keyframe",
+      pullExpiresMs: 1000,
+      progressIntervalMs: 200,
+      workerId: "test-host/42",
+      logger: testLogger("stage-worker"),
+      handle: async (task, ctx) => {
+        for (let step = 1; step <= 20; step++) {
+          await delay(25);
+          ctx.progress(step, 20);
+        }
+        return resultFor(task);
+      },
+    });
+    workers.push(w);
+    const task = makeTask("ev1", "keyframe", "ev1/keyframe");
+    await publishTask(bus.js, task);
+    await waitFor("the result", () => received.some((r) => r.taskId === task.taskId));
+    const result = received.find((r) => r.taskId === task.taskId);
+    assert.equal(result?.workerId, "test-host/42");
+    assert.equal(result?.latents?.sha256, "b".repeat(64));
+
+    const events = await eventsOf(bus, "ev1");
+    const kinds = events.map((e) => e.event?.$case);
+    assert.equal(kinds[0], "stageStarted");
+    assert.equal(kinds[kinds.length - 1], "stageCompleted");
+    assert.equal(kinds.filter((k) => k === "stageStarted" || k === "stageCompleted").length, 2);
+    const steps = events.flatMap((e) => (e.event?.$case === "stepProgress" ? [e.event.value] : []));
+    // 20 steps in ~500 ms with one event per 200 ms at most: a handful, the last one being step 20.
+    assert.ok(steps.length >= 2 && steps.length <= 6, `step events: ${steps.map((s) => s.step).join(",")}`);
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      [...steps.map((s) => s.step)].sort((a, b) => a - b),
+    );
+    const last = steps[steps.length - 1];
+    assert.deepEqual(
+      { step: last?.step, total: last?.total, level: last?.level, window: last?.window, taskId: last?.taskId },
+      { step: 20, total: 20, level: 0, window: undefined, taskId: "ev1/keyframe" },
+    );
+    assert.equal(last?.stage, Stage.STAGE_KEYFRAME);
+    const started = events[0]?.event;
+    assert.ok(started?.$case === "stageStarted");
+    assert.deepEqual(started.value, { stage: Stage.STAGE_KEYFRAME, level: 0, totalTasks: 1 });
+    assert.deepEqual(
+      events.map((e) => e.sequence),
+      events.map((_, i) => BigInt(i + 1)),
+    );
+  });
+
+  it("an interpolation window reports only step_progress, with its window, index and the level's window count", async () => {
+    const w = await runStageWorker({
+      js: bus.js,
       consumer: "interpolation",
       pullExpiresMs: 1000,
       progressIntervalMs: 200,
@@ -87,46 +138,33 @@ describe("runStageWorker (real nats-server)", { timeout: 90_000 }, () => {
       },
     });
     workers.push(w);
-    const task = makeTask("ev1", "interpolation", "ev1/interp1/w4-13");
+    const task = makeTask("ev2", "interpolation", "ev2/interp1/w4-13");
     const windowTask: StageTask = {
       ...task,
       params:
         task.params?.$case === "interpolation"
-          ? { $case: "interpolation", value: { ...task.params.value, windowStart: 4, windowEnd: 13 } }
+          ? {
+              $case: "interpolation",
+              value: { ...task.params.value, windowStart: 4, windowEnd: 13, windowIndex: 1, windowCount: 3 },
+            }
           : task.params,
     };
     await publishTask(bus.js, windowTask);
     await waitFor("the result", () => received.some((r) => r.taskId === windowTask.taskId));
     const result = received.find((r) => r.taskId === windowTask.taskId);
-    assert.equal(result?.workerId, "test-host/42");
     assert.equal(result?.windowStart, 4);
     assert.equal(result?.windowEnd, 13);
-    assert.equal(result?.latents?.sha256, "b".repeat(64));
 
-    const events = await eventsOf(bus, "ev1");
-    const kinds = events.map((e) => e.event?.$case);
-    assert.equal(kinds[0], "stageStarted");
-    assert.equal(kinds[kinds.length - 1], "stageCompleted");
+    // The level's stage_started / stage_completed pair is the gateway's (it knows the plan).
+    const events = await eventsOf(bus, "ev2");
+    assert.deepEqual(new Set(events.map((e) => e.event?.$case)), new Set(["stepProgress"]));
     const steps = events.flatMap((e) => (e.event?.$case === "stepProgress" ? [e.event.value] : []));
-    // 20 steps in ~500 ms with one event per 200 ms at most: a handful, the last one being step 20.
-    assert.ok(steps.length >= 2 && steps.length <= 6, `step events: ${steps.map((s) => s.step).join(",")}`);
-    assert.deepEqual(
-      steps.map((s) => s.step),
-      [...steps.map((s) => s.step)].sort((a, b) => a - b),
-    );
     const last = steps[steps.length - 1];
     assert.deepEqual(
       { step: last?.step, total: last?.total, level: last?.level, window: last?.window, taskId: last?.taskId },
-      { step: 20, total: 20, level: 1, window: { start: 4, end: 13 }, taskId: "ev1/interp1/w4-13" },
+      { step: 20, total: 20, level: 1, window: { start: 4, end: 13, index: 1, count: 3 }, taskId: "ev2/interp1/w4-13" },
     );
-    assert.equal(last?.stage, Stage.STAGE_INTERPOLATION);
-    const started = events[0]?.event;
-    assert.ok(started?.$case === "stageStarted");
-    assert.deepEqual(started.value, { stage: Stage.STAGE_INTERPOLATION, level: 1, totalTasks: 0 });
-    assert.deepEqual(
-      events.map((e) => e.sequence),
-      events.map((_, i) => BigInt(i + 1)),
-    );
+    assert.ok(steps.every((s) => s.stage === Stage.STAGE_INTERPOLATION && s.window?.count === 3));
   });
 
   it("publishes no result and no stage_completed when the handler fails; the task is dead-lettered", async () => {
@@ -187,11 +225,29 @@ describe("runStageWorker (real nats-server)", { timeout: 90_000 }, () => {
       window: undefined,
       totalTasks: 1,
     });
+    // A whole pass: window 0 of 1, even from a gateway that did not set window_index / window_count.
     assert.deepEqual(taskPosition(makeTask("p", "interpolation")), {
       stage: Stage.STAGE_INTERPOLATION,
       level: 1,
-      window: { start: 0, end: 17 },
+      window: { start: 0, end: 17, index: 0, count: 1 },
       totalTasks: 1,
     });
+    const w = makeTask("p", "interpolation");
+    const p = w.params;
+    assert.ok(p?.$case === "interpolation");
+    const window = (windowIndex: number, windowCount: number): StageTask => ({
+      ...w,
+      params: {
+        $case: "interpolation",
+        value: { ...p.value, outputFrames: 65, windowStart: 12, windowEnd: 29, windowIndex, windowCount },
+      },
+    });
+    assert.deepEqual(taskPosition(window(1, 5)), {
+      stage: Stage.STAGE_INTERPOLATION,
+      level: 1,
+      window: { start: 12, end: 29, index: 1, count: 5 },
+      totalTasks: 5,
+    });
+    assert.deepEqual(taskPosition(window(0, 0)).window, { start: 12, end: 29, index: 0, count: 0 });
   });
 });

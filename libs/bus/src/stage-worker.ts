@@ -7,15 +7,17 @@
  *   latest step wins, the last one is always sent), `stage_completed` when it is done. Events are
  *   progress reports: a failure to publish one is logged, never fails the task. `stage_started`
  *   and `stage_completed` carry a `Nats-Msg-Id` derived from the task id, so a task that runs again
- *   within the duplicate window does not report them twice;
+ *   within the duplicate window does not report them twice. An interpolation task publishes only
+ *   `step_progress` (see below);
  * - publishes the result (`publishResult`) after `stage_completed`; a failure to publish it is a
  *   failure of the task (retried: the handler finds its outputs in place and reports them again);
  * - fills in the result's worker id and checks that the result answers the task.
  *
- * Events of a window task: each window is a task, so an interpolation level split into N windows
- * shows N `stage_started` / `stage_completed` pairs (each with the level, `total_tasks` 0 — the
- * worker does not know the plan) and step events carrying the window; the coordinator knows the
- * plan and aggregates.
+ * Events of an interpolation task: a level is one stage however many windows (tasks) it is split
+ * into, with one `stage_started` / `stage_completed` pair, and only the gateway sees the whole
+ * level (it plans the windows and stitches them), so it publishes that pair. The window task
+ * publishes its `step_progress` events, each carrying its window: frames, index and the level's
+ * window count (from the task's `window_index` / `window_count`).
  */
 import { type Logger, LongshotError } from "@longshot/core";
 import { durationFromMs, type JobEvent, Stage, type StageResult, type StageTask } from "@longshot/proto";
@@ -32,8 +34,11 @@ export interface TaskPosition {
   stage: Stage;
   /** Interpolation level (1, 2, …); 0 for the other stages. */
   level: number;
-  /** Output frames [start, end) of a window task; undefined for the other stages. */
-  window: { start: number; end: number } | undefined;
+  /**
+   * Interpolation: output frames [start, end) of the task, its index in the level and the level's window
+   * count (0: unknown, a task from a gateway that did not say); undefined for the other stages.
+   */
+  window: { start: number; end: number; index: number; count: number } | undefined;
   /** Tasks the stage is split into, when known (1 for keyframe and decode and a whole-level pass; 0: unknown). */
   totalTasks: number;
 }
@@ -42,12 +47,14 @@ export interface TaskPosition {
 export function taskPosition(task: StageTask): TaskPosition {
   const p = task.params;
   if (p?.$case === "interpolation") {
-    const whole = p.value.windowStart === 0 && p.value.windowEnd === p.value.outputFrames;
+    const v = p.value;
+    const whole = v.windowStart === 0 && v.windowEnd === v.outputFrames;
+    const count = v.windowCount > 0 ? v.windowCount : whole ? 1 : 0;
     return {
       stage: Stage.STAGE_INTERPOLATION,
-      level: p.value.level,
-      window: { start: p.value.windowStart, end: p.value.windowEnd },
-      totalTasks: whole ? 1 : 0,
+      level: v.level,
+      window: { start: v.windowStart, end: v.windowEnd, index: count > 0 ? v.windowIndex : 0, count },
+      totalTasks: count,
     };
   }
   return { stage: task.stage, level: 0, window: undefined, totalTasks: 1 };
@@ -210,16 +217,20 @@ export async function runStageWorker(options: StageWorkerOptions): Promise<Worke
     handle: async (task, ctx) => {
       const position = taskPosition(task);
       const started = Date.now();
-      await publishStageEvent(
-        js,
-        task,
-        {
-          $case: "stageStarted",
-          value: { stage: position.stage, level: position.level, totalTasks: position.totalTasks },
-        },
-        `event:${task.taskId}:started`,
-        ctx.logger,
-      );
+      // An interpolation level's stage_started / stage_completed are the gateway's (module comment).
+      const stageEvents = position.stage !== Stage.STAGE_INTERPOLATION;
+      if (stageEvents) {
+        await publishStageEvent(
+          js,
+          task,
+          {
+            $case: "stageStarted",
+            value: { stage: position.stage, level: position.level, totalTasks: position.totalTasks },
+          },
+          `event:${task.taskId}:started`,
+          ctx.logger,
+        );
+      }
       const progress = new ProgressPublisher(js, task, position, progressIntervalMs, ctx.logger);
       let result: StageResult;
       try {
@@ -228,20 +239,22 @@ export async function runStageWorker(options: StageWorkerOptions): Promise<Worke
         await progress.flush();
       }
       const complete = completeResult(task, result, ctx.workerId);
-      await publishStageEvent(
-        js,
-        task,
-        {
-          $case: "stageCompleted",
-          value: {
-            stage: position.stage,
-            level: position.level,
-            duration: durationFromMs(Date.now() - started),
+      if (stageEvents) {
+        await publishStageEvent(
+          js,
+          task,
+          {
+            $case: "stageCompleted",
+            value: {
+              stage: position.stage,
+              level: position.level,
+              duration: durationFromMs(Date.now() - started),
+            },
           },
-        },
-        `event:${task.taskId}:completed`,
-        ctx.logger,
-      );
+          `event:${task.taskId}:completed`,
+          ctx.logger,
+        );
+      }
       await publishResult(js, complete);
       ctx.logger.info(
         { outputs: outputKeysOf(complete), ms: Date.now() - started },

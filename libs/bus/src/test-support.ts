@@ -78,6 +78,8 @@ export function makeTask(jobId: string, stage: StageName = "keyframe", taskId?: 
             frameStride: 4,
             mode: 1,
             strength: 0.7,
+            windowIndex: 0,
+            windowCount: 0,
           },
         },
       };

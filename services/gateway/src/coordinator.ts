@@ -3,7 +3,8 @@
  * message; every change is a compare-and-set, so replicas (and restarts) never step on each other.
  *
  * - `handleResult` (stage results, durable consumer `coordinator`): records the result in the run
- *   record and `drive`s the job (next tasks, stitching); a decode result makes the job SUCCEEDED with
+ *   record and `drive`s the job (next tasks, stitching, and each interpolation level's one
+ *   `stage_started` / `stage_completed` pair); a decode result makes the job SUCCEEDED with
  *   its artifacts (presigned URLs). Duplicate, stale and late results change nothing (a late result
  *   of an ended job has its objects removed).
  * - `handleDeadLetter` (DLQ records, durable consumer `gateway` on LONGSHOT_DLQ): a task that failed
@@ -205,6 +206,9 @@ export class Coordinator {
       publish: async (task) => (await publishTask(options.js, task)).seq,
       stitch: (input) => this.#stitch(input),
       verify: (ref) => this.#verify(ref),
+      event: async (jobId, event, msgId) => {
+        await publishEvent(options.js, jobId, { sequence: 0n, jobId, time: new Date(), event }, { msgId });
+      },
       now: () => new Date(),
     };
   }

@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { GenerateRequest, Job, JobState, Mode, OutputFormat, Sampler, Stage, type StageTask } from "@longshot/proto";
+import {
+  GenerateRequest,
+  Job,
+  type JobEvent,
+  JobState,
+  Mode,
+  OutputFormat,
+  Sampler,
+  Stage,
+  type StageTask,
+} from "@longshot/proto";
 import { loadPack, type PackManifest } from "@longshot/runtime";
 import { CorruptObjectError, type DriveEffects, drive, handleCorruptionReport, type StitchInput } from "./drive.js";
 import {
@@ -33,11 +43,21 @@ function ref(key: string, frames = 5, sha = "b"): StoredRef {
 class FakeEffects implements DriveEffects {
   published: StageTask[] = [];
   stitched: number[] = [];
+  events: Array<{ event: NonNullable<JobEvent["event"]>; msgId: string }> = [];
+  /** Tasks and events in the order they went out: task ids and "started L/N", "completed L". */
+  log: string[] = [];
   corrupt = new Set<string>();
   #seq = 0;
   async publish(task: StageTask): Promise<number> {
     this.published.push(task);
+    this.log.push(task.taskId.slice(JOB.length + 1));
     return ++this.#seq;
+  }
+  async event(jobId: string, event: NonNullable<JobEvent["event"]>, msgId: string): Promise<void> {
+    assert.equal(jobId, JOB);
+    this.events.push({ event, msgId });
+    if (event.$case === "stageStarted") this.log.push(`started ${event.value.level}/${event.value.totalTasks}`);
+    if (event.$case === "stageCompleted") this.log.push(`completed ${event.value.level}`);
   }
   async stitch(input: StitchInput): Promise<StoredRef> {
     for (const w of input.windows) if (this.corrupt.has(w.key)) throw new CorruptObjectError(w.key, `${w.key} corrupt`);
@@ -168,6 +188,84 @@ describe("drive", () => {
     const done = await drive(run, job, fx);
     assert.equal(done.kind, "done");
     assert.equal(fx.published.length, 1 + 1 + 5 + 1);
+  });
+
+  it("reports each level once: stage_started with the window count before its windows, stage_completed after its stitch", async () => {
+    const fx = new FakeEffects();
+    let run = await toDecode(fx);
+    assert.deepEqual(fx.log, [
+      "keyframe",
+      "started 1/1",
+      "interp1:0-17",
+      "completed 1",
+      "started 2/5",
+      ...["0-17", "12-29", "24-41", "36-53", "48-65"].map((w) => `interp2:${w}`),
+      "completed 2",
+      "decode",
+    ]);
+    assert.deepEqual(
+      fx.events.map((e) => e.msgId),
+      [1, 2].flatMap((l) => ["started", "completed"].map((k) => `event:${JOB}:interp${l}:${k}`)),
+      "deterministic message ids (a repeat is dropped by JetStream)",
+    );
+    const started = fx.events.find((e) => e.event.$case === "stageStarted" && e.event.value.level === 2);
+    assert.deepEqual(started?.event, {
+      $case: "stageStarted",
+      value: { stage: Stage.STAGE_INTERPOLATION, level: 2, totalTasks: 5 },
+    });
+    const completed = fx.events.find((e) => e.event.$case === "stageCompleted" && e.event.value.level === 2);
+    assert.ok(completed?.event.$case === "stageCompleted");
+    assert.equal(completed.event.value.stage, Stage.STAGE_INTERPOLATION);
+    assert.ok(completed.event.value.duration !== undefined);
+    assert.deepEqual(Object.keys(run.stageEvents ?? {}).sort(), [
+      "interp1:completed",
+      "interp1:started",
+      "interp2:completed",
+      "interp2:started",
+    ]);
+    // Every window task says which window of how many it is (for its step_progress events).
+    const windows = fx.published.flatMap((t) => (t.params?.$case === "interpolation" ? [t.params.value] : []));
+    assert.deepEqual(
+      windows.map((w) => [w.level, w.windowIndex, w.windowCount]),
+      [[1, 0, 1], ...[0, 1, 2, 3, 4].map((i) => [2, i, 5])],
+    );
+
+    // Level 2 stitched again (its output was corrupted): its windows' results stand, no second pair.
+    const decode = run.tasks[decodeTaskId(JOB)];
+    assert.ok(decode);
+    fx.corrupt.add(levelKey(JOB, 2));
+    const report = await handleCorruptionReport(run, decodeTaskId(JOB), decode.streamSeq, "hash mismatch", fx);
+    assert.ok(report.kind === "rerun");
+    fx.corrupt.clear();
+    run = (await drive(report.run, job, fx)).run;
+    assert.deepEqual(fx.stitched, [1, 2, 2]);
+    assert.equal(fx.events.length, 4, "no second stage_started / stage_completed for a level");
+    // A drive with nothing new to do reports nothing.
+    await drive(run, job, fx);
+    assert.equal(fx.events.length, 4);
+  });
+
+  it("a window run again reports no second stage_started for its level", async () => {
+    const fx = new FakeEffects();
+    let run = (await drive(fresh, job, fx)).run;
+    run = give(run, keyframeTaskId(JOB), ref(keyframesKey(JOB)), ref(textKey(JOB)));
+    run = (await drive(run, job, fx)).run;
+    const w = { start: 0, end: 17 };
+    run = give(run, windowTaskId(JOB, 1, w), ref(windowKey(JOB, 1, w), 17));
+    fx.corrupt.add(windowKey(JOB, 1, w));
+    run = (await drive(run, job, fx)).run;
+    fx.corrupt.clear();
+    run = give(run, windowTaskId(JOB, 1, w), ref(windowKey(JOB, 1, w), 17));
+    await drive(run, job, fx);
+    assert.deepEqual(fx.log, [
+      "keyframe",
+      "started 1/1",
+      "interp1:0-17",
+      "interp1:0-17.r2",
+      "completed 1",
+      "started 2/5",
+      ...["0-17", "12-29", "24-41", "36-53", "48-65"].map((w) => `interp2:${w}`),
+    ]);
   });
 
   it("publishes a lost task again as the next attempt: the same task (output key, fingerprint) under a new id", async () => {

@@ -4,16 +4,23 @@
  *
  * 1. no keyframe result → publish the keyframe task (unless it is in flight);
  * 2. for each interpolation level in order: stitched → go on; every window has a result → stitch
- *    the windows (`effects.stitch`: blendWindows, write `interp<L>.safetensors`) → go on; otherwise
- *    publish the windows that are neither done nor in flight, and wait;
+ *    the windows (`effects.stitch`: blendWindows, write `interp<L>.safetensors`), report the level's
+ *    `stage_completed` → go on; otherwise publish the windows that are neither done nor in flight
+ *    (the first time, after reporting the level's `stage_started` with its window count), and wait;
  * 3. every level stitched: no decode result → publish the decode task (unless in flight), and wait;
  *    decode result → done.
  *
  * Side effects (publishing, writing the stitched level) happen before the caller's compare-and-set
- * of the returned record; they are deterministic (same task ids, same object keys), so when the
- * compare-and-set loses and `drive` runs again, repeating them is harmless (JetStream drops a
- * re-published task with the same `Nats-Msg-Id`; the stitched object is overwritten with the same
- * bytes).
+ * of the returned record; they are deterministic (same task ids, same object keys, same event
+ * message ids), so when the compare-and-set loses and `drive` runs again, repeating them is harmless
+ * (JetStream drops a re-published task or event with the same `Nats-Msg-Id`; the stitched object is
+ * overwritten with the same bytes).
+ *
+ * Level events: an interpolation level is one stage of the job however many window tasks it has, and
+ * only here is the whole level seen, so `drive` reports its `stage_started` (total_tasks = the window
+ * count) before it publishes the level's first windows, and its `stage_completed` after the stitch.
+ * The record remembers each one reported (`stageEvents`), so a level reports one pair even when
+ * windows or the level are run again; the window tasks report only step_progress.
  *
  * A corrupted object met while stitching (a window's output, or the level's input) sends its
  * producer around once more (`takeRerun`): the window task, the keyframe task or the previous
@@ -22,7 +29,15 @@
  * input failed its hash check.
  */
 import { IntegrityError } from "@longshot/core";
-import { type Job, Mode, type OutputFormat, Stage, type StageTask } from "@longshot/proto";
+import {
+  durationFromMs,
+  type Job,
+  type JobEvent,
+  Mode,
+  type OutputFormat,
+  Stage,
+  type StageTask,
+} from "@longshot/proto";
 import {
   attemptTaskId,
   decodeTask,
@@ -80,6 +95,11 @@ export interface DriveEffects {
   stitch(input: StitchInput): Promise<StoredRef>;
   /** Whether the object a ref names exists and has the ref's SHA-256 and size. */
   verify(ref: StoredRef): Promise<boolean>;
+  /**
+   * Publishes an event of the job with `msgId` as its `Nats-Msg-Id` (a repeat within JetStream's
+   * duplicate window is dropped). Throws when it cannot: the caller tries again later.
+   */
+  event(jobId: string, event: NonNullable<JobEvent["event"]>, msgId: string): Promise<void>;
   now(): Date;
 }
 
@@ -113,6 +133,53 @@ async function publishTask(
   const attempt = nextAttempt(run, record.taskId);
   const seq = await effects.publish({ ...task, taskId: attemptTaskId(record.taskId, attempt) });
   return withPublished(run, record, attempt, seq, effects.now());
+}
+
+/** The `stageEvents` name of a level's event. */
+export function levelEventName(level: number, kind: "started" | "completed"): string {
+  return `interp${level}:${kind}`;
+}
+
+/** The `Nats-Msg-Id` of a level's event. */
+export function levelEventMsgId(jobId: string, level: number, kind: "started" | "completed"): string {
+  return `event:${jobId}:interp${level}:${kind}`;
+}
+
+/**
+ * Reports a level's stage_started or stage_completed unless the record says it was reported; returns
+ * the record with the report noted. A level's duration runs from its stage_started (else from its
+ * first window's publish) to now.
+ */
+async function reportLevel(
+  run: RunRecord,
+  lvl: PlanLevel,
+  kind: "started" | "completed",
+  effects: DriveEffects,
+): Promise<RunRecord> {
+  const name = levelEventName(lvl.level, kind);
+  if (run.stageEvents?.[name] !== undefined) return run;
+  const now = effects.now();
+  let event: NonNullable<JobEvent["event"]>;
+  if (kind === "started") {
+    event = {
+      $case: "stageStarted",
+      value: { stage: Stage.STAGE_INTERPOLATION, level: lvl.level, totalTasks: lvl.windows.length },
+    };
+  } else {
+    const since =
+      run.stageEvents?.[levelEventName(lvl.level, "started")] ??
+      lvl.windows
+        .map((w) => run.tasks[windowTaskId(run.jobId, lvl.level, w)]?.publishedAt)
+        .filter((t): t is string => t !== undefined)
+        .sort()[0];
+    const ms = since === undefined ? 0 : Math.max(0, now.getTime() - Date.parse(since));
+    event = {
+      $case: "stageCompleted",
+      value: { stage: Stage.STAGE_INTERPOLATION, level: lvl.level, duration: durationFromMs(ms) },
+    };
+  }
+  await effects.event(run.jobId, event, levelEventMsgId(run.jobId, lvl.level, kind));
+  return { ...run, stageEvents: { ...run.stageEvents, [name]: now.toISOString() } };
 }
 
 function rerunReason(key: string, producer: string, detail: string): string {
@@ -173,6 +240,7 @@ export async function drive(start: RunRecord, job: Job, effects: DriveEffects, d
         });
         run = structuredClone(run);
         run.levels[String(lvl.level)] = ref;
+        run = await reportLevel(run, lvl, "completed", effects);
         input = ref;
         inputKey = levelKey(jobId, lvl.level);
         continue;
@@ -212,6 +280,9 @@ export async function drive(start: RunRecord, job: Job, effects: DriveEffects, d
         }
       }
     }
+    // The level starts: its stage_started goes before any of its windows (a record from before level
+    // events, with windows published already, reports none).
+    if (ids.every((id) => run.tasks[id] === undefined)) run = await reportLevel(run, lvl, "started", effects);
     for (let i = 0; i < lvl.windows.length; i++) {
       const id = ids[i] as string;
       const t = run.tasks[id];

@@ -13,7 +13,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type LatentRef as BlobLatentRef, putTensor, type S3BlobStore } from "@longshot/blob";
 import {
   type Bus,
   connectBus,
@@ -25,23 +24,10 @@ import {
   type Worker,
 } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
-import {
-  Artifact,
-  dataTypeOf,
-  GenerateRequest,
-  type Job,
-  type JobEvent,
-  JobState,
-  type LatentRef,
-  OutputFormat,
-  Stage,
-  StageResult,
-  StageTask,
-} from "@longshot/proto";
-import { Tensor } from "@longshot/tensor";
+import { GenerateRequest, type Job, type JobEvent, JobState, OutputFormat, Stage, StageTask } from "@longshot/proto";
 import { startServers, type TestServers } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
-import { textKey } from "./plan.js";
+import { fakeStage } from "./fake-stages.js";
 import type { TaskRecord } from "./run-record.js";
 import { type GatewayService, startGatewayService } from "./server.js";
 
@@ -52,36 +38,6 @@ const RECONCILE_MS = 5000;
 
 type Servers = TestServers<{ nats: true; s3: true }>;
 const silent = createLogger("test", "silent");
-
-function protoRef(r: BlobLatentRef): LatentRef {
-  return { uri: r.uri, shape: [...r.shape], dtype: dataTypeOf(r.dtype), sha256: r.sha256, bytes: BigInt(r.bytes) };
-}
-
-/** What a stage service returns for `task`, with zero tensors of the tiny pack's shapes in place of model output. */
-async function fakeStage(store: S3BlobStore, task: StageTask): Promise<StageResult> {
-  const base = StageResult.fromPartial({ jobId: task.jobId, taskId: task.taskId, stage: task.stage });
-  const p = task.params;
-  if (p?.$case === "keyframe") {
-    const latents = await putTensor(store, Tensor.zeros([1, 4, p.value.numFrames, 4, 4]), { key: task.outputKey });
-    const text = await putTensor(store, Tensor.zeros([2, 8, 8]), { key: textKey(task.jobId) });
-    return { ...base, latents: protoRef(latents), textEmbeddings: protoRef(text) };
-  }
-  if (p?.$case === "interpolation") {
-    const frames = p.value.windowEnd - p.value.windowStart;
-    const latents = await putTensor(store, Tensor.zeros([1, 4, frames, 4, 4]), { key: task.outputKey });
-    return { ...base, latents: protoRef(latents) };
-  }
-  if (p?.$case === "decode") {
-    const artifacts: Artifact[] = [];
-    for (const format of p.value.outputFormats) {
-      const key = task.outputKey.replace(/\.mp4$/, format === OutputFormat.OUTPUT_FORMAT_GIF ? ".gif" : ".mp4");
-      const ref = await store.putAt(key, new TextEncoder().encode(`${OutputFormat[format]} of ${task.jobId}`));
-      artifacts.push(Artifact.fromPartial({ format, uri: ref.uri, sha256: ref.sha256, bytes: BigInt(ref.bytes) }));
-    }
-    return { ...base, artifacts };
-  }
-  throw new Error(`task ${task.taskId} has no params`);
-}
 
 interface Seen {
   taskId: string;

@@ -271,6 +271,12 @@ export function windowTask(
         frameStride: level.frameStride,
         mode: r.mode,
         strength: r.interpolationStrength,
+        // Progress only: the worker's step_progress events say "window i of n".
+        windowIndex: Math.max(
+          0,
+          level.windows.findIndex((x) => x.start === w.start && x.end === w.end),
+        ),
+        windowCount: level.windows.length,
       },
     },
   };

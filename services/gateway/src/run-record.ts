@@ -86,6 +86,12 @@ export interface RunRecord {
   cleanedUp: boolean;
   /** The job's terminal event (completed, failed or cancelled) is in its event stream. */
   terminalEventPublished: boolean;
+  /**
+   * The stage events the gateway reported (an interpolation level's stage_started and stage_completed,
+   * see drive.ts), by name (`interp<L>:started`, `interp<L>:completed`) → when (ISO 8601). Absent in a
+   * record written before the gateway reported them.
+   */
+  stageEvents?: Record<string, string>;
 }
 
 // --- refs -------------------------------------------------------------------------------------------
@@ -333,7 +339,8 @@ export function overdueTasks(run: RunRecord, now: Date, timeoutMs: number): Task
  * The job's newest event stands in for the task's own progress: while any task of the job reports
  * progress the job is alive, so a lost sibling is found at most one timeout after the job falls
  * silent. Stage results are published before the task is acknowledged, so a finished task whose
- * result waits in LONGSHOT_RESULTS has its `stage_completed` event as a recent sign of life.
+ * result waits in LONGSHOT_RESULTS has its last events (its final `step_progress`, and the
+ * `stage_completed` of a keyframe or decode task) as a recent sign of life.
  */
 export function lostTaskVerdict(
   task: TaskRecord,

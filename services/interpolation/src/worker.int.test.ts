@@ -56,6 +56,9 @@ describe("interpolation service process (NATS JetStream + S3)", { timeout: 180_0
     const factor = env.pack.manifest.video.interpolationFactor;
     const anchors: number[] = [];
     for (let f = start; f < end; f += factor) anchors.push(f);
+    // Where the window sits in the level's plan, as the gateway says (for the step_progress events).
+    const plan = planWindows(fout, WINDOW, OVERLAP, factor);
+    const index = plan.findIndex((w) => w.start === start && w.end === end);
     return StageTask.create({
       jobId,
       taskId: `${jobId}/interp1/${start}-${end}`,
@@ -77,6 +80,8 @@ describe("interpolation service process (NATS JetStream + S3)", { timeout: 180_0
           anchorFrames: anchors,
           frameStride: stride,
           mode: Mode.MODE_PINNED,
+          windowIndex: Math.max(0, index),
+          windowCount: index < 0 ? 0 : plan.length,
         },
       },
     });
@@ -152,7 +157,7 @@ describe("interpolation service process (NATS JetStream + S3)", { timeout: 180_0
     const lastOfFirst = steps.filter((s) => s.window?.start === plan[0]?.start).pop();
     assert.deepEqual(
       { step: lastOfFirst?.step, total: lastOfFirst?.total, level: lastOfFirst?.level, window: lastOfFirst?.window },
-      { step: STEPS, total: STEPS, level: 1, window: plan[0] },
+      { step: STEPS, total: STEPS, level: 1, window: { ...plan[0], index: 0, count: plan.length } },
     );
   });
 

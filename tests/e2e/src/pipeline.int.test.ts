@@ -183,6 +183,29 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
         `step events of ${Stage[stage]}`,
       );
     }
+    // One stage_started / stage_completed pair per stage and level, in order, each started with its
+    // Job.stages task count (level 2: its 5 windows); level 2's step events say which window of 5.
+    assert.deepEqual(
+      events.flatMap((e) =>
+        e.event?.$case === "stageStarted"
+          ? [["started", Stage[e.event.value.stage], e.event.value.level, e.event.value.totalTasks]]
+          : e.event?.$case === "stageCompleted"
+            ? [["completed", Stage[e.event.value.stage], e.event.value.level]]
+            : [],
+      ),
+      queued.stages.flatMap((s) => [
+        ["started", Stage[s.stage], s.level, s.totalTasks],
+        ["completed", Stage[s.stage], s.level],
+      ]),
+    );
+    const level2 = events.flatMap((e) =>
+      e.event?.$case === "stepProgress" &&
+      e.event.value.stage === Stage.STAGE_INTERPOLATION &&
+      e.event.value.level === 2
+        ? [e.event.value.window]
+        : [],
+    );
+    assert.ok(level2.length > 0 && level2.every((w) => w?.count === 5 && w.index < 5), JSON.stringify(level2));
     assert.equal(job.lastSequence, BigInt(events.length));
     assert.ok(job.stages.every((s) => s.state === 3 && s.completedTasks === s.totalTasks));
 

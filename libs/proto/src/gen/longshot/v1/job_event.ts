@@ -10,6 +10,16 @@ import { Artifact, Stage, stageFromJSON, stageToJSON } from "./common.js";
 /**
  * One step in a job's history. Events of a job are numbered 1, 2, 3, ... without gaps, so a
  * watcher can resume after the last sequence it saw.
+ *
+ * A job reports each stage once: one stage_started and one stage_completed for the keyframe stage,
+ * for each interpolation level and for the decode stage, in that order and matching the entries of
+ * Job.stages; a stage's step_progress events come between its pair. The keyframe and decode pairs
+ * come from the stage worker running the task. An interpolation level is one stage however many
+ * windows it is split into: its pair comes from the gateway, which plans the windows. It publishes
+ * stage_started (total_tasks = the level's window count) before it hands out the level's windows,
+ * and stage_completed once every window is done and stitched. The window tasks report only
+ * step_progress, each event carrying its window's index and the window count. A level run again
+ * after a corrupted object was found reports its step_progress again, but no second pair.
  */
 export interface JobEvent {
   sequence: bigint;
@@ -32,36 +42,63 @@ export interface JobQueued {
   jobsAhead: number;
 }
 
+/** A stage (or interpolation level) started: published once per stage and level (see JobEvent). */
 export interface StageStarted {
   stage: Stage;
   /** Interpolation level (1, 2, ...); 0 for other stages. */
   level: number;
-  /** Tasks the stage is split into (interpolation windows; 1 otherwise). */
+  /**
+   * Tasks the stage is split into: for an interpolation level its window count (1 for a level run
+   * as one whole pass), the total_tasks of its Job.stages entry; 1 for keyframe and decode.
+   */
   totalTasks: number;
 }
 
-/** Frame range [start, end) of an interpolation window, in output frames of its level. */
+/**
+ * An interpolation window: frame range [start, end) in output frames of its level, and where it sits
+ * in the level's plan.
+ */
 export interface FrameWindow {
   start: number;
   end: number;
+  /** 0-based position of the window in its level, in frame order. */
+  index: number;
+  /**
+   * Windows the level is split into (the level's StageStarted.total_tasks); 0 when the task did
+   * not say (a task planned by an older gateway).
+   */
+  count: number;
 }
 
-/** A denoising step finished (decode: a batch of frames finished). */
+/**
+ * A denoising step finished (decode: a batch of frames finished). Throttled: not every step is
+ * reported, but the last one of each task is.
+ */
 export interface StepProgress {
   stage: Stage;
   level: number;
-  /** 1-based step just finished, out of total. */
+  /**
+   * 1-based step just finished, out of total: the steps of this task (of one window for an
+   * interpolation level split into windows, not of the whole level).
+   */
   step: number;
   total: number;
-  /** The window this step belongs to, for windowed interpolation. */
+  /**
+   * Interpolation: the window this step belongs to, with its index and the level's window count
+   * (a level run as one whole pass is window 0 of 1).
+   */
   window: FrameWindow | undefined;
   taskId: string;
 }
 
+/** A stage (or interpolation level) finished: published once per stage and level (see JobEvent). */
 export interface StageCompleted {
   stage: Stage;
   level: number;
-  /** Wall time from the stage's start to its end. */
+  /**
+   * Wall time from the stage's start to its end (an interpolation level: from its stage_started to
+   * the stitch of its last window).
+   */
   duration: Duration | undefined;
 }
 
@@ -526,7 +563,7 @@ export const StageStarted: MessageFns<StageStarted> = {
 };
 
 function createBaseFrameWindow(): FrameWindow {
-  return { start: 0, end: 0 };
+  return { start: 0, end: 0, index: 0, count: 0 };
 }
 
 export const FrameWindow: MessageFns<FrameWindow> = {
@@ -536,6 +573,12 @@ export const FrameWindow: MessageFns<FrameWindow> = {
     }
     if (message.end !== 0) {
       writer.uint32(16).uint32(message.end);
+    }
+    if (message.index !== 0) {
+      writer.uint32(24).uint32(message.index);
+    }
+    if (message.count !== 0) {
+      writer.uint32(32).uint32(message.count);
     }
     return writer;
   },
@@ -569,6 +612,22 @@ export const FrameWindow: MessageFns<FrameWindow> = {
             message.end = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -585,6 +644,8 @@ export const FrameWindow: MessageFns<FrameWindow> = {
     return {
       start: isSet(object.start) ? globalThis.Number(object.start) : 0,
       end: isSet(object.end) ? globalThis.Number(object.end) : 0,
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
     };
   },
 
@@ -596,6 +657,12 @@ export const FrameWindow: MessageFns<FrameWindow> = {
     if (message.end !== 0) {
       obj.end = Math.round(message.end);
     }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
     return obj;
   },
 
@@ -606,6 +673,8 @@ export const FrameWindow: MessageFns<FrameWindow> = {
     const message = createBaseFrameWindow();
     message.start = object.start ?? 0;
     message.end = object.end ?? 0;
+    message.index = object.index ?? 0;
+    message.count = object.count ?? 0;
     return message;
   },
 };

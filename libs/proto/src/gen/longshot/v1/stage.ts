@@ -100,7 +100,16 @@ export interface InterpolationParams {
   /** Never MODE_UNSPECIFIED in a task: the gateway resolves the pack default. */
   mode: Mode;
   /** Share of the timesteps to run, in (0, 1] (GenerateRequest.interpolation_strength, resolved); absent: 1. */
-  strength?: number | undefined;
+  strength?:
+    | number
+    | undefined;
+  /**
+   * Where this window sits in the level's plan: 0-based index in frame order, and the level's
+   * window count (1 for a whole pass). Progress only (copied into the step_progress events'
+   * FrameWindow); 0 / 0 from a gateway that did not set them.
+   */
+  windowIndex: number;
+  windowCount: number;
 }
 
 /** Decode stage: latents to frames and files. */
@@ -839,6 +848,8 @@ function createBaseInterpolationParams(): InterpolationParams {
     frameStride: 0,
     mode: 0,
     strength: undefined,
+    windowIndex: 0,
+    windowCount: 0,
   };
 }
 
@@ -877,6 +888,12 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
     }
     if (message.strength !== undefined) {
       writer.uint32(81).double(message.strength);
+    }
+    if (message.windowIndex !== 0) {
+      writer.uint32(88).uint32(message.windowIndex);
+    }
+    if (message.windowCount !== 0) {
+      writer.uint32(96).uint32(message.windowCount);
     }
     return writer;
   },
@@ -984,6 +1001,22 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
             message.strength = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.windowIndex = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.windowCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1036,6 +1069,16 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
         : 0,
       mode: isSet(object.mode) ? modeFromJSON(object.mode) : 0,
       strength: isSet(object.strength) ? globalThis.Number(object.strength) : undefined,
+      windowIndex: isSet(object.windowIndex)
+        ? globalThis.Number(object.windowIndex)
+        : isSet(object.window_index)
+        ? globalThis.Number(object.window_index)
+        : 0,
+      windowCount: isSet(object.windowCount)
+        ? globalThis.Number(object.windowCount)
+        : isSet(object.window_count)
+        ? globalThis.Number(object.window_count)
+        : 0,
     };
   },
 
@@ -1071,6 +1114,12 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
     if (message.strength !== undefined) {
       obj.strength = floatToJson(message.strength);
     }
+    if (message.windowIndex !== 0) {
+      obj.windowIndex = Math.round(message.windowIndex);
+    }
+    if (message.windowCount !== 0) {
+      obj.windowCount = Math.round(message.windowCount);
+    }
     return obj;
   },
 
@@ -1093,6 +1142,8 @@ export const InterpolationParams: MessageFns<InterpolationParams> = {
     message.frameStride = object.frameStride ?? 0;
     message.mode = object.mode ?? 0;
     message.strength = object.strength ?? undefined;
+    message.windowIndex = object.windowIndex ?? 0;
+    message.windowCount = object.windowCount ?? 0;
     return message;
   },
 };
