@@ -49,8 +49,9 @@ note "node for this project: $LONGSHOT_NODE"
 
 # ---------------------------------------------------------------------------------------------
 step "npm dependencies"
-# onnxruntime-node's postinstall would download CUDA libraries; CPU installs skip it (.npmrc says
-# the same for plain `npm install`). A CUDA build sets ONNXRUNTIME_NODE_INSTALL=cuda12 itself.
+# onnxruntime-node's postinstall would download CUDA libraries on linux/x64; CPU installs skip it. It
+# reads this variable (not .npmrc: npm warns about keys it does not know). A CUDA build sets
+# ONNXRUNTIME_NODE_INSTALL=cuda12 itself. Running `npm ci`/`npm install` by hand: export it first.
 export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
 # The stamp records what the last successful install saw; unchanged inputs mean nothing to do.
 stamp_file="$ROOT/node_modules/.longshot-install-stamp"

@@ -1,10 +1,34 @@
 /** The built `longshot` command as a child process: help, and one-line errors with exit code 2 for bad arguments. */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { REPO_ROOT } from "./paths.js";
 import { errorLine, longshot } from "./test-support.js";
+
+/** Runs a command; "no npm" when it is not on PATH. */
+function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string } | "no npm"> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? resolve("no npm") : reject(err)));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 describe("longshot (built CLI)", () => {
   let dir: string;
@@ -25,7 +49,15 @@ describe("longshot (built CLI)", () => {
     assert.match(main.stdout, /longshot probe/);
     const gen = await longshot(["generate", "--help"]);
     assert.equal(gen.code, 0);
-    for (const flag of ["--prompt", "--seed", "--frames 17|65|257", "--steps", "--guidance", "--mode pinned|seed"]) {
+    for (const flag of [
+      "--prompt",
+      "--seed",
+      "--frames 17|65|257",
+      "--fps N",
+      "--steps",
+      "--guidance",
+      "--mode pinned|seed",
+    ]) {
       assert.ok(gen.stdout.includes(flag), `generate --help lists ${flag}`);
     }
     assert.match(gen.stdout, /--sampler ddim\|euler\|euler-a\|dpm\+\+2m/);
@@ -55,6 +87,42 @@ describe("longshot (built CLI)", () => {
     const version = await longshot(["--version"]);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^longshot \d+\.\d+\.\d+\n$/);
+  });
+
+  test("npx longshot prints no npm warning: .npmrc holds only settings npm knows", async (t) => {
+    const r = await run("npx", ["--no", "--", "longshot", "--version"], { cwd: REPO_ROOT });
+    if (r === "no npm") {
+      t.skip("npx is not on PATH");
+      return;
+    }
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^longshot \d+\.\d+\.\d+\n$/);
+    assert.doesNotMatch(r.stderr, /npm warn/i);
+  });
+
+  test("CPU installs stay download-free: setup.sh runs npm with onnxruntime-node's skip flag", async () => {
+    // onnxruntime-node's postinstall reads ONNXRUNTIME_NODE_INSTALL (then npm_config_onnxruntime_node_install);
+    // without a flag it downloads the CUDA provider on linux/x64.
+    const setup = await readFile(path.join(REPO_ROOT, "setup.sh"), "utf8");
+    const line = setup.split("\n").find((l) => /^export ONNXRUNTIME_NODE_INSTALL=/.test(l));
+    assert.ok(line, "setup.sh exports ONNXRUNTIME_NODE_INSTALL before installing");
+    const utils = path.join(REPO_ROOT, "node_modules", "onnxruntime-node", "script", "install-utils.js");
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.ONNXRUNTIME_NODE_INSTALL;
+    delete env.npm_config_onnxruntime_node_install;
+    const r = await run(
+      "bash",
+      [
+        "-c",
+        `${line}\nexec "$0" -e 'console.log(String(require(process.argv[1]).parseInstallFlag()))' "$1"`,
+        process.execPath,
+        utils,
+      ],
+      { env },
+    );
+    assert.ok(r !== "no npm");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "false", "parseInstallFlag() is false: the postinstall exits without downloading");
   });
 
   test("no command or an unknown command: exit 2", async () => {
@@ -160,6 +228,11 @@ describe("longshot (built CLI)", () => {
       says: /must be an integer in \[1, 1024\]/,
     },
     { name: "--scale 0", args: [...P, "--scale", "0"], arg: "--scale", says: /must be an integer in \[1, 32\]/ },
+    { name: "--fps 0", args: [...P, "--fps", "0"], arg: "--fps", says: /must be an integer in \[1, 240\], got "0"/ },
+    { name: "--fps 2.5", args: [...P, "--fps", "2.5"], arg: "--fps", says: /must be an integer in \[1, 240\]/ },
+    { name: "--fps abc", args: [...P, "--fps=abc"], arg: "--fps", says: /must be an integer in \[1, 240\], got "abc"/ },
+    { name: "--fps 1000", args: [...P, "--fps", "1000"], arg: "--fps", says: /must be an integer in \[1, 240\]/ },
+    { name: "--fps without a value", args: [...P, "--fps"], arg: "--fps", says: /needs a value \(N\)/ },
     { name: "--overlap without --window", args: [...P, "--overlap", "4"], arg: "--overlap", says: /needs --window N/ },
     {
       name: "flag given twice",
@@ -186,6 +259,12 @@ describe("longshot (built CLI)", () => {
       args: [...P, "--remote", "localhost:50051", "--window", "17"],
       arg: "--window",
       says: /does not apply with --remote: the gateway's window plan is used/,
+    },
+    {
+      name: "--remote with --fps",
+      args: [...P, "--remote", "localhost:50051", "--fps", "30"],
+      arg: "--fps",
+      says: /does not apply with --remote: the decoder service writes the video at the pack's frame rate/,
     },
     {
       name: "--tls-ca without --remote",
@@ -216,6 +295,33 @@ describe("longshot (built CLI)", () => {
       assert.equal(r.stdout, "");
     });
   }
+
+  test("--out that cannot be a folder → exit 2 naming --out and why, quickly, leaving nothing behind", async () => {
+    const file = path.join(dir, "a-file");
+    await writeFile(file, "not a folder");
+    const cases: Array<[string, RegExp]> = [
+      // The kernel refuses new folders in /proc with ENOENT: Node's recursive mkdir retried that forever.
+      ["/proc/longshot-out", /^--out: cannot create \/proc\/longshot-out: .*\/proc.*\(E[A-Z]+\)/],
+      [path.join(file, "sub"), /^--out: cannot create .*a-file\/sub: .*a-file is a file, not a folder/],
+      [
+        path.join(file, "sub", "deeper"),
+        /^--out: cannot create .*a-file\/sub\/deeper: .*a-file is a file, not a folder/,
+      ],
+      [file, /^--out: .*a-file exists and is not a folder/],
+    ];
+    for (const [out, says] of cases) {
+      const t0 = Date.now();
+      const r = await longshot([...P, "--out", out], { timeoutMs: 30_000 });
+      assert.ok(!r.timedOut, `--out ${out}: still running after 30 s`);
+      assert.equal(r.code, 2, `--out ${out}: exit code; stderr: ${r.stderr}`);
+      const line = errorLine(r);
+      assert.ok(line.startsWith("longshot generate: --out: "), line);
+      assert.match(line.slice("longshot generate: ".length), says);
+      assert.equal(r.stdout, "");
+      assert.ok(Date.now() - t0 < 30_000);
+    }
+    assert.equal(existsSync("/proc/longshot-out"), false);
+  });
 
   test("--pack that is not a pack dir → exit 2 with the pack error", async () => {
     const missing = await longshot([...P, "--pack", path.join(dir, "nope")]);

@@ -183,6 +183,39 @@ describe("longshot generate, end to end", () => {
     assert.equal((await decodeVideo(path.join(out, "video.mp4"))).frames.length, 17);
   });
 
+  test("257 frames play the same seconds as 65 (4x the pack's fps); --fps sets the rate", {
+    timeout: 600_000,
+  }, async () => {
+    const manifest = (await loadPack(pack)).manifest;
+    const base = ["generate", "--prompt", PROMPT, "--seed", "7", "--steps", "1", "--interpolation-strength", "1"];
+    assert.equal(manifest.video.defaultFrames, 65);
+    const runs = [
+      { args: ["--frames", "257"], frames: 257, fps: 4 * manifest.video.fps },
+      { args: ["--frames", "17", "--fps", "30"], frames: 17, fps: 30 },
+    ];
+    for (const run of runs) {
+      const out = path.join(dir, `fps-${run.frames}`);
+      const r = await longshot([...base, ...run.args, "--pack", pack, "--out", out, "--quiet"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`\\(${run.frames} frames, \\d+x\\d+ at ${run.fps} fps,`));
+      const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
+      assert.equal(result.frames, run.frames);
+      assert.equal(result.fps, run.fps);
+      assert.equal(result.video.fps, run.fps);
+      const mp4 = await inspectVideo(path.join(out, "video.mp4"));
+      assert.equal(mp4.fps, run.fps, "video.mp4 frame rate");
+      const want = run.frames / run.fps;
+      assert.ok(Math.abs((mp4.durationSeconds ?? 0) - want) < 0.1, `video.mp4 lasts ${mp4.durationSeconds} s`);
+      // The GIF plays the same seconds (above 50 fps with every 2nd, 3rd … frame).
+      const gifTiming = result.video.gif;
+      assert.ok(gifTiming !== null);
+      assert.equal(gifTiming.fps * gifTiming.frameStep, run.fps);
+      const gif = await inspectVideo(path.join(out, "video.gif"));
+      assert.ok(Math.abs((gif.durationSeconds ?? 0) - want) < 0.1, `video.gif lasts ${gif.durationSeconds} s`);
+      assert.equal((await decodeVideo(path.join(out, "video.gif"))).frames.length, gifTiming.frames);
+    }
+  });
+
   test("Ctrl-C stops a run: exit 130, and the output folder it created is removed", { timeout: 120_000 }, async () => {
     const out = path.join(dir, "interrupted", "run");
     const child = spawn(

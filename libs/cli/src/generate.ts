@@ -1,6 +1,6 @@
 /** `longshot generate`: a video from a prompt, in this process, with a model pack. */
 import { randomInt } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
 import {
@@ -12,22 +12,25 @@ import {
   resolveGenerateOptions,
   SCHEDULER_NAMES,
 } from "@longshot/engine";
-import { DEFAULT_SCALE, digestFile, type OutputFile, writeVideoOutputs } from "@longshot/media";
+import { DEFAULT_SCALE, digestFile, type OutputFile } from "@longshot/media";
 import { isWorldPrompt, type ProbeScore, score } from "@longshot/probe";
 import { loadPack, type Pack } from "@longshot/runtime";
 import { decodeSafetensors, type Tensor } from "@longshot/tensor";
 import { decimal, integer, type OptionSpec, oneOf, parseArgs, seedValue, UsageError } from "./args.js";
 import { EXECUTION_PROVIDERS, FRAME_COUNTS, generateHelp } from "./help.js";
 import type { CliIo } from "./io.js";
+import { prepareOutDir } from "./out-dir.js";
 import { cliVersion, defaultOutDir, defaultPackDir } from "./paths.js";
 import { ProgressReporter } from "./progress.js";
 import { checkRemoteArgs, remoteGenerate } from "./remote.js";
+import { type GifTiming, writeVideoFiles } from "./video-files.js";
 
 export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   prompt: { meta: "TEXT" },
   "negative-prompt": { meta: "TEXT" },
   seed: { meta: "N" },
   frames: { meta: "17|65|257" },
+  fps: { meta: "N" },
   steps: { meta: "N" },
   "keyframe-steps": { meta: "N" },
   "interpolation-steps": { meta: "N" },
@@ -55,6 +58,8 @@ export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 };
 
 const MAX_STEPS = 10_000;
+/** The highest --fps. */
+export const MAX_FPS = 240;
 
 /** The command line of a generate run, checked. */
 export interface GenerateArgs {
@@ -62,6 +67,8 @@ export interface GenerateArgs {
   negativePrompt: string | undefined;
   seed: number | bigint | undefined;
   frames: number | undefined;
+  /** --fps: frame rate of the video files; undefined: {@link defaultFps}. */
+  fps: number | undefined;
   keyframeSteps: number | undefined;
   interpolationSteps: number | undefined;
   keyframeGuidance: number | undefined;
@@ -177,6 +184,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     negativePrompt: o.get("negative-prompt"),
     seed: get("seed", (v) => seedValue("seed", v)),
     frames: get("frames", (v) => Number(oneOf("frames", v.trim(), FRAME_COUNTS))),
+    fps: get("fps", (v) => integer("fps", v, 1, MAX_FPS)),
     keyframeSteps: perStage("steps", "keyframe-steps", "keyframeSteps", steps),
     interpolationSteps: perStage("steps", "interpolation-steps", "interpolationSteps", steps),
     keyframeGuidance: perStage("guidance", "keyframe-guidance", "keyframeGuidance", guidance),
@@ -239,6 +247,17 @@ function asUsage(err: InvalidArgumentError, args: GenerateArgs): UsageError {
 /** The gateway's default window length (frames); a window at least as long as a level is one whole pass. */
 export const DEFAULT_WINDOW = 17;
 
+/**
+ * The frame rate of a video of `frames` frames when --fps is not given. A length above the pack's default is more
+ * interpolation levels of the same keyframes (the same motion, more frames between them), so it plays faster to
+ * last as long: 257 frames of a pack made for 65 at 16 fps play at 64 fps, the same 4 s, smoother. Up to the
+ * default length, the pack's fps.
+ */
+export function defaultFps(video: { fps: number; defaultFrames: number }, frames: number): number {
+  if (frames <= video.defaultFrames || video.defaultFrames < 2) return video.fps;
+  return Math.round((video.fps * (frames - 1)) / (video.defaultFrames - 1));
+}
+
 export function defaultOverlap(window: number, factor: number): number {
   const fit = Math.floor((window - 1 - factor) / factor) * factor;
   return Math.max(0, Math.min(factor, fit));
@@ -274,22 +293,6 @@ async function loadNoise(file: string): Promise<Record<string, Tensor>> {
   }
 }
 
-/** Creates the output folder; returns the topmost folder it created (to remove if the run fails), if any. */
-async function prepareOutDir(dir: string): Promise<string | undefined> {
-  try {
-    const st = await stat(dir);
-    if (!st.isDirectory()) throw new UsageError("--out", `${dir} exists and is not a folder`);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  try {
-    return await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw new UsageError("--out", `cannot create ${dir}: ${(err as Error).message}`);
-  }
-}
-
 const round1 = (ms: number) => Math.round(ms * 10) / 10;
 
 export interface GenerateRecord {
@@ -300,10 +303,21 @@ export interface GenerateRecord {
   seed: number | string;
   pack: { name: string; version: string; dir: string };
   frames: number;
+  /** Frames per second of video.mp4 (--fps, else {@link defaultFps}). */
   fps: number;
   width: number;
   height: number;
-  video: { width: number; height: number; scale: number; codec: "h264"; pixelFormat: "yuv420p" };
+  video: {
+    width: number;
+    height: number;
+    scale: number;
+    /** video.mp4's frame rate (= fps). */
+    fps: number;
+    codec: "h264";
+    pixelFormat: "yuv420p";
+    /** video.gif: every `frameStep`-th frame at `fps` (GIF frame delays are whole 1/100 s, at least 2). */
+    gif: GifTiming | null;
+  };
   mode: string;
   sampler: string;
   stages: {
@@ -411,9 +425,10 @@ async function generateInto(
   }
   if (io.signal?.aborted) throw new CancelledError("generate: cancelled");
 
-  const outputs = await writeVideoOutputs(
+  const fps = args.fps ?? defaultFps(pack.manifest.video, res.frames.length);
+  const outputs = await writeVideoFiles(
     outDir,
-    { frames: res.frames, width: res.width, height: res.height, fps: res.fps },
+    { frames: res.frames, width: res.width, height: res.height, fps },
     {
       scale: args.scale,
       ...(io.signal ? { signal: io.signal } : {}),
@@ -433,15 +448,17 @@ async function generateInto(
     seed: s.seed,
     pack: { name: pack.name, version: pack.version, dir: pack.dir },
     frames: res.frames.length,
-    fps: res.fps,
+    fps,
     width: res.width,
     height: res.height,
     video: {
       width: outputs.videoWidth,
       height: outputs.videoHeight,
       scale: args.scale,
+      fps,
       codec: "h264",
       pixelFormat: "yuv420p",
+      gif: outputs.gif ?? null,
     },
     mode: s.mode,
     sampler: s.sampler,
@@ -489,9 +506,11 @@ async function generateInto(
   const rel = path.relative(process.cwd(), outDir) || ".";
   const shown = rel.startsWith("..") ? outDir : rel;
   const n = res.frames.length;
+  const gif = outputs.gif;
+  const gifNote = gif !== undefined && gif.frameStep > 1 ? ` (1 frame in ${gif.frameStep}, at ${gif.fps} fps)` : "";
   const lines = [
-    `wrote ${shown}/ (${n} frames, ${res.width}x${res.height} at ${res.fps} fps, seed ${s.seed}, ${((performance.now() - tStart) / 1000).toFixed(1)} s)`,
-    `  video.mp4 (${outputs.videoWidth}x${outputs.videoHeight}), video.gif, frames/${outputs.files[0]?.path.replace("frames/", "") ?? ""} … frames/${outputs.files[n - 1]?.path.replace("frames/", "") ?? ""}, result.json`,
+    `wrote ${shown}/ (${n} frames, ${res.width}x${res.height} at ${fps} fps, seed ${s.seed}, ${((performance.now() - tStart) / 1000).toFixed(1)} s)`,
+    `  video.mp4 (${outputs.videoWidth}x${outputs.videoHeight}), video.gif${gifNote}, frames/${outputs.files[0]?.path.replace("frames/", "") ?? ""} … frames/${outputs.files[n - 1]?.path.replace("frames/", "") ?? ""}, result.json`,
   ];
   if (probe) lines.push(`  probe: ${describeScore(probe)}`);
   io.stdout.write(`${lines.join("\n")}\n`);

@@ -32,6 +32,9 @@ Options:
   --prompt TEXT              what the video shows (required)
   --seed N                   integer in [0, 2^64 - 1]; default: a random one (printed, and in result.json)
   --frames 17|65|257         video length (keyframes 5 → 17 → 65 → 257); default: the pack's (65)
+  --fps N                    frame rate of video.mp4 and video.gif, an integer in [1, 240]; default: the pack's
+                             (16), times 4 for 257 frames (the same seconds of motion as 65, smoother); a GIF
+                             above 50 fps keeps every 2nd (3rd, …) frame at half (a third, …) the rate
   --steps N                  denoising steps of both stages; default: the pack's (25 keyframe, 10 interpolation)
   --keyframe-steps N         steps of the keyframe stage only
   --interpolation-steps N    steps of each interpolation pass only
@@ -58,7 +61,7 @@ Options:
                              submitted with Generate, followed with WatchJob, and video.mp4, video.gif (and PNG
                              frames when the gateway made them) are downloaded through their presigned URLs and
                              checked against their SHA-256; --pack then names a pack the gateway serves (default:
-                             its default pack); --noise, --window, --overlap, --threads and --ep do not apply;
+                             its default pack); --noise, --window, --overlap, --fps, --threads and --ep do not apply;
                              Ctrl-C cancels the job
   --tls-ca FILE              with --remote: TLS, the gateway's certificate checked against this PEM CA bundle;
                              default: $LONGSHOT_GRPC_TLS_CA

@@ -6,12 +6,19 @@ import { parseGenerateArgs, type TlsFlags } from "./generate.js";
 import { describeEvent } from "./progress.js";
 import { checkRemoteArgs, RemoteProgress, remoteRequest, remoteTls, tlsFailure } from "./remote.js";
 
-function step(stage: Stage, level: number, step: number, total: number, taskId: string): JobEvent {
+function step(
+  stage: Stage,
+  level: number,
+  step: number,
+  total: number,
+  taskId: string,
+  window?: { start: number; end: number; index: number; count: number },
+): JobEvent {
   return {
     sequence: 1n,
     jobId: "j1",
     time: new Date(),
-    event: { $case: "stepProgress", value: { stage, level, step, total, taskId, window: undefined } },
+    event: { $case: "stepProgress", value: { stage, level, step, total, taskId, window } },
   };
 }
 
@@ -62,7 +69,7 @@ describe("longshot generate --remote", () => {
   });
 
   test("refuses in-process-only flags, naming them", () => {
-    for (const flag of ["--noise", "--window", "--overlap", "--threads", "--ep"]) {
+    for (const flag of ["--noise", "--window", "--overlap", "--threads", "--ep", "--fps"]) {
       assert.throws(
         () => checkRemoteArgs(["--prompt", "x", flag, "1"]),
         (err: unknown) =>
@@ -106,6 +113,27 @@ describe("longshot generate --remote", () => {
     assert.match(seen.at(-1)?.label ?? "", /interpolate L2 \(window 5\/5\)/);
     const dec = p.toProgress(step(Stage.STAGE_DECODE, 0, 16, 65, "j1:decode"));
     assert.deepEqual(dec, { stage: "decode", step: 16, total: 65 });
+  });
+
+  test("takes a level's window count from its events: stage_started's total_tasks, each step's window", () => {
+    const p = new RemoteProgress(Job.fromPartial({ id: "j1", stages: [] }));
+    const started = p.toProgress({
+      sequence: 1n,
+      jobId: "j1",
+      time: new Date(),
+      event: { $case: "stageStarted", value: { stage: Stage.STAGE_INTERPOLATION, level: 2, totalTasks: 5 } },
+    });
+    assert.equal(started?.window?.count, 5);
+    const e = p.toProgress(
+      step(Stage.STAGE_INTERPOLATION, 2, 3, 3, "j1:interp2:12-29", { start: 12, end: 29, index: 1, count: 5 }),
+    );
+    assert.ok(e);
+    assert.deepEqual(describeEvent(e).total, 15);
+    const q = new RemoteProgress(Job.fromPartial({ id: "j1", stages: [] }));
+    const fromStep = q.toProgress(
+      step(Stage.STAGE_INTERPOLATION, 2, 1, 3, "j1:interp2:0-17", { start: 0, end: 17, index: 0, count: 5 }),
+    );
+    assert.equal(fromStep?.window?.count, 5);
   });
 });
 

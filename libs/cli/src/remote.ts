@@ -6,7 +6,7 @@
  * their SHA-256, and result.json. Ctrl-C cancels the job on the gateway.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CancelledError, IntegrityError, isTransient, LongshotError } from "@longshot/core";
 import type { ProgressEvent } from "@longshot/engine";
@@ -38,6 +38,7 @@ import {
 import { UsageError } from "./args.js";
 import type { GenerateArgs, TlsFlags } from "./generate.js";
 import type { CliIo } from "./io.js";
+import { prepareOutDir } from "./out-dir.js";
 import { cliVersion, defaultOutDir } from "./paths.js";
 import { ProgressReporter } from "./progress.js";
 
@@ -47,6 +48,7 @@ const LOCAL_ONLY: Record<string, string> = {
   window: "the gateway's window plan is used (its --window-frames / --window-overlap)",
   overlap: "the gateway's window plan is used (its --window-frames / --window-overlap)",
   threads: "onnxruntime threads are the services' setting",
+  fps: "the decoder service writes the video at the pack's frame rate",
 };
 
 /** Which request field each gRPC INVALID_ARGUMENT field came from on the command line. */
@@ -213,11 +215,14 @@ export function remoteRequest(args: GenerateArgs, idempotencyKey: string): Gener
 /**
  * Turns job events into the progress display's events. Window tasks of one interpolation level run
  * on several replicas at once: their steps are summed into one bar per level (a task counted by its
- * highest step seen, so repeated or out-of-order events do not count twice).
+ * highest step seen, so repeated or out-of-order events do not count twice). The level's window count
+ * comes from the events (its stage_started's total_tasks, each step's window count), else from the
+ * job's stage list.
  */
 export class RemoteProgress {
   readonly #job: Job;
   readonly #levelSteps = new Map<number, Map<string, number>>();
+  readonly #levelCounts = new Map<number, number>();
 
   constructor(job: Job) {
     this.#job = job;
@@ -238,13 +243,17 @@ export class RemoteProgress {
       const stage = stageOf(e.value.stage);
       if (stage === undefined) return undefined;
       const planned = this.#planned(e.value.stage, e.value.level);
-      if (stage === "interpolate") return this.#level(e.value.level, undefined, 0, planned?.steps ?? 0);
+      if (stage === "interpolate") {
+        return this.#level(e.value.level, undefined, 0, planned?.steps ?? 0, e.value.totalTasks);
+      }
       return { stage, step: 0, total: planned?.totalSteps ?? 0 };
     }
     if (e.$case === "stepProgress") {
       const stage = stageOf(e.value.stage);
       if (stage === undefined) return undefined;
-      if (stage === "interpolate") return this.#level(e.value.level, e.value.taskId, e.value.step, e.value.total);
+      if (stage === "interpolate") {
+        return this.#level(e.value.level, e.value.taskId, e.value.step, e.value.total, e.value.window?.count ?? 0);
+      }
       return { stage, step: e.value.step, total: e.value.total };
     }
     return undefined;
@@ -257,9 +266,11 @@ export class RemoteProgress {
     return { totalSteps: s.totalSteps, tasks, steps: Math.round(s.totalSteps / tasks) };
   }
 
-  #level(level: number, taskId: string | undefined, step: number, total: number): ProgressEvent {
+  /** `count`: the level's window count as the event says it (0: it does not). */
+  #level(level: number, taskId: string | undefined, step: number, total: number, count: number): ProgressEvent {
     const planned = this.#planned(Stage.STAGE_INTERPOLATION, level);
-    const tasks = planned?.tasks ?? 1;
+    if (count > 0) this.#levelCounts.set(level, count);
+    const tasks = this.#levelCounts.get(level) ?? planned?.tasks ?? 1;
     const perTask = total > 0 ? total : (planned?.steps ?? 1);
     let steps = this.#levelSteps.get(level);
     if (steps === undefined) {
@@ -289,6 +300,32 @@ export class RemoteProgress {
 export async function remoteGenerate(args: GenerateArgs, remote: string, io: CliIo, tStart: number): Promise<number> {
   const progress = new ProgressReporter(args.quiet ? { write: () => true } : io.stderr);
   const tls = remoteTls(args.tls, io.env);
+  // A given --out is checked (and made) before the job is submitted; the default one needs the job's seed.
+  const outDir = args.out === undefined ? undefined : path.resolve(args.out);
+  let created = outDir === undefined ? undefined : await prepareOutDir(outDir);
+  try {
+    return await remoteRun(args, remote, io, tStart, { progress, tls, outDir, created: (dir) => (created ??= dir) });
+  } catch (err) {
+    // A failed run leaves no folder it created behind.
+    if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function remoteRun(
+  args: GenerateArgs,
+  remote: string,
+  io: CliIo,
+  tStart: number,
+  ctx: {
+    progress: ProgressReporter;
+    tls: RemoteTls;
+    outDir: string | undefined;
+    /** Records the folder prepareOutDir created for the default output folder. */
+    created: (dir: string | undefined) => void;
+  },
+): Promise<number> {
+  const { progress, tls } = ctx;
   const client = createClient(VideoServiceService, remote, {
     defaultDeadlineMs: 30_000,
     ...(tls.credentials === undefined ? {} : { credentials: tls.credentials }),
@@ -355,8 +392,11 @@ export async function remoteGenerate(args: GenerateArgs, remote: string, io: Cli
     }
     const tEnd = performance.now();
 
-    const outDir = path.resolve(args.out ?? defaultOutDir(args.prompt, seed));
-    await mkdir(outDir, { recursive: true });
+    let outDir = ctx.outDir;
+    if (outDir === undefined) {
+      outDir = path.resolve(defaultOutDir(args.prompt, seed));
+      ctx.created(await prepareOutDir(outDir));
+    }
     const files = await download(final.artifacts, outDir, progress, io.signal);
     const tDownload = performance.now() - tEnd;
     const probe = await probeOf(args.prompt, outDir, files, progress);

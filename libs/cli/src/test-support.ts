@@ -8,12 +8,17 @@ export interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Killed after `timeoutMs`. */
+  timedOut?: boolean;
 }
 
-/** Runs `node dist/main.js args…` with LONGSHOT_PACK and LONGSHOT_GRPC_TLS_* cleared unless `env` sets them. */
+/**
+ * Runs `node dist/main.js args…` with LONGSHOT_PACK and LONGSHOT_GRPC_TLS_* cleared unless `env` sets them. With
+ * `timeoutMs`, a run still going then is killed (SIGKILL) and resolves with code null and `timedOut`.
+ */
 export function longshot(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
@@ -31,8 +36,19 @@ export function longshot(
     child.stderr.on("data", (b: Buffer) => {
       stderr += b.toString();
     });
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, options.timeoutMs);
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
+    });
   });
 }
 

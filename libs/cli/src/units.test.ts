@@ -3,9 +3,10 @@ import path from "node:path";
 import { describe, test } from "node:test";
 import type { ProgressEvent } from "@longshot/engine";
 import { parseArgs, suggest, UsageError } from "./args.js";
-import { defaultOverlap, parseGenerateArgs } from "./generate.js";
+import { defaultFps, defaultOverlap, parseGenerateArgs } from "./generate.js";
 import { defaultOutDir, defaultPackDir, REPO_ROOT, slugify } from "./paths.js";
 import { formatDuration, ProgressReporter } from "./progress.js";
+import { gifTiming } from "./video-files.js";
 
 describe("parseGenerateArgs", () => {
   test("--steps and --guidance set both stages; per-stage flags override", () => {
@@ -67,6 +68,40 @@ describe("parseGenerateArgs", () => {
       () => parseGenerateArgs(["--prompt", "x", "--steps", "0", "--keyframe-steps", "2", "--interpolation-steps", "2"]),
       (err: unknown) => err instanceof UsageError && err.arg === "--steps",
     );
+  });
+});
+
+describe("frame rate", () => {
+  test("--fps N: an integer in [1, 240]; absent: undefined (the default applies)", () => {
+    const a = parseGenerateArgs(["--prompt", "x", "--fps", "30"]);
+    assert.ok(a !== "help");
+    assert.equal(a.fps, 30);
+    const b = parseGenerateArgs(["--prompt", "x"]);
+    assert.ok(b !== "help");
+    assert.equal(b.fps, undefined);
+    for (const bad of ["0", "-1", "2.5", "x", "241"]) {
+      assert.throws(
+        () => parseGenerateArgs(["--prompt", "x", "--fps", bad]),
+        (e: unknown) => {
+          return e instanceof UsageError && e.arg === "--fps";
+        },
+      );
+    }
+  });
+
+  test("default: the pack's fps, times 4 for 257 frames of a 65-frame pack (the same seconds of motion)", () => {
+    const pack = { fps: 16, defaultFrames: 65 };
+    assert.equal(defaultFps(pack, 17), 16);
+    assert.equal(defaultFps(pack, 65), 16);
+    assert.equal(defaultFps(pack, 257), 64);
+    assert.equal(defaultFps({ fps: 8, defaultFrames: 17 }, 65), 32);
+  });
+
+  test("GIF: at most 50 fps; above, every k-th frame at fps / k", () => {
+    assert.deepEqual(gifTiming(16, 65), { fps: 16, frameStep: 1, frames: 65 });
+    assert.deepEqual(gifTiming(50, 257), { fps: 50, frameStep: 1, frames: 257 });
+    assert.deepEqual(gifTiming(64, 257), { fps: 32, frameStep: 2, frames: 129 });
+    assert.deepEqual(gifTiming(120, 257), { fps: 40, frameStep: 3, frames: 86 });
   });
 });
 
