@@ -13,7 +13,7 @@ import {
 } from "@grpc/grpc-js";
 import { CancelledError, InvalidArgumentError, UnavailableError } from "@longshot/core";
 import { fromGrpcError } from "./grpc-errors.js";
-import type { AnyMethodDefinition, RequestOf, ResponseOf, ServiceDefinition } from "./handlers.js";
+import type { AnyMethodDefinition, MethodDefinition, RequestOf, ResponseOf, ServiceDefinition } from "./handlers.js";
 
 /** Deadline of a unary call when the caller gives none. */
 export const DEFAULT_DEADLINE_MS = 10_000;
@@ -96,6 +96,15 @@ export function unary<M extends AnyMethodDefinition>(
     const onAbort = () => call.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * The method with its request given as encoded bytes, sent as they are: for tests and tools that
+ * send what an outside client may send (a truncated body, a string that is not UTF-8), e.g.
+ * `unary(client.grpcClient, encodedRequest(VideoServiceService.generate), Buffer.from([0x0a, 0x05]))`.
+ */
+export function encodedRequest<M extends AnyMethodDefinition>(method: M): MethodDefinition<Buffer, ResponseOf<M>> {
+  return { ...method, requestSerialize: (bytes: Buffer) => bytes, requestDeserialize: (bytes: Buffer) => bytes };
 }
 
 /** Messages buffered from a stream before the client stops reading from the network. */

@@ -1,7 +1,9 @@
 /**
  * Service implementations as plain async functions. `defineService(definition, impl)` turns
  * `{ method: async (request, ctx) => response }` (and `async function*` for server streams) into
- * grpc-js handlers; every error is mapped once, here, by `toGrpcError`.
+ * grpc-js handlers; every error is mapped once, here, by `toGrpcError`. Request bodies are read
+ * strictly first (`checkMessageBytes`): a body that does not decode, or a string field that is not
+ * UTF-8, is answered INVALID_ARGUMENT and never reaches the implementation.
  */
 import { type EventEmitter, once } from "node:events";
 import type {
@@ -11,9 +13,10 @@ import type {
   UntypedHandleCall,
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { CancelledError, InvalidArgumentError } from "@longshot/core";
+import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
 import { toGrpcError } from "./grpc-errors.js";
 import type { GrpcLogger } from "./logger.js";
+import { checkMessageBytes, requestTypeOf, UndecodableRequestError } from "./request-check.js";
 
 /** One RPC of a generated service definition (the shape ts-proto emits for `outputServices=grpc-js`). */
 export interface MethodDefinition<Req, Res> {
@@ -71,6 +74,7 @@ export type AsyncServiceImplementation<D extends ServiceDefinition> = {
 export interface ServiceRegistration {
   /** Fully-qualified service name, e.g. "longshot.v1.KeyframeService" (also its health-check name). */
   readonly name: string;
+  /** The definition the server registers: the generated one with strict request deserializers. */
   readonly definition: ServiceDefinition;
   /** Builds the grpc-js handlers; errors are logged with the server's logger. */
   readonly handlers: (logger: GrpcLogger) => UntypedServiceImplementation;
@@ -92,6 +96,41 @@ export function serviceNameOf(definition: ServiceDefinition): string {
   if (name === undefined) throw new InvalidArgumentError("definition", "has no methods");
   if (others.length > 0) throw new InvalidArgumentError("definition", `mixes services ${[...names].join(", ")}`);
   return name;
+}
+
+/**
+ * What a strict deserializer returns instead of throwing: grpc-js answers a deserializer that throws
+ * with INTERNAL, so the refusal travels to the handler as this value, which throws `error`.
+ */
+class RefusedRequest {
+  constructor(readonly error: LongshotError) {}
+}
+
+/**
+ * The method with a strict request deserializer: the body is checked against the request type's
+ * schema (wire format, UTF-8 of every string field) before the generated decoder reads it. Never
+ * throws; a refused body comes back as a RefusedRequest.
+ */
+function strictMethod(method: AnyMethodDefinition): AnyMethodDefinition {
+  const type = requestTypeOf(method.path);
+  const typeName = type?.typeName ?? `the request of ${method.path}`;
+  const requestDeserialize = (bytes: Buffer): unknown => {
+    try {
+      checkMessageBytes(type, bytes, typeName);
+      return method.requestDeserialize(bytes);
+    } catch (err) {
+      if (err instanceof LongshotError) return new RefusedRequest(err);
+      const reason = err instanceof Error ? err.message : String(err);
+      return new RefusedRequest(new UndecodableRequestError(typeName, reason, { cause: err }));
+    }
+  };
+  return { ...method, requestDeserialize };
+}
+
+/** The request a handler was given, or the error its strict deserializer refused it with. */
+function requestOf(call: { readonly request: unknown }): unknown {
+  if (call.request instanceof RefusedRequest) throw call.request.error;
+  return call.request;
 }
 
 type AnyUnary = (request: unknown, ctx: CallContext) => Promise<unknown>;
@@ -131,7 +170,7 @@ function unaryHandler(method: string, fn: AnyUnary, logger: GrpcLogger): Untyped
     const { ctx, done } = contextOf(call, method);
     // Promise.resolve().then(): a handler that throws synchronously is mapped like an async one.
     Promise.resolve()
-      .then(() => fn(call.request, ctx))
+      .then(() => fn(requestOf(call), ctx))
       .then(
         (response) => {
           done();
@@ -150,7 +189,7 @@ function serverStreamHandler(method: string, fn: AnyServerStream, logger: GrpcLo
   const handler: handleServerStreamingCall<unknown, unknown> = (call) => {
     const { ctx, done } = contextOf(call, method);
     const run = async () => {
-      for await (const message of fn(call.request, ctx)) {
+      for await (const message of fn(requestOf(call), ctx)) {
         if (ctx.signal.aborted) return; // the client is gone; leaving the loop ends the generator
         if (!call.write(message)) {
           // Respect back-pressure: wait for the client to read, or stop when the call ends.
@@ -176,6 +215,9 @@ function serverStreamHandler(method: string, fn: AnyServerStream, logger: GrpcLo
 /**
  * A service for `createGrpcServer`: the generated definition plus async functions implementing it.
  * Every error a function throws (or rejects with) becomes a gRPC status through `toGrpcError`.
+ * Requests are read strictly: a body that is not a message of the request type is answered
+ * INVALID_ARGUMENT (UndecodableRequestError), a string field that is not UTF-8 INVALID_ARGUMENT
+ * naming the field ("prompt: not valid UTF-8"); the implementation is not called.
  */
 export function defineService<D extends ServiceDefinition>(
   definition: D,
@@ -187,9 +229,12 @@ export function defineService<D extends ServiceDefinition>(
       throw new InvalidArgumentError("implementation", `${name} method ${key} is not implemented`);
     }
   }
+  // The definition grpc-js serves: the same methods with strict request deserializers.
+  const served: Record<string, AnyMethodDefinition> = {};
+  for (const [key, method] of Object.entries(definition)) served[key] = strictMethod(method);
   return {
     name,
-    definition,
+    definition: served,
     handlers: (logger) => {
       const handlers: UntypedServiceImplementation = {};
       for (const [key, method] of Object.entries(definition)) {

@@ -18,6 +18,7 @@ export * from "./handlers.js";
 export * from "./health.js";
 export * from "./logger.js";
 export * from "./reflection.js";
+export * from "./request-check.js";
 export * from "./server.js";
 export * from "./tls.js";
 export * from "./validate.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CancelledError, ConfigError, InvalidArgumentError, LongshotError, NotFoundError } from "@longshot/core";
-import { createClient } from "./client.js";
+import { createClient, encodedRequest, serverStream, unary } from "./client.js";
 import { JobState } from "./gen/longshot/v1/job.js";
 import { JobEvent } from "./gen/longshot/v1/job_event.js";
 import {
@@ -25,6 +25,20 @@ import { checkHealth, watchHealth } from "./health.js";
 import { silentLogger } from "./logger.js";
 import { fileContainingSymbol, listServices, schemaServiceNames } from "./reflection.js";
 import { createGrpcServer, type GrpcServer } from "./server.js";
+
+/** A length-delimited field on the wire: tag (field << 3 | 2), length, bytes. */
+function lengthDelimited(field: number, bytes: Buffer): Buffer {
+  const varint = (n: number) => {
+    const out: number[] = [];
+    while (n > 0x7f) {
+      out.push((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    out.push(n);
+    return out;
+  };
+  return Buffer.concat([Buffer.from([...varint((field << 3) | 2), ...varint(bytes.length)]), bytes]);
+}
 
 /** Resolves when the signal aborts; the test services use it to wait for client cancellation. */
 function aborted(signal: AbortSignal): Promise<unknown> {
@@ -303,6 +317,123 @@ describe("createGrpcServer + createClient over a real connection", { timeout: 30
       assert.equal(seen.length, 5);
     } finally {
       client.close();
+    }
+  });
+
+  it("answers a body that does not decode with INVALID_ARGUMENT, for unary and streaming methods, without calling the handler", async () => {
+    const client = createClient(VideoServiceService, address);
+    const generate = encodedRequest(VideoServiceService.generate);
+    const bodies: [string, Buffer][] = [
+      ["bytes that are not protobuf (illegal wire type)", Buffer.from("not a protobuf message")],
+      ["text that ts-proto stops reading at (an end-group tag)", Buffer.from("this is text")],
+      ["a truncated varint", Buffer.from([0x08, 0xff])],
+      ["a length past the end", Buffer.from([0x0a, 0x05, 0x61])],
+      ["field number 0", Buffer.from([0x02, 0x00])],
+    ];
+    try {
+      for (const [what, body] of bodies) {
+        await assert.rejects(unary(client.grpcClient, generate, body), (err: unknown) => {
+          assert.ok(err instanceof GrpcCallError, `${what}: ${String(err)}`);
+          assert.equal(err.grpcStatus, "INVALID_ARGUMENT", `${what}: ${err.details}`);
+          assert.equal(err.remoteName, "UndecodableRequestError", what);
+          assert.match(err.details, /^the request body could not be decoded as longshot\.v1\.GenerateRequest: /, what);
+          return true;
+        });
+      }
+      // A nested message whose length runs past the end of the body.
+      const keyframe = createClient(KeyframeServiceService, address);
+      try {
+        const nested = Buffer.from([0x0a, 0x03, 0x0a, 0x05, 0x61]);
+        await assert.rejects(unary(keyframe.grpcClient, encodedRequest(KeyframeServiceService.runKeyframe), nested), {
+          grpcStatus: "INVALID_ARGUMENT",
+          remoteName: "UndecodableRequestError",
+        });
+      } finally {
+        keyframe.close();
+      }
+      const watch = serverStream(
+        client.grpcClient,
+        encodedRequest(VideoServiceService.watchJob),
+        Buffer.from([0x0a, 0x05, 0x61]),
+      );
+      await assert.rejects(
+        (async () => {
+          for await (const _ of watch) assert.fail("no event for a body that does not decode");
+        })(),
+        { grpcStatus: "INVALID_ARGUMENT", remoteName: "UndecodableRequestError" },
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+  it("answers a string field that is not UTF-8 with INVALID_ARGUMENT naming the field, at any depth", async () => {
+    const video = createClient(VideoServiceService, address);
+    const keyframe = createClient(KeyframeServiceService, address);
+    const getJob = encodedRequest(VideoServiceService.getJob);
+    const runKeyframe = encodedRequest(KeyframeServiceService.runKeyframe);
+    const bad: [string, number[]][] = [
+      ["a lone continuation byte", [0x80]],
+      ["a truncated sequence", [0xc3, 0x28]],
+      ["an overlong encoding of /", [0xc0, 0xaf]],
+      ["an encoded surrogate", [0xed, 0xa0, 0x80]],
+      ["a byte never in UTF-8", [0xff]],
+    ];
+    try {
+      for (const [what, bytes] of bad) {
+        await assert.rejects(
+          unary(video.grpcClient, getJob, lengthDelimited(1, Buffer.from(bytes))),
+          (err: unknown) => {
+            assert.ok(err instanceof GrpcCallError, `${what}: ${String(err)}`);
+            assert.equal(err.grpcStatus, "INVALID_ARGUMENT", `${what}: ${err.details}`);
+            assert.equal(err.field, "job_id", what);
+            assert.equal(err.details, "job_id: not valid UTF-8", what);
+            return true;
+          },
+        );
+      }
+      // Valid UTF-8 beyond ASCII passes to the handler.
+      const ok = await unary(video.grpcClient, getJob, lengthDelimited(1, Buffer.from("jé🎬")));
+      assert.equal(ok.job?.id, "jé🎬");
+
+      // Nested: RunKeyframeRequest.task (1) → StageTask.keyframe (10) → KeyframeParams.prompt (1).
+      const task = (...fields: Buffer[]) => lengthDelimited(1, Buffer.concat(fields));
+      const prompt = lengthDelimited(10, lengthDelimited(1, Buffer.from([0x61, 0xc3, 0x28])));
+      await assert.rejects(
+        unary(keyframe.grpcClient, runKeyframe, task(lengthDelimited(1, Buffer.from("x")), prompt)),
+        {
+          grpcStatus: "INVALID_ARGUMENT",
+          field: "task.keyframe.prompt",
+          details: "task.keyframe.prompt: not valid UTF-8",
+        },
+      );
+      // A map value (StageTask.trace_context, field 5), named by its key.
+      const entry = (key: Buffer, value: Buffer) =>
+        lengthDelimited(5, Buffer.concat([lengthDelimited(1, key), lengthDelimited(2, value)]));
+      await assert.rejects(
+        unary(keyframe.grpcClient, runKeyframe, task(entry(Buffer.from("traceparent"), Buffer.from([0xff])))),
+        { grpcStatus: "INVALID_ARGUMENT", field: 'task.trace_context["traceparent"]' },
+      );
+      await assert.rejects(
+        unary(keyframe.grpcClient, runKeyframe, task(entry(Buffer.from([0xfe]), Buffer.from("v")))),
+        {
+          grpcStatus: "INVALID_ARGUMENT",
+          field: "task.trace_context",
+          details: "task.trace_context: a key is not valid UTF-8",
+        },
+      );
+      // The well-formed request still reaches the handler (which answers UNIMPLEMENTED for job "x").
+      await assert.rejects(
+        unary(
+          keyframe.grpcClient,
+          runKeyframe,
+          task(lengthDelimited(1, Buffer.from("x")), entry(Buffer.from("k"), Buffer.from("v"))),
+        ),
+        { grpcStatus: "UNIMPLEMENTED" },
+      );
+    } finally {
+      video.close();
+      keyframe.close();
     }
   });
 

@@ -1,11 +1,25 @@
 /**
  * The process-level tests every stage service runs on its own `main.js` (one copy here instead of one per
- * service): start from flags, serve, drain on SIGTERM; mutual TLS from the LONGSHOT_GRPC_TLS_* variables; a
- * half TLS configuration refused before the pack loads; a bad flag; --help. Call it at a test file's top level.
+ * service): start from flags, serve, drain on SIGTERM; request bodies an outside client may send (one that does
+ * not decode, a string that is not UTF-8) answered INVALID_ARGUMENT; mutual TLS from the LONGSHOT_GRPC_TLS_*
+ * variables; a half TLS configuration refused before the pack loads; a bad flag; --help. Call it at a test
+ * file's top level.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkHealth, GrpcCallError, grpcClientCredentials, watchHealth } from "@longshot/proto";
+import {
+  type AnyMethodDefinition,
+  checkHealth,
+  createClient,
+  DecoderServiceService,
+  encodedRequest,
+  GrpcCallError,
+  grpcClientCredentials,
+  InterpolationServiceService,
+  KeyframeServiceService,
+  unary,
+  watchHealth,
+} from "@longshot/proto";
 import { createTestPki, makeTempDir, removeTempDir, spawnProcess } from "@longshot/testing";
 
 export interface StageProcessTestOptions {
@@ -17,6 +31,47 @@ export interface StageProcessTestOptions {
   main: string;
   /** A model pack directory the service can load. */
   pack: string;
+}
+
+/** Each stage service's methods: GetModelInfo and its Run… call (whose request is `StageTask task = 1`). */
+const METHODS: Record<StageProcessTestOptions["stage"], { info: AnyMethodDefinition; run: AnyMethodDefinition }> = {
+  keyframe: { info: KeyframeServiceService.getModelInfo, run: KeyframeServiceService.runKeyframe },
+  interpolation: { info: InterpolationServiceService.getModelInfo, run: InterpolationServiceService.runInterpolation },
+  decoder: { info: DecoderServiceService.getModelInfo, run: DecoderServiceService.runDecode },
+};
+
+/**
+ * What an outside client (e.g. Python grpcio through reflection) may send: bodies that do not decode,
+ * and a task whose job_id is not UTF-8. Each is answered INVALID_ARGUMENT, never INTERNAL.
+ */
+async function checkMalformedRequests(stage: StageProcessTestOptions["stage"], address: string): Promise<void> {
+  const { info, run } = METHODS[stage];
+  const client = createClient({ info, run }, address);
+  try {
+    for (const method of [info, run]) {
+      for (const body of [
+        Buffer.from("not a protobuf message"),
+        Buffer.from([0x0a, 0xff]),
+        Buffer.from([0x0a, 0x09, 0x61]),
+      ]) {
+        await assert.rejects(unary(client.grpcClient, encodedRequest(method), body), (err: unknown) => {
+          assert.ok(err instanceof GrpcCallError, String(err));
+          assert.equal(err.grpcStatus, "INVALID_ARGUMENT", `${method.path}: ${err.details}`);
+          assert.equal(err.remoteName, "UndecodableRequestError");
+          return true;
+        });
+      }
+    }
+    // RunXRequest { task (1): StageTask { job_id (1): 0xC3 0x28 } }
+    const task = Buffer.from([0x0a, 0x04, 0x0a, 0x02, 0xc3, 0x28]);
+    await assert.rejects(unary(client.grpcClient, encodedRequest(run), task), {
+      grpcStatus: "INVALID_ARGUMENT",
+      field: "task.job_id",
+      details: "task.job_id: not valid UTF-8",
+    });
+  } finally {
+    client.close();
+  }
 }
 
 export function describeStageProcess(o: StageProcessTestOptions): void {
@@ -43,6 +98,7 @@ export function describeStageProcess(o: StageProcessTestOptions): void {
         );
         const address = `127.0.0.1:${port}`;
         assert.equal(await checkHealth(address), "SERVING");
+        await checkMalformedRequests(o.stage, address);
 
         const statuses: string[] = [];
         for await (const s of watchHealth(address, o.grpcService)) {

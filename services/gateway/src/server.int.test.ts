@@ -21,6 +21,7 @@ import {
   CancelJobRequest,
   checkHealth,
   createClient,
+  encodedRequest,
   GenerateRequest,
   GetJobRequest,
   GrpcCallError,
@@ -31,6 +32,8 @@ import {
   Stage,
   StageResult,
   StageTask,
+  serverStream,
+  unary,
   VideoServiceService,
   WatchJobRequest,
   watchHealth,
@@ -155,6 +158,71 @@ describe("gateway (in-process, real NATS and S3, no stage services)", { timeout:
     await assert.rejects(client.getJob(GetJobRequest.create({ jobId: "jnope" })), { code: "NOT_FOUND" });
     await assert.rejects(client.listJobs(ListJobsRequest.create({ pageSize: 5000 })), { field: "page_size" });
     await assert.rejects(client.listJobs(ListJobsRequest.create({ states: [0] })), { field: "states[0]" });
+  });
+
+  it("refuses a body that does not decode, and a string field that is not UTF-8, with INVALID_ARGUMENT; no job runs", async () => {
+    const before = (await client.listJobs(ListJobsRequest.create({ pageSize: 1000 }))).jobs.length;
+    const generate = encodedRequest(VideoServiceService.generate);
+    for (const body of [
+      Buffer.from("not a protobuf message"),
+      Buffer.from([0x08, 0xff]),
+      Buffer.from([0x0a, 0x40, 0x61]),
+    ]) {
+      await assert.rejects(unary(client.grpcClient, generate, body), (err: unknown) => {
+        assert.ok(err instanceof GrpcCallError, String(err));
+        assert.equal(err.grpcStatus, "INVALID_ARGUMENT", err.details);
+        assert.match(err.details, /^the request body could not be decoded as longshot\.v1\.GenerateRequest: /);
+        return true;
+      });
+    }
+    for (const method of [VideoServiceService.getJob, VideoServiceService.cancelJob, VideoServiceService.listJobs]) {
+      await assert.rejects(unary(client.grpcClient, encodedRequest(method), Buffer.from([0x0a, 0x05])), {
+        grpcStatus: "INVALID_ARGUMENT",
+        remoteName: "UndecodableRequestError",
+      });
+    }
+    await assert.rejects(
+      (async () => {
+        for await (const _ of serverStream(
+          client.grpcClient,
+          encodedRequest(VideoServiceService.watchJob),
+          Buffer.from([0x10, 0x80]),
+        )) {
+          assert.fail("no event for a body that does not decode");
+        }
+      })(),
+      { grpcStatus: "INVALID_ARGUMENT", remoteName: "UndecodableRequestError" },
+    );
+
+    // "@@" in the encoded request becomes 0xC3 0x28: a two-byte sequence cut short.
+    const notUtf8 = (request: GenerateRequest) => {
+      const buf = Buffer.from(GenerateRequest.encode(request).finish());
+      Buffer.from([0xc3, 0x28]).copy(buf, buf.indexOf("@@"));
+      return buf;
+    };
+    const cases: [GenerateRequest, string][] = [
+      [GenerateRequest.create({ prompt: "a red @@ circle", frames: 17 }), "prompt"],
+      [GenerateRequest.create({ prompt: "a red circle", negativePrompt: "blur@@", frames: 17 }), "negative_prompt"],
+      [GenerateRequest.create({ prompt: "a red circle", pack: "tiny-pack@@" }), "pack"],
+      [GenerateRequest.create({ prompt: "a red circle", idempotencyKey: "key-@@" }), "idempotency_key"],
+    ];
+    for (const [request, field] of cases) {
+      await assert.rejects(unary(client.grpcClient, generate, notUtf8(request)), (err: unknown) => {
+        assert.ok(err instanceof GrpcCallError, String(err));
+        assert.equal(err.grpcStatus, "INVALID_ARGUMENT", err.details);
+        assert.equal(err.field, field);
+        assert.equal(err.details, `${field}: not valid UTF-8`);
+        return true;
+      });
+    }
+    const getJob = Buffer.from(GetJobRequest.encode(GetJobRequest.create({ jobId: "j@@" })).finish());
+    Buffer.from([0xc3, 0x28]).copy(getJob, getJob.indexOf("@@"));
+    await assert.rejects(unary(client.grpcClient, encodedRequest(VideoServiceService.getJob), getJob), {
+      grpcStatus: "INVALID_ARGUMENT",
+      field: "job_id",
+    });
+    const after = (await client.listJobs(ListJobsRequest.create({ pageSize: 1000 }))).jobs.length;
+    assert.equal(after, before, "no job was created");
   });
 
   it("Generate creates a QUEUED job, a queued event and the keyframe task with the job's trace context", async () => {
