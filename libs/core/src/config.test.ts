@@ -6,6 +6,7 @@ import {
   defineConfig,
   describeConfig,
   formatDuration,
+  grpcListenConfig,
   loadConfig,
   loadConfigDetailed,
   parseDuration,
@@ -299,5 +300,17 @@ describe("durations", () => {
     assert.equal(formatDuration(90_250), "1m30s250ms");
     assert.equal(formatDuration(0), "0");
     for (const ms of [1, 999, 1000, 61_001, 86_400_000 + 1]) assert.equal(parseDuration(formatDuration(ms)), ms);
+  });
+});
+
+describe("grpcListenConfig", () => {
+  it("binds 0.0.0.0 on the given default port; LONGSHOT_GRPC_* and --grpc-* override, ports checked", () => {
+    const schema = grpcListenConfig(50052);
+    assert.deepEqual(loadConfig(schema, { env: {}, argv: [] }), { grpcHost: "0.0.0.0", grpcPort: 50052 });
+    assert.deepEqual(loadConfig(schema, { env: { LONGSHOT_GRPC_HOST: "127.0.0.1" }, argv: ["--grpc-port=0"] }), {
+      grpcHost: "127.0.0.1",
+      grpcPort: 0,
+    });
+    assert.throws(() => loadConfig(schema, { env: {}, argv: ["--grpc-port=70000"] }), /grpcPort/);
   });
 });

@@ -144,6 +144,31 @@ export function defineConfig<const S extends ConfigSchema>(schema: S): S {
   return schema;
 }
 
+/**
+ * Where a service's gRPC server listens (`grpcHost`, `grpcPort`: LONGSHOT_GRPC_HOST, LONGSHOT_GRPC_PORT),
+ * with the service's default port; spread into its schema: `defineConfig({ ...grpcListenConfig(50052), … })`.
+ */
+export function grpcListenConfig(defaultPort: number) {
+  return defineConfig({
+    grpcHost: {
+      type: "string",
+      env: "LONGSHOT_GRPC_HOST",
+      flag: "grpc-host",
+      default: "0.0.0.0",
+      description: "Address the gRPC server binds",
+    },
+    grpcPort: {
+      type: "int",
+      env: "LONGSHOT_GRPC_PORT",
+      flag: "grpc-port",
+      default: defaultPort,
+      min: 0,
+      max: 65535,
+      description: "gRPC port (0 picks a free one)",
+    },
+  });
+}
+
 /** Loads a configuration; throws ConfigValidationError listing every problem. */
 export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfigOptions = {}): ConfigValues<S> {
   return loadConfigDetailed(schema, options).values;

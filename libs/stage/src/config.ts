@@ -1,13 +1,16 @@
 /**
  * The configuration every stage service shares: the queue (NATS, the stage worker), telemetry, the
- * blob store and the gRPC server's TLS. Each service spreads `stageKitConfig` into its own schema
- * (and adds where gRPC listens: grpcHost, grpcPort).
+ * blob store and the gRPC server's TLS (`stageKitConfig`); and a stage service's whole schema
+ * (`stageServiceConfig`): logging, the stage kit, where gRPC listens, the model pack and its runtime,
+ * the drain, the service's own fields and its worker id.
  */
+import { fileURLToPath } from "node:url";
 import { s3Config } from "@longshot/blob";
-import { busConfig } from "@longshot/bus";
-import { type ConfigValues, defineConfig } from "@longshot/core";
+import { busConfig, type StageName } from "@longshot/bus";
+import { type ConfigSchema, type ConfigValues, defineConfig, grpcListenConfig, loggingConfig } from "@longshot/core";
 import { grpcTlsConfig } from "@longshot/proto";
 import { telemetryConfig } from "@longshot/telemetry";
+import { STAGE_SERVICES } from "./stage-services.js";
 
 /** Configuration fields of the queue, the blob store, telemetry and gRPC TLS; spread into each service's schema. */
 export const stageKitConfig = defineConfig({
@@ -69,3 +72,77 @@ export const stageKitConfig = defineConfig({
 });
 
 export type StageKitConfig = ConfigValues<typeof stageKitConfig>;
+
+/** The bundled pack, found from this file so the default works from any working directory. */
+export const BUNDLED_PACK_DIR = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));
+
+/** The fields of every stage service before its own ones; `grpcPort` is the stage's default port. */
+function stageServiceFields(grpcPort: number) {
+  return defineConfig({
+    ...loggingConfig,
+    ...stageKitConfig,
+    ...grpcListenConfig(grpcPort),
+    packDir: {
+      type: "string",
+      env: "LONGSHOT_PACK_DIR",
+      flag: "pack",
+      default: BUNDLED_PACK_DIR,
+      description: "Model pack directory (pack.json and its graphs)",
+    },
+    executionProvider: {
+      type: "enum",
+      values: ["cpu", "cuda"],
+      env: "LONGSHOT_EXECUTION_PROVIDER",
+      flag: "execution-provider",
+      default: "cpu",
+      description: "onnxruntime execution provider; start-up fails if cuda is asked for and cannot load",
+    },
+    cudaDevice: {
+      type: "int",
+      env: "LONGSHOT_CUDA_DEVICE",
+      flag: "cuda-device",
+      default: 0,
+      min: 0,
+      max: 63,
+      description: "CUDA device ordinal (with --execution-provider=cuda)",
+    },
+    ortThreads: {
+      type: "int",
+      env: "LONGSHOT_ORT_THREADS",
+      flag: "ort-threads",
+      min: 1,
+      max: 256,
+      description: "Intra-op threads per onnxruntime session (default: onnxruntime decides)",
+    },
+    drainTimeout: {
+      type: "duration",
+      env: "LONGSHOT_DRAIN_TIMEOUT",
+      flag: "drain-timeout",
+      default: 30_000,
+      min: 0,
+      max: 3_600_000,
+      description: "On SIGTERM/SIGINT, how long running gRPC calls may finish before they are cancelled",
+    },
+  });
+}
+
+/** The last field of every stage service (after its own ones). */
+const workerIdConfig = defineConfig({
+  workerId: {
+    type: "string",
+    env: "LONGSHOT_WORKER_ID",
+    flag: "worker-id",
+    description: "This process's name in task results (default <hostname>:<pid>)",
+  },
+});
+
+/**
+ * The configuration schema of the service of `stage`: the fields every stage service has (gRPC on the
+ * stage's default port from STAGE_SERVICES), then `fields`, the service's own ones, then workerId.
+ */
+export function stageServiceConfig<const F extends ConfigSchema = Record<never, never>>(stage: StageName, fields?: F) {
+  return defineConfig({ ...stageServiceFields(STAGE_SERVICES[stage].grpcPort), ...(fields as F), ...workerIdConfig });
+}
+
+/** What every stage service's configuration holds (`runStageService` and `startStageService` read these). */
+export type StageServiceConfig = ConfigValues<ReturnType<typeof stageServiceFields> & typeof workerIdConfig>;

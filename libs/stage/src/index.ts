@@ -1,6 +1,32 @@
-export * from "./blob-store.js";
-export * from "./config.js";
-export * from "./latents.js";
-export * from "./stage-queue.js";
-export * from "./stage-server.js";
-export * from "./task-clock.js";
+export { type BlobConfig, openBlobStore } from "./blob-store.js";
+export {
+  BUNDLED_PACK_DIR,
+  type StageKitConfig,
+  type StageServiceConfig,
+  stageKitConfig,
+  stageServiceConfig,
+} from "./config.js";
+export {
+  blobLatentRef,
+  FINGERPRINT_METADATA,
+  findReusableLatent,
+  protoLatentRef,
+  putLatent,
+  readLatent,
+  statOrUndefined,
+  taskFingerprint,
+} from "./latents.js";
+export { PackMismatchError, type StageQueue, type StageRunContext, startStageQueue } from "./stage-queue.js";
+export { type StageServer, type StageServerOptions, startStageServer } from "./stage-server.js";
+export {
+  defineStageService,
+  runStageService,
+  type StageService,
+  type StageServiceSpec,
+  type StageWorker,
+  type StageWorkerContext,
+  stageModelInfo,
+  startStageService,
+} from "./stage-service.js";
+export { STAGE_SERVICES, type StageServiceName, stageGrpcMethods, stageOfService } from "./stage-services.js";
+export { TaskClock } from "./task-clock.js";

@@ -8,23 +8,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
-  type AnyMethodDefinition,
   checkHealth,
   createClient,
-  DecoderServiceService,
   encodedRequest,
   GrpcCallError,
   grpcClientCredentials,
-  InterpolationServiceService,
-  KeyframeServiceService,
   unary,
   watchHealth,
 } from "@longshot/proto";
 import { createTestPki, makeTempDir, removeTempDir, spawnProcess } from "@longshot/testing";
+import { type StageServiceName, stageGrpcMethods, stageOfService } from "./stage-services.js";
 
 export interface StageProcessTestOptions {
   /** "keyframe", "interpolation" or "decoder": the `<stage>-service` process and its log lines. */
-  stage: "keyframe" | "interpolation" | "decoder";
+  stage: StageServiceName;
   /** The service's gRPC service name, e.g. "longshot.v1.KeyframeService". */
   grpcService: string;
   /** Path of the service's compiled main.js. */
@@ -33,19 +30,12 @@ export interface StageProcessTestOptions {
   pack: string;
 }
 
-/** Each stage service's methods: GetModelInfo and its Run… call (whose request is `StageTask task = 1`). */
-const METHODS: Record<StageProcessTestOptions["stage"], { info: AnyMethodDefinition; run: AnyMethodDefinition }> = {
-  keyframe: { info: KeyframeServiceService.getModelInfo, run: KeyframeServiceService.runKeyframe },
-  interpolation: { info: InterpolationServiceService.getModelInfo, run: InterpolationServiceService.runInterpolation },
-  decoder: { info: DecoderServiceService.getModelInfo, run: DecoderServiceService.runDecode },
-};
-
 /**
  * What an outside client (e.g. Python grpcio through reflection) may send: bodies that do not decode,
  * and a task whose job_id is not UTF-8. Each is answered INVALID_ARGUMENT, never INTERNAL.
  */
-async function checkMalformedRequests(stage: StageProcessTestOptions["stage"], address: string): Promise<void> {
-  const { info, run } = METHODS[stage];
+async function checkMalformedRequests(stage: StageServiceName, address: string): Promise<void> {
+  const { info, run } = stageGrpcMethods(stageOfService(stage));
   const client = createClient({ info, run }, address);
   try {
     for (const method of [info, run]) {
