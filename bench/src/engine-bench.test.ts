@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { UsageError } from "@longshot/cli";
-import type { PackManifest } from "@longshot/runtime";
+import type { PackManifest } from "@longshot/pack";
 import { checkAgainstPack, DEFAULT_PROMPT, parseEngineArgs, planCases } from "./engine-bench.js";
 import { stageLabel } from "./engine-run.js";
 

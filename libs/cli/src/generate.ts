@@ -13,8 +13,8 @@ import {
   SCHEDULER_NAMES,
 } from "@longshot/engine";
 import { DEFAULT_SCALE, digestFile, type OutputFile } from "@longshot/media";
+import { loadPack, type Pack } from "@longshot/pack";
 import { isWorldPrompt, type ProbeScore, score } from "@longshot/probe";
-import { loadPack, type Pack } from "@longshot/runtime";
 import { decodeSafetensors, type Tensor } from "@longshot/tensor";
 import { decimal, integer, type OptionSpec, oneOf, parseArgs, seedValue, UsageError } from "./args.js";
 import { EXECUTION_PROVIDERS, FRAME_COUNTS, generateHelp } from "./help.js";

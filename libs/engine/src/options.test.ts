@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { loadPack, type PackManifest } from "@longshot/runtime";
+import { loadPack, type PackManifest } from "@longshot/pack";
 import { Tensor } from "@longshot/tensor";
 import { type GenerateOptions, levelFrames, resolveGenerateOptions } from "./options.js";
 import { testPackDir } from "./test-support.js";

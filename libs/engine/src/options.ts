@@ -4,7 +4,7 @@
  */
 import { randomInt } from "node:crypto";
 import { InvalidArgumentError } from "@longshot/core";
-import type { PackManifest } from "@longshot/runtime";
+import type { PackManifest } from "@longshot/pack";
 import { Tensor } from "@longshot/tensor";
 import { createScheduler, isSchedulerName, SCHEDULER_NAMES, type SchedulerName } from "./schedulers/factory.js";
 import { interpolationStream, KEYFRAME_STREAM } from "./stage-noise.js";

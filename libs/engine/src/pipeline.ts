@@ -14,14 +14,8 @@
  * the same video on any machine and in any replica, or from `opts.noise`.
  */
 import { CancelledError, LongshotError } from "@longshot/core";
-import {
-  createModelRuntime,
-  type ExecutionProvider,
-  loadPack,
-  type ModelRuntime,
-  type ModelSession,
-  type Pack,
-} from "@longshot/runtime";
+import { loadPack, type Pack } from "@longshot/pack";
+import { createModelRuntime, type ExecutionProvider, type ModelRuntime, type ModelSession } from "@longshot/runtime";
 import type { Tensor } from "@longshot/tensor";
 import { type GenerateOptions, type ResolvedSettings, resolveGenerateOptions } from "./options.js";
 import {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadPack } from "@longshot/runtime";
+import { loadPack } from "@longshot/pack";
 import { testPackDir } from "./test-support.js";
 import { PromptTokenizer } from "./tokenizer.js";
 

@@ -9,7 +9,7 @@
 import { readFile } from "node:fs/promises";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
-import type { Pack } from "@longshot/runtime";
+import type { Pack } from "@longshot/pack";
 import { Tensor } from "@longshot/tensor";
 
 export interface TokenizedBatch {

@@ -5,8 +5,8 @@
  * have the same size wherever it appears in one call.
  */
 import { InvalidArgumentError, LongshotError } from "@longshot/core";
+import type { DimSpec, GraphSpec, TensorSpec } from "@longshot/pack";
 import { type DType, numel, type TensorData } from "@longshot/tensor";
-import type { DimSpec, GraphSpec, TensorSpec } from "./manifest.js";
 import type { LoadResult, WireValueMetadata } from "./protocol.js";
 
 /** What a session accepts and returns: @longshot/tensor's Tensor or any object of the same shape. */

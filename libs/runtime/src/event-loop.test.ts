@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { loadPack } from "@longshot/pack";
 import * as ort from "onnxruntime-node";
 import { randomFloats, TINY_PACK } from "./fixture-support.js";
-import { loadPack } from "./pack.js";
 import { createModelRuntime } from "./runtime.js";
 
 const TICK_MS = 10;

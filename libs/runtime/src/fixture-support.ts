@@ -2,34 +2,16 @@
  * Test support (not exported from the package): the committed tiny pack (fixtures/tiny-pack, written by
  * fixtures/make-fixtures.py), temp copies to tamper with, and plain-JS versions of the fixture graphs' formulas.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { copyPack } from "@longshot/pack/testing";
+
+export { editManifest } from "@longshot/pack/testing";
 
 /** libs/runtime/fixtures/tiny-pack (this file runs from libs/runtime/dist/). */
 export const TINY_PACK = fileURLToPath(new URL("../fixtures/tiny-pack", import.meta.url));
 
-export async function readTinyManifest(): Promise<Record<string, unknown>> {
-  return JSON.parse(await readFile(path.join(TINY_PACK, "pack.json"), "utf8")) as Record<string, unknown>;
-}
-
 /** A fresh copy of the tiny pack in a temp dir; `dispose()` removes it. */
-export async function copyTinyPack(): Promise<{ dir: string; dispose: () => Promise<void> }> {
-  const root = await mkdtemp(path.join(tmpdir(), "longshot-runtime-"));
-  const dir = path.join(root, "tiny-pack");
-  await cp(TINY_PACK, dir, { recursive: true });
-  return { dir, dispose: () => rm(root, { recursive: true, force: true }) };
-}
-
-/** Rewrites pack.json of a pack copy through `edit` (which mutates the parsed JSON). */
-// biome-ignore lint/suspicious/noExplicitAny: tests reach into arbitrary pack.json fields
-export async function editManifest(dir: string, edit: (m: any) => void): Promise<void> {
-  const file = path.join(dir, "pack.json");
-  const manifest = JSON.parse(await readFile(file, "utf8"));
-  edit(manifest);
-  await writeFile(file, `${JSON.stringify(manifest, null, 2)}\n`);
-}
+export const copyTinyPack = () => copyPack(TINY_PACK);
 
 // --- reference formulas (keep in step with make-fixtures.py) ---------------------------------------------------
 

@@ -1,26 +1,15 @@
-export { checkInputs, formatShape, type TensorLike } from "./contract-check.js";
+// The pack a session is loaded from. The manifest, its schema and loadPack live in @longshot/pack; these are
+// re-exported for the stage services, which load a pack and run it.
 export {
-  CONTRACT_GRAPHS,
-  type ContractGraphName,
-  type DefaultsSpec,
   type DimSpec,
-  type FileEntry,
   type GraphSpec,
-  type InterpolationSpec,
-  isSafeRelativePath,
-  type LatentSpec,
-  type ManifestValidation,
-  PACK_DTYPES,
-  PACK_FORMAT,
+  loadPack,
+  Pack,
+  type PackFile,
   type PackManifest,
-  type SchedulerConfig,
-  type StageDefaults,
   type TensorSpec,
-  type TextSpec,
-  type VideoSpec,
-  validateManifest,
-} from "./manifest.js";
-export { loadPack, Pack, type PackFile, PackIntegrityError, PackManifestError, sha256File } from "./pack.js";
+} from "@longshot/pack";
+export { checkInputs, formatShape, type TensorLike } from "./contract-check.js";
 export type { WorkerMemory } from "./protocol.js";
 export {
   createModelRuntime,

@@ -12,6 +12,7 @@ import {
   LongshotError,
   UnavailableError,
 } from "@longshot/core";
+import { loadPack, type Pack } from "@longshot/pack";
 import { Tensor } from "@longshot/tensor";
 import type { TensorLike } from "./contract-check.js";
 import {
@@ -26,7 +27,6 @@ import {
   refVaeDecoder,
   TINY_PACK,
 } from "./fixture-support.js";
-import { loadPack, type Pack } from "./pack.js";
 import { createModelRuntime, type ModelRuntime } from "./runtime.js";
 
 const f32 = (dims: number[], seed = 1): TensorLike<"float32"> => ({

@@ -11,6 +11,7 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { CancelledError, ConfigError, IntegrityError, LongshotError, UnavailableError } from "@longshot/core";
+import type { GraphSpec, Pack } from "@longshot/pack";
 import { Tensor } from "@longshot/tensor";
 import {
   type AxisBindings,
@@ -19,8 +20,6 @@ import {
   compareSessionMetadata,
   type TensorLike,
 } from "./contract-check.js";
-import type { GraphSpec } from "./manifest.js";
-import type { Pack } from "./pack.js";
 import type {
   ExecutionProvider,
   LoadResult,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { loadPack, type PackManifest } from "@longshot/pack";
 import {
   GenerateRequest,
   Job,
@@ -12,7 +13,6 @@ import {
   Stage,
   type StageTask,
 } from "@longshot/proto";
-import { loadPack, type PackManifest } from "@longshot/runtime";
 import { CorruptObjectError, type DriveEffects, drive, handleCorruptionReport, type StitchInput } from "./drive.js";
 import {
   decodeTaskId,

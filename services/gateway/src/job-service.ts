@@ -31,6 +31,7 @@ import {
   ResourceExhaustedError,
   UnavailableError,
 } from "@longshot/core";
+import type { PackManifest } from "@longshot/pack";
 import {
   GenerateRequest,
   type GenerateResponse,
@@ -40,7 +41,6 @@ import {
   type ListJobsRequest,
   type ListJobsResponse,
 } from "@longshot/proto";
-import type { PackManifest } from "@longshot/runtime";
 import { injectRecord } from "@longshot/telemetry";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Coordinator } from "./coordinator.js";

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { planWindows } from "@longshot/engine";
+import { loadPack, type PackManifest } from "@longshot/pack";
 import { GenerateRequest, Mode, OutputFormat, Sampler, Stage, validateStageTask } from "@longshot/proto";
-import { loadPack, type PackManifest } from "@longshot/runtime";
 import {
   anchorFrames,
   attemptTaskId,

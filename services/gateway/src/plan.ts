@@ -22,8 +22,8 @@
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "@longshot/core";
 import { checkWindowSizes, levelFrames, planWindows } from "@longshot/engine";
+import type { PackManifest } from "@longshot/pack";
 import { type GenerateRequest, type LatentRef, type OutputFormat, Stage, type StageTask } from "@longshot/proto";
-import type { PackManifest } from "@longshot/runtime";
 
 /** A frame window [start, end) of one interpolation level's output frames. */
 export interface PlanWindow {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { loadPack, type PackManifest } from "@longshot/pack";
 import { GenerateRequest, Job, Stage, StageState } from "@longshot/proto";
-import { loadPack, type PackManifest } from "@longshot/runtime";
 import { differingFields } from "./job-service.js";
 import { planJob, windowTaskId } from "./plan.js";
 import { initialStages, progressStages } from "./progress.js";

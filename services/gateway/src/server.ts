@@ -28,6 +28,7 @@ import {
 } from "@longshot/bus";
 import { ConfigError, InvalidArgumentError, isTransient, type Logger } from "@longshot/core";
 import { checkWindowSizes } from "@longshot/engine";
+import { loadPack, type Pack, type PackManifest } from "@longshot/pack";
 import {
   type CallContext,
   type CancelJobRequest,
@@ -45,7 +46,6 @@ import {
   VideoServiceService,
   type WatchJobRequest,
 } from "@longshot/proto";
-import { loadPack, type Pack, type PackManifest } from "@longshot/runtime";
 import { ATTR_LONGSHOT_JOB_ID, extractMetadataContext, getTracer } from "@longshot/telemetry";
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";

@@ -7,10 +7,10 @@
 import { randomInt } from "node:crypto";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
 import { strengthBeginIndex } from "@longshot/engine";
+import type { DefaultsSpec } from "@longshot/pack";
 import { GenerateRequest, Mode, modeFromName, OutputFormat, Sampler, samplerFromName } from "@longshot/proto";
-import type { DefaultsSpec } from "@longshot/runtime";
 
-/** What the gateway needs of a pack manifest (a PackManifest from @longshot/runtime satisfies it). */
+/** What the gateway needs of a pack manifest (a PackManifest from @longshot/pack satisfies it). */
 export interface CatalogPack {
   readonly name: string;
   readonly version: string;

@@ -3,12 +3,16 @@ import { createHash } from "node:crypto";
 import { appendFile, mkdir, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { ConfigError, IntegrityError, InvalidArgumentError, NotFoundError } from "@longshot/core";
-import { copyTinyPack, editManifest, TINY_PACK } from "./fixture-support.js";
 import { loadPack, PackIntegrityError, PackManifestError, sha256File } from "./pack.js";
+import { copyPack, editManifest } from "./testing.js";
+
+/** The runtime's test pack (libs/runtime/fixtures/tiny-pack; this file runs from libs/pack/dist/). */
+const TINY_PACK = fileURLToPath(new URL("../../runtime/fixtures/tiny-pack", import.meta.url));
 
 async function withCopy(fn: (dir: string) => Promise<void>): Promise<void> {
-  const copy = await copyTinyPack();
+  const copy = await copyPack(TINY_PACK);
   try {
     await fn(copy.dir);
   } finally {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { readTinyManifest } from "./fixture-support.js";
+import { fileURLToPath } from "node:url";
 import { isSafeRelativePath, validateManifest } from "./manifest.js";
+import { readManifestJson } from "./testing.js";
+
+/** The runtime's test pack (libs/runtime/fixtures/tiny-pack; this file runs from libs/pack/dist/). */
+const TINY_PACK = fileURLToPath(new URL("../../runtime/fixtures/tiny-pack", import.meta.url));
+const readTinyManifest = () => readManifestJson(TINY_PACK);
 
 // biome-ignore lint/suspicious/noExplicitAny: tests reach into arbitrary pack.json fields
 async function mutated(edit: (m: any) => void): Promise<string[]> {

@@ -1,0 +1,22 @@
+export {
+  CONTRACT_GRAPHS,
+  type ContractGraphName,
+  type DefaultsSpec,
+  type DimSpec,
+  type FileEntry,
+  type GraphSpec,
+  type InterpolationSpec,
+  isSafeRelativePath,
+  type LatentSpec,
+  type ManifestValidation,
+  PACK_DTYPES,
+  PACK_FORMAT,
+  type PackManifest,
+  type SchedulerConfig,
+  type StageDefaults,
+  type TensorSpec,
+  type TextSpec,
+  type VideoSpec,
+  validateManifest,
+} from "./manifest.js";
+export { loadPack, Pack, type PackFile, PackIntegrityError, PackManifestError, sha256File } from "./pack.js";
