@@ -70,6 +70,10 @@ collect_tests() {
       echo "    (skipping $f: its source $src no longer exists; run 'npm run clean' to drop stale output)" >&2
     fi
   done < <(find "${dirs[@]}" -type f -name '*.test.js' | LC_ALL=C sort)
+  # The scripts' own tests (plain ESM, not compiled) run with the integration tests.
+  if [[ "$kind" == "int" ]]; then
+    find scripts -maxdepth 1 -type f -name '*.test.mjs' | LC_ALL=C sort
+  fi
 }
 
 # shellcheck disable=SC2206
