@@ -193,10 +193,14 @@ def sample_interp_window(rng: random.Random, spec: world.ClipSpec) -> tuple[list
     return [p0 + k * stride / 64.0 for k in range(INTERP_WINDOW)], stride
 
 
-def min_snr_weight(t: torch.Tensor, gamma: float = MIN_SNR_GAMMA) -> torch.Tensor:
+def min_snr_weight(t: torch.Tensor, gamma: float = MIN_SNR_GAMMA, plus_one: bool = False) -> torch.Tensor:
+    """Weight of the epsilon-MSE at timesteps t. The epsilon loss is the x0 loss times SNR, so it hardly cares
+    about x0 at high noise, where a sample's layout (and the direction of its motion) is decided. Min-SNR-gamma
+    gives x0 the weight min(SNR, gamma); with plus_one, min(SNR, gamma) + 1, as v-prediction's loss does (its x0
+    weight is SNR + 1), so the high-noise steps keep a weight of 1 on getting the clip right."""
     ac = diffusion.alphas_cumprod()[t]
     snr = ac / (1 - ac)
-    return snr.clamp(max=gamma) / snr
+    return (snr.clamp(max=gamma) + (1.0 if plus_one else 0.0)) / snr
 
 
 def keyframe_clip(rng: random.Random, spec: world.ClipSpec, reverse_prob: float = REVERSE_PROB) -> tuple[list[float], str]:
@@ -225,10 +229,14 @@ def train_unet(
     run: str | None = None,
     overrides: dict[str, object] | None = None,
     direction_every: int = DIRECTION_EVERY,
+    init_from: Path | None = None,
+    x0_weight_plus_one: bool = True,
 ) -> None:
     """Train a UNet for `steps` steps. With continue_from_weights, start from the committed weights (model and
     EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack.
-    A named `run` (an A/B candidate, with config `overrides`) keeps its checkpoint, log and weights in runs/."""
+    A named `run` (an A/B candidate, with config `overrides`) keeps its checkpoint, log and weights in runs/.
+    `init_from` starts from other weights (e.g. an earlier design's): parameters it lacks keep their initialisation,
+    which for the frame-order modules leaves the model's function unchanged at step 0."""
     name = run or kind
     out = RUNS / f"{run}.safetensors" if run else WEIGHTS / f"{kind}_unet.safetensors"
     if out.exists() and not continue_from_weights:
@@ -240,7 +248,7 @@ def train_unet(
     cfg = unet_config(kind, overrides)
     model = unet.UNetPseudo3D(cfg)
     ema = Ema(model)
-    peak = 5e-4 if continue_from_weights else 1e-3
+    peak = 5e-4 if continue_from_weights or init_from is not None else 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
     batch = 8 if kind == "keyframe" else 4
     vae_model, scale = load_vae()
@@ -253,6 +261,12 @@ def train_unet(
         weights = load_file(str(out))
         model.load_state_dict(weights)
         ema.model.load_state_dict(weights)
+    elif init_from is not None and not ckpt.exists():
+        missing, unexpected = model.load_state_dict(load_file(str(init_from)), strict=False)
+        if unexpected:
+            raise SystemExit(f"--init-from {init_from}: parameters this {kind} UNet does not have: {unexpected[:5]}")
+        ema.model.load_state_dict(model.state_dict())
+        log(name, init_from=str(init_from), new_parameters=sorted({k.split(".")[0] + "..." + k.split(".")[-2] for k in missing}))
     if ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         model.load_state_dict(st["model"])
@@ -285,7 +299,7 @@ def train_unet(
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, peak)
         pred = model(inp, t.float(), ctx, strides)
-        loss = (min_snr_weight(t) * F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1)).mean()
+        loss = (min_snr_weight(t, plus_one=x0_weight_plus_one) * F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -348,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run", help="name an A/B run: checkpoint, log and weights go to runs/NAME.* (with --finish: commit that run's EMA)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=true|false", help="keyframe UNet config override for an A/B run, e.g. --set prompt_frame_conditioning=false")
     ap.add_argument("--direction-every", type=int, default=DIRECTION_EVERY, help="log the direction metric every N keyframe steps (0: never)")
+    ap.add_argument("--init-from", type=Path, help="start the UNet from these weights (safetensors); parameters they lack keep their initialisation")
+    ap.add_argument("--min-snr-only", action="store_true", help="x0 loss weight min(SNR, 5) (the 1.1.0 recipe) instead of min(SNR, 5) + 1")
     args = ap.parse_args(argv)
     overrides = dict(_parse_override(a) for a in args.set)
     if args.finish:
@@ -360,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "text":
         prepare_text()
     elif args.stage in ("keyframe", "interpolation"):
-        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every)
+        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every, args.init_from, not args.min_snr_only)
     else:
         t0 = time.time()
         torch.set_num_threads(2)

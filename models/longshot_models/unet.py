@@ -248,6 +248,9 @@ class UNetPseudo3D(nn.Module):
         self.time_embed = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.stride_embed = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb)) if cfg.stride_conditioning else None
         self.frame_embed = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb)) if cfg.frame_position_embedding else None
+        if self.frame_embed is not None:  # zero at init: a model without frame order plus this one computes the same
+            nn.init.zeros_(self.frame_embed[-1].weight)
+            nn.init.zeros_(self.frame_embed[-1].bias)
         self.prompt_frame = PromptFrameConditioning(c0, cfg.context_dim, emb, cfg.heads) if cfg.prompt_frame_conditioning else None
         tb = lambda d, spatial=True: TransformerBlock(  # noqa: E731
             d, cfg.heads, cfg.context_dim, cfg.temporal_window, cfg.attend_first_frame, spatial, cfg.relative_position_bias

@@ -48,7 +48,7 @@ def test_pack_declares_the_seed_frame_rule(pack_dir: Path) -> None:
     assert m["interpolation"]["attentionWindow"] == 5
 
 
-@pytest.mark.parametrize("frames", [5, 17, 65])
+@pytest.mark.parametrize("frames", [5, 17, 65, 257])
 def test_onnx_matches_pytorch(pack_dir: Path, frames: int) -> None:
     worst = export.parity(pack_dir, frames=(frames,))
     for name, err in worst.items():

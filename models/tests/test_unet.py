@@ -1,4 +1,5 @@
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -100,3 +101,26 @@ def test_the_keyframe_model_runs_on_any_frame_count() -> None:
         with torch.no_grad():
             y = model(torch.randn(2, 4, f, 16, 16), torch.tensor([10.0, 900.0]), torch.randn(2, 32, 384))
         assert y.shape == (2, 4, f, 16, 16) and torch.isfinite(y).all()
+
+
+def test_frame_order_exports_with_a_dynamic_frame_axis(tmp_path: Path) -> None:
+    """Traced once at 5 frames, the graph must take F from the tensor's shape (not a traced Python int) and match
+    PyTorch at every frame count the engine uses."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from longshot_models import export
+
+    torch.manual_seed(1)
+    model = unet.UNetPseudo3D(unet.keyframe_config()).eval()
+    _randomise_frame_order(model)
+    contract = export.graph_contracts()["keyframeUnet"]
+    path = tmp_path / "keyframe.onnx"
+    export._export(export.KeyframeGraph(model), tuple(export.example_inputs("keyframeUnet").values()), path, contract)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for f, batch in ((5, 2), (17, 2), (65, 1), (257, 1)):
+        inputs = export.example_inputs("keyframeUnet", frames=f, batch=batch)
+        with torch.no_grad():
+            ref = model(*inputs.values()).numpy()
+        (got,) = sess.run(None, {k: v.numpy() for k, v in inputs.items()})
+        assert float(np.abs(got - ref).max()) <= 1e-4, f
