@@ -36,8 +36,8 @@ import { type Io, shellQuote } from "./shell.js";
 import { median } from "./stats.js";
 
 export const DEFAULT_PROMPT = "a red circle moving right on a dark blue background";
-/** The README's seed: the bundled pack's video for the default prompt at this seed passes the eval probe. */
-export const DEFAULT_SEED = 9;
+/** Fixed before any run (never chosen by looking at videos): the benchmark's videos are probed as they come. */
+export const DEFAULT_SEED = 1;
 export const DEFAULT_REPEAT = 3;
 /** Default overlap of the windowed cases, in frames (one keyframe interval of the first level). */
 export const DEFAULT_OVERLAP = 4;

@@ -268,19 +268,21 @@ describe("longshot generate, end to end", () => {
 });
 
 /**
- * World prompts (seen and held-out combinations, four colours, four directions), each with the seed it runs with.
- * The probe must read back the colour and the direction each one asks for. The bundled pack gets the colour right
- * in every video but the direction in only about half (docs/models.md); the prompts were fixed first, at seed 7,
- * and the one whose seed-7 video moved the wrong way runs at the next seed that moves the right way (9). So this
- * guards what the engine does with the pack (a broken sampler, hint, stitching or decode loses colour and motion),
- * not the pack's direction accuracy, which `python -m longshot_models.evaluate` measures.
+ * World prompts, one per motion (two held out of training), at seeds 1–6: both written here before the first run of
+ * the 1.2.0 pack, never changed after seeing a video. The probe must read back the colour each one asks for in every
+ * video (measured: colour right in MEASURED_COLOUR of the evaluated videos) and the motion in at least
+ * MIN_MOTION_RIGHT of them. Within a video, result.json's probe and the probe of the MP4 a user watches agree.
  */
 const PROBED = [
-  { prompt: "a red circle moving right on a dark blue background", seed: 9 },
-  { prompt: "a yellow square moving left on a black background", seed: 7 }, // held out of training
-  { prompt: "a blue circle moving down on a white background", seed: 7 },
-  { prompt: "a white square moving up on a gray background", seed: 7 },
+  { prompt: "a red circle moving right on a dark blue background", seed: 1 },
+  { prompt: "a yellow square moving left on a black background", seed: 2 }, // held out of training
+  { prompt: "a blue circle moving down on a white background", seed: 3 },
+  { prompt: "a white square moving up on a gray background", seed: 4 },
+  { prompt: "an orange triangle approaching on a black background", seed: 5 },
+  { prompt: "a green triangle moving away on a gray background", seed: 6 }, // held out of training
 ];
+/** From the measured motion accuracy (docs/models.md): see the comment above. */
+const MIN_MOTION_RIGHT = 5;
 
 describe("the bundled pack's videos show what the prompt asks (eval probe, default settings)", () => {
   let dir: string;
@@ -295,8 +297,9 @@ describe("the bundled pack's videos show what the prompt asks (eval probe, defau
     await rm(dir, { recursive: true, force: true });
   });
 
-  for (const { prompt, seed } of PROBED) {
-    test(`${prompt} (seed ${seed})`, { timeout: 300_000 }, async (t) => {
+  test(`${PROBED.length} prompts at seeds 1–${PROBED.length}: colour in every video, motion in ≥ ${MIN_MOTION_RIGHT}`, { timeout: 900_000 }, async (t) => {
+    const motionWrong: string[] = [];
+    for (const { prompt, seed } of PROBED) {
       const out = path.join(dir, prompt.replaceAll(" ", "-"));
       // No --pack: the README's command, on the bundled pack.
       const r = await longshot(["generate", "--prompt", prompt, "--seed", String(seed), "--out", out, "--quiet"]);
@@ -305,14 +308,18 @@ describe("the bundled pack's videos show what the prompt asks (eval probe, defau
       assert.equal(result.frames, 65);
       assert.ok(result.probe !== null);
       const { want, got, smooth, maxStepRatio } = result.probe;
-      t.diagnostic(`probe: ${JSON.stringify(got)}, smooth ${smooth} (max step ${maxStepRatio.toFixed(1)}× median)`);
+      t.diagnostic(`seed ${seed} ${prompt}: ${JSON.stringify(got)}, smooth ${smooth} (max step ${maxStepRatio.toFixed(1)}× median)`);
       assert.equal(got.colour, want.colour, `colour of the object in ${out}`);
-      assert.equal(got.motion, want.motion, `direction of the motion in ${out}`);
-      // The MP4 a user watches says the same.
+      if (got.motion !== want.motion) motionWrong.push(`seed ${seed} "${prompt}": ${got.motion}`);
+      // The MP4 a user watches says the same as the frames.
       const mp4 = await longshot(["probe", path.join(out, "video.mp4"), "--prompt", prompt, "--json"]);
       assert.equal(mp4.code, 0, mp4.stderr);
       const fromMp4 = (JSON.parse(mp4.stdout) as { score: { got: { colour: string; motion: string } } }).score.got;
-      assert.deepEqual([fromMp4.colour, fromMp4.motion], [want.colour, want.motion], "probe of video.mp4");
-    });
-  }
+      assert.deepEqual([fromMp4.colour, fromMp4.motion], [got.colour, got.motion], "probe of video.mp4");
+    }
+    assert.ok(
+      PROBED.length - motionWrong.length >= MIN_MOTION_RIGHT,
+      `motion right in ${PROBED.length - motionWrong.length} of ${PROBED.length}; wrong: ${motionWrong.join("; ")}`,
+    );
+  });
 });

@@ -137,11 +137,10 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
 
   test("Generate → 65-frame MP4 in the bucket showing the prompt, equal to the embedded engine's video", async () => {
     const t0 = performance.now();
-    // The pack's default steps (the other jobs here run 2): the probe checks what the video shows. Seed 9: the
-    // pack moves the object the right way in about half its videos, and this seed's video is one of them
-    // (libs/cli's generate.int.test.ts says how its seeds were chosen).
+    // The pack's default steps (the other jobs here run 2): the probe checks what the video shows. Seed 1, written
+    // here before the first run of the 1.2.0 pack; its direction accuracy is in docs/models.md.
     const req = request({
-      seed: 9n,
+      seed: 1n,
       keyframeSteps: undefined,
       interpolationSteps: undefined,
       outputFormats: [OutputFormat.OUTPUT_FORMAT_MP4, OutputFormat.OUTPUT_FORMAT_GIF, OutputFormat.OUTPUT_FORMAT_PNG],
@@ -151,7 +150,7 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     firstJob = queued.id;
     console.log(`# Generate answered in ${ms(t0)}: job ${queued.id} ${JobState[queued.state]}`);
     assert.equal(queued.state, JobState.JOB_STATE_QUEUED);
-    assert.equal(queued.request?.seed, 9n);
+    assert.equal(queued.request?.seed, 1n);
     assert.deepEqual(
       queued.stages.map((s) => [Stage[s.stage], s.level, s.totalTasks]),
       [
@@ -244,7 +243,7 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     try {
       embedded = await engine.generate({
         prompt: PROMPT,
-        seed: 9,
+        seed: 1,
         frames: 65,
         window: { frames: 17, overlap: 4 },
       });
@@ -328,7 +327,7 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
       "--prompt",
       PROMPT,
       "--seed",
-      "9",
+      "1",
       "--frames",
       "65",
       "--out",
@@ -339,14 +338,14 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     assert.equal(exit.code, 0, proc.output());
     assert.match(proc.output(), /keyframes: (\d+)\/\1/);
     assert.match(proc.output(), /interpolate L2 .*: (\d+)\/\1/);
-    assert.match(proc.output(), /wrote .* \(job j[0-9a-z]+ on 127\.0\.0\.1:\d+, 65 frames, seed 9/);
+    assert.match(proc.output(), /wrote .* \(job j[0-9a-z]+ on 127\.0\.0\.1:\d+, 65 frames, seed 1/);
     const record = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as {
       remote: { jobId: string; state: string };
       seed: string;
       files: Array<{ path: string; sha256: string }>;
     };
     assert.equal(record.remote.state, "JOB_STATE_SUCCEEDED");
-    assert.equal(record.seed, "9");
+    assert.equal(record.seed, "1");
     assert.deepEqual(record.files.map((f) => f.path).sort(), ["video.gif", "video.mp4"]);
     const mp4 = await readFile(path.join(out, "video.mp4"));
     assert.equal(sha256(mp4), record.files.find((f) => f.path === "video.mp4")?.sha256);
@@ -367,7 +366,7 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
       "--prompt",
       PROMPT,
       "--seed",
-      "9",
+      "1",
       "--frames",
       "65",
       "--window",
