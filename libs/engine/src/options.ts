@@ -1,19 +1,17 @@
 /**
  * Generation options, their defaults (from the pack) and their checks (diffusers' `check_inputs`): every bad value
  * raises an InvalidArgumentError whose `field` is the option's name and whose message lists what is allowed.
+ * The request fields the gateway takes too (prompt, seed, frames, sampler, steps, …) go through the shared
+ * {@link resolveRequest}; the options of the embedded run only (window, noise, decode batch) and the pack's
+ * schedule are checked here.
  */
-import { randomInt } from "node:crypto";
 import { InvalidArgumentError } from "@longshot/core";
 import type { PackManifest } from "@longshot/pack";
 import { Tensor } from "@longshot/tensor";
-import { createScheduler, isSchedulerName, SCHEDULER_NAMES, type SchedulerName } from "./schedulers/factory.js";
+import { describeValue, type ResolvedRequest, resolveRequest } from "./request.js";
+import { createScheduler, type SchedulerName } from "./schedulers/factory.js";
 import { interpolationStream, KEYFRAME_STREAM } from "./stage-noise.js";
-import {
-  INTERPOLATION_MODES,
-  type InterpolationMode,
-  isInterpolationMode,
-  strengthBeginIndex,
-} from "./stages/interpolate.js";
+import type { InterpolationMode } from "./stages/interpolate.js";
 import { checkWindowSizes } from "./stages/interpolate-windowed.js";
 
 /** Longest prompt / negative prompt, in characters (as the stage-task contract). */
@@ -74,21 +72,11 @@ const KNOWN_KEYS = new Set([
 ]);
 
 /** The settings a generation actually ran with (JSON-safe). */
-export interface ResolvedSettings {
-  prompt: string;
-  negativePrompt: string;
+export interface ResolvedSettings extends Omit<ResolvedRequest, "seed"> {
   /** The seed as a number, or as a decimal string when above 2^53 − 1. */
   seed: number | string;
-  frames: number;
   /** Frame count of each level: keyframes first, then each interpolation pass (e.g. [5, 17, 65]). */
   levels: number[];
-  mode: InterpolationMode;
-  sampler: SchedulerName;
-  keyframeSteps: number;
-  keyframeGuidance: number;
-  interpolationSteps: number;
-  interpolationGuidance: number;
-  interpolationStrength: number;
   window: WindowOptions | null;
   /** Where the initial noise came from. */
   noise: "seed" | "supplied";
@@ -121,35 +109,8 @@ function fail(field: string, message: string): never {
   throw new InvalidArgumentError(field, message);
 }
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "bigint") return `${v}n`;
-  if (v === null) return "null";
-  if (typeof v === "object") return Array.isArray(v) ? "an array" : "an object";
-  return String(v);
-}
-
-function resolveSeed(seed: unknown): bigint {
-  if (seed === undefined) return BigInt(randomInt(0, 2 ** 32));
-  if (typeof seed === "number") {
-    if (!Number.isSafeInteger(seed) || seed < 0) {
-      fail("seed", `must be an integer in [0, 2^64) (numbers up to 2^53 − 1; bigint beyond), got ${describe(seed)}`);
-    }
-    return BigInt(seed);
-  }
-  if (typeof seed === "bigint") {
-    if (seed < 0n || seed >= 1n << 64n) fail("seed", `must be an integer in [0, 2^64), got ${seed}`);
-    return seed;
-  }
-  return fail("seed", `must be an integer in [0, 2^64), got ${describe(seed)}`);
-}
-
-function resolveSteps(v: unknown, def: number, field: string, sampler: SchedulerName, manifest: PackManifest): number {
-  const steps = v ?? def;
-  const nTrain = manifest.scheduler.num_train_timesteps;
-  if (typeof steps !== "number" || !Number.isSafeInteger(steps) || steps < 1 || steps > nTrain) {
-    fail(field, `must be an integer in [1, ${nTrain}] (the pack's num_train_timesteps), got ${describe(steps)}`);
-  }
+/** Throws naming `field` when the pack's `sampler` schedule cannot place `steps` timesteps. */
+function checkSchedule(steps: number, field: string, sampler: SchedulerName, manifest: PackManifest): void {
   try {
     createScheduler(sampler, manifest.scheduler).setTimesteps(steps);
   } catch (err) {
@@ -158,23 +119,6 @@ function resolveSteps(v: unknown, def: number, field: string, sampler: Scheduler
     }
     throw err;
   }
-  return steps;
-}
-
-function resolveGuidance(v: unknown, def: number, field: string): number {
-  const g = v ?? def;
-  if (typeof g !== "number" || !Number.isFinite(g) || g < 1 || g > MAX_GUIDANCE) {
-    fail(field, `must be a number in [1, ${MAX_GUIDANCE}] (1 = no classifier-free guidance), got ${describe(g)}`);
-  }
-  return g;
-}
-
-function resolveText(v: unknown, field: string, allowEmpty: boolean): string {
-  if (typeof v !== "string") return fail(field, `must be a string, got ${describe(v)}`);
-  if (!allowEmpty && v.trim() === "") fail(field, "must not be empty");
-  const chars = [...v].length;
-  if (chars > MAX_PROMPT_LENGTH) fail(field, `is ${chars} characters long; at most ${MAX_PROMPT_LENGTH}`);
-  return v;
 }
 
 /**
@@ -183,60 +127,32 @@ function resolveText(v: unknown, field: string, allowEmpty: boolean): string {
  */
 export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOptions): ResolvedGeneration {
   if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    fail("options", `must be an object with at least a prompt, got ${describe(opts)}`);
+    fail("options", `must be an object with at least a prompt, got ${describeValue(opts)}`);
   }
   for (const key of Object.keys(opts)) {
     if (!KNOWN_KEYS.has(key) && (opts as unknown as Record<string, unknown>)[key] !== undefined) {
       fail(key, `unknown option; known options: ${[...KNOWN_KEYS].join(", ")}`);
     }
   }
-  const { video, latent, defaults } = manifest;
-  const prompt = resolveText(opts.prompt, "prompt", false);
-  const negativePrompt = resolveText(opts.negativePrompt ?? "", "negativePrompt", true);
-  const seed = resolveSeed(opts.seed);
-
-  const frames = opts.frames ?? video.defaultFrames;
-  const allowed = [...video.frames].sort((a, b) => a - b);
-  if (typeof frames !== "number" || !allowed.includes(frames)) {
-    fail(
-      "frames",
-      `must be one of ${allowed.join(", ")} for pack ${manifest.name}@${manifest.version}, got ${describe(frames)}`,
-    );
-  }
+  const { video, latent } = manifest;
+  const request = resolveRequest(manifest, opts, {
+    maxPromptChars: MAX_PROMPT_LENGTH,
+    maxSteps: manifest.scheduler.num_train_timesteps,
+    maxGuidance: MAX_GUIDANCE,
+  });
+  const { frames, sampler, seed } = request;
   if (manifest.interpolation.strides[String(frames)] === undefined) {
     fail("frames", `pack ${manifest.name}@${manifest.version} has no interpolation stride for ${frames} frames`);
   }
   const levels = levelFrames(video.keyframes, video.interpolationFactor, frames);
-
-  const mode = opts.mode ?? defaults.mode;
-  if (!isInterpolationMode(mode))
-    fail("mode", `must be one of ${INTERPOLATION_MODES.join(", ")}, got ${describe(mode)}`);
-  const sampler = opts.sampler ?? defaults.sampler;
-  if (!isSchedulerName(sampler))
-    fail("sampler", `must be one of ${SCHEDULER_NAMES.join(", ")}, got ${describe(sampler)}`);
-
-  const keyframeSteps = resolveSteps(opts.keyframeSteps, defaults.keyframe.steps, "keyframeSteps", sampler, manifest);
-  const interpolationSteps = resolveSteps(
-    opts.interpolationSteps,
-    defaults.interpolation.steps,
-    "interpolationSteps",
-    sampler,
-    manifest,
-  );
-  const keyframeGuidance = resolveGuidance(opts.keyframeGuidance, defaults.keyframe.guidance, "keyframeGuidance");
-  const interpolationGuidance = resolveGuidance(
-    opts.interpolationGuidance,
-    defaults.interpolation.guidance,
-    "interpolationGuidance",
-  );
-  const interpolationStrength = opts.interpolationStrength ?? defaults.interpolation.strength ?? 1;
-  strengthBeginIndex(interpolationSteps, interpolationStrength, "interpolationStrength");
+  checkSchedule(request.keyframeSteps, "keyframeSteps", sampler, manifest);
+  checkSchedule(request.interpolationSteps, "interpolationSteps", sampler, manifest);
 
   let window: WindowOptions | null = null;
   if (opts.window !== undefined && opts.window !== null) {
     const w = opts.window;
     if (typeof w !== "object" || Array.isArray(w)) {
-      fail("window", `must be null or {frames, overlap}, got ${describe(w)}`);
+      fail("window", `must be null or {frames, overlap}, got ${describeValue(w)}`);
     }
     checkWindowSizes(w.frames, w.overlap, video.interpolationFactor, "window");
     window = { frames: w.frames, overlap: w.overlap };
@@ -244,14 +160,14 @@ export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOpt
 
   const decodeBatch = opts.decodeBatch ?? 16;
   if (typeof decodeBatch !== "number" || !Number.isSafeInteger(decodeBatch) || decodeBatch < 1 || decodeBatch > 1024) {
-    fail("decodeBatch", `must be an integer in [1, 1024], got ${describe(decodeBatch)}`);
+    fail("decodeBatch", `must be an integer in [1, 1024], got ${describeValue(decodeBatch)}`);
   }
 
   let noise: Record<string, Tensor<"float32">> | undefined;
   if (opts.noise !== undefined) {
     const given = opts.noise;
     if (given === null || typeof given !== "object" || Array.isArray(given)) {
-      fail("noise", `must map stream names (keyframes, interp1, …) to tensors, got ${describe(given)}`);
+      fail("noise", `must map stream names (keyframes, interp1, …) to tensors, got ${describeValue(given)}`);
     }
     for (const key of Object.keys(given)) {
       if (key !== KEYFRAME_STREAM && !/^interp[1-9][0-9]*$/.test(key)) {
@@ -274,18 +190,18 @@ export function resolveGenerateOptions(manifest: PackManifest, opts: GenerateOpt
   }
 
   const settings: ResolvedSettings = {
-    prompt,
-    negativePrompt,
+    prompt: request.prompt,
+    negativePrompt: request.negativePrompt,
     seed: seed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seed) : seed.toString(),
     frames,
     levels,
-    mode,
+    mode: request.mode,
     sampler,
-    keyframeSteps,
-    keyframeGuidance,
-    interpolationSteps,
-    interpolationGuidance,
-    interpolationStrength,
+    keyframeSteps: request.keyframeSteps,
+    keyframeGuidance: request.keyframeGuidance,
+    interpolationSteps: request.interpolationSteps,
+    interpolationGuidance: request.interpolationGuidance,
+    interpolationStrength: request.interpolationStrength,
     window,
     noise: noise ? "supplied" : "seed",
     decodeBatch,

@@ -51,7 +51,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "@longshot/core";
-import { blendWindows, type WindowResult } from "@longshot/engine";
+import { blendWindows, type WindowResult } from "@longshot/engine/light";
 import {
   type Artifact,
   DataType,
@@ -106,6 +106,7 @@ import {
   withLostTaskRepublish,
 } from "./run-record.js";
 import type { RunStore } from "./run-store.js";
+import { terminalEventOf } from "./terminal-event.js";
 
 /** Tensor sizes of a pack that results are checked against. */
 export interface PackShape {
@@ -586,21 +587,9 @@ export class Coordinator {
         }
       }
     }
-    let event: JobEvent["event"];
-    if (job.state === JobState.JOB_STATE_SUCCEEDED) event = { $case: "completed", value: { artifacts: job.artifacts } };
-    else if (job.state === JobState.JOB_STATE_FAILED) {
-      event = {
-        $case: "failed",
-        value: {
-          code: job.error?.code ?? "INTERNAL",
-          reason: job.error?.reason ?? "failed",
-          stage: job.error?.stage ?? Stage.STAGE_UNSPECIFIED,
-        },
-      };
-    } else event = { $case: "cancelled", value: { reason: job.error?.reason ?? "cancelled" } };
     const ctx = extractRecordContext(run?.traceContext);
     await context.with(ctx, () =>
-      publishEvent(this.#o.js, jobId, { sequence: 0n, jobId, time: new Date(), event }, { msgId: `${jobId}:terminal` }),
+      publishEvent(this.#o.js, jobId, terminalEventOf(job, new Date()), { msgId: `${jobId}:terminal` }),
     );
   }
 

@@ -48,6 +48,7 @@ import { newJobId, planJob, type WindowConfig } from "./plan.js";
 import { initialStages } from "./progress.js";
 import { RUN_RECORD_VERSION, type RunRecord } from "./run-record.js";
 import type { RunStore } from "./run-store.js";
+import { terminalEventOf } from "./terminal-event.js";
 import { type GenerateLimits, type PackCatalog, validateGenerateRequest } from "./validate.js";
 
 export interface JobServiceOptions {
@@ -356,7 +357,7 @@ export class JobService {
         if (next === "idle") {
           ac.abort();
           await iter.return(undefined);
-          if (fromSequence <= 1n) yield this.#terminalEventOf(job);
+          if (fromSequence <= 1n) yield terminalEventOf(job);
           return;
         }
         if (next.done === true) return;
@@ -366,33 +367,5 @@ export class JobService {
       signal.removeEventListener("abort", stop);
       ac.abort();
     }
-  }
-
-  #terminalEventOf(job: Job): JobEvent {
-    const time = job.endTime ?? new Date();
-    if (job.state === JobState.JOB_STATE_SUCCEEDED) {
-      return { sequence: 0n, jobId: job.id, time, event: { $case: "completed", value: { artifacts: job.artifacts } } };
-    }
-    if (job.state === JobState.JOB_STATE_FAILED) {
-      return {
-        sequence: 0n,
-        jobId: job.id,
-        time,
-        event: {
-          $case: "failed",
-          value: {
-            code: job.error?.code ?? "INTERNAL",
-            reason: job.error?.reason ?? "failed",
-            stage: job.error?.stage ?? 0,
-          },
-        },
-      };
-    }
-    return {
-      sequence: 0n,
-      jobId: job.id,
-      time,
-      event: { $case: "cancelled", value: { reason: job.error?.reason ?? "" } },
-    };
   }
 }

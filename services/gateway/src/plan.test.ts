@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { planWindows } from "@longshot/engine";
+import { planWindows } from "@longshot/engine/light";
 import { loadPack, type PackManifest } from "@longshot/pack";
 import { GenerateRequest, Mode, OutputFormat, Sampler, Stage, validateStageTask } from "@longshot/proto";
 import {

@@ -21,7 +21,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "@longshot/core";
-import { checkWindowSizes, levelFrames, planWindows } from "@longshot/engine";
+import { checkWindowSizes, levelFrames, planWindows } from "@longshot/engine/light";
 import type { PackManifest } from "@longshot/pack";
 import { type GenerateRequest, type LatentRef, type OutputFormat, Stage, type StageTask } from "@longshot/proto";
 

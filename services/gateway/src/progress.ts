@@ -3,7 +3,7 @@
  * job is and recomputed from the run record whenever it changes, so the numbers are what the run
  * record says (results in, levels stitched) however often a result is redelivered.
  */
-import { strengthBeginIndex } from "@longshot/engine";
+import { strengthBeginIndex } from "@longshot/engine/light";
 import { type GenerateRequest, type Job, Stage, type StageProgress, StageState } from "@longshot/proto";
 import { decodeTaskId, type JobPlan, keyframeTaskId, windowTaskId } from "./plan.js";
 import type { RunRecord, TaskRecord } from "./run-record.js";

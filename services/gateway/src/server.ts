@@ -27,7 +27,7 @@ import {
   toBusError,
 } from "@longshot/bus";
 import { ConfigError, InvalidArgumentError, isTransient, type Logger } from "@longshot/core";
-import { checkWindowSizes } from "@longshot/engine";
+import { checkWindowSizes } from "@longshot/engine/light";
 import { loadPack, type Pack, type PackManifest } from "@longshot/pack";
 import {
   type CallContext,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
+import { resolveRequest } from "@longshot/engine/light";
 import { GenerateRequest, Mode, OutputFormat, Sampler } from "@longshot/proto";
 import { type CatalogPack, type GenerateLimits, PackCatalog, validateGenerateRequest } from "./validate.js";
 
@@ -92,6 +93,27 @@ describe("validateGenerateRequest: malformed requests are INVALID_ARGUMENT namin
 
   it("names the allowed frame counts", () => {
     assert.throws(() => validateGenerateRequest(req({ frames: 30 }), catalog, LIMITS), /must be one of 17, 65, 257/);
+  });
+
+  it("says what the engine's resolver says, under the proto field name", () => {
+    const engine = (fields: Record<string, unknown>) => {
+      try {
+        resolveRequest(pack("shapes-mini"), { prompt: "a red circle", ...fields }, LIMITS);
+      } catch (err) {
+        return (err as InvalidArgumentError).message;
+      }
+      assert.fail("the engine accepted it");
+    };
+    for (const [fields, field, message] of [
+      [{ keyframeSteps: 0 }, "keyframe_steps", engine({ keyframeSteps: 0 })],
+      [{ interpolationGuidance: 31 }, "interpolation_guidance", engine({ interpolationGuidance: 31 })],
+      [{ frames: 30 }, "frames", engine({ frames: 30 })],
+    ] as const) {
+      assert.throws(() => validateGenerateRequest(req(fields), catalog, LIMITS), {
+        field,
+        message: message.replace(/^[A-Za-z]+:/, `${field}:`),
+      });
+    }
   });
 });
 

@@ -3,10 +3,22 @@
  * every rule is unit-tested without a server. A bad field is answered INVALID_ARGUMENT naming it
  * (proto field names: "prompt", "keyframe_steps", ...); a valid request comes back with every default
  * filled in from its pack and the seed fixed, which is what the job records and the stages run.
+ *
+ * The fields the embedded engine takes too go through the engine's `resolveRequest`, the same checks and
+ * defaults as `longshot generate`, under this gateway's limits; what is the wire's own (the enums, output
+ * formats, idempotency key, request size) is checked here.
  */
-import { randomInt } from "node:crypto";
 import { ConfigError, InvalidArgumentError } from "@longshot/core";
-import { strengthBeginIndex } from "@longshot/engine";
+import {
+  INTERPOLATION_MODES,
+  type InterpolationMode,
+  type RequestFieldNames,
+  type RequestLimits,
+  type RequestPack,
+  resolveRequest,
+  SCHEDULER_NAMES,
+  type SchedulerName,
+} from "@longshot/engine/light";
 import type { DefaultsSpec } from "@longshot/pack";
 import { GenerateRequest, Mode, modeFromName, OutputFormat, Sampler, samplerFromName } from "@longshot/proto";
 
@@ -18,23 +30,42 @@ export interface CatalogPack {
   readonly defaults: DefaultsSpec;
 }
 
-export interface GenerateLimits {
-  /** Longest prompt and negative prompt, in characters (code points). */
-  readonly maxPromptChars: number;
-  /** Most denoising steps per stage. */
-  readonly maxSteps: number;
-  /** Largest guidance scale. */
-  readonly maxGuidance: number;
+export interface GenerateLimits extends RequestLimits {
   /** Largest encoded request. */
   readonly maxRequestBytes: number;
 }
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 
+/** The proto names of the fields `resolveRequest` checks. */
+const PROTO_FIELDS: RequestFieldNames = {
+  prompt: "prompt",
+  negativePrompt: "negative_prompt",
+  seed: "seed",
+  frames: "frames",
+  mode: "mode",
+  sampler: "sampler",
+  keyframeSteps: "keyframe_steps",
+  keyframeGuidance: "keyframe_guidance",
+  interpolationSteps: "interpolation_steps",
+  interpolationGuidance: "interpolation_guidance",
+  interpolationStrength: "interpolation_strength",
+};
+
+/** The engine's name of a Sampler; undefined for UNSPECIFIED and unknown numbers. */
+function schedulerNameOf(sampler: Sampler | undefined): SchedulerName | undefined {
+  return sampler === undefined ? undefined : SCHEDULER_NAMES.find((name) => samplerFromName(name) === sampler);
+}
+
+/** The engine's name of a Mode; undefined for UNSPECIFIED and unknown numbers. */
+function interpolationModeOf(mode: Mode | undefined): InterpolationMode | undefined {
+  return mode === undefined ? undefined : INTERPOLATION_MODES.find((name) => modeFromName(name) === mode);
+}
+
 interface CatalogEntry {
   readonly pack: CatalogPack;
-  readonly sampler: Sampler;
-  readonly mode: Mode;
+  /** The pack with its default sampler and mode spelled as the engine names them ("euler_ancestral" → "euler-a"). */
+  readonly requestPack: RequestPack;
 }
 
 /** The packs a gateway serves, by name; the first is the default. */
@@ -49,10 +80,10 @@ export class PackCatalog {
     for (const pack of packs) {
       const id = `${pack.name}@${pack.version}`;
       if (this.#entries.has(pack.name)) throw new ConfigError(`model pack ${pack.name} is configured twice`);
-      const sampler = samplerFromName(pack.defaults.sampler);
+      const sampler = schedulerNameOf(samplerFromName(pack.defaults.sampler));
       if (sampler === undefined)
         throw new ConfigError(`model pack ${id}: default sampler "${pack.defaults.sampler}" is not supported`);
-      const mode = modeFromName(pack.defaults.mode);
+      const mode = interpolationModeOf(modeFromName(pack.defaults.mode));
       if (mode === undefined)
         throw new ConfigError(`model pack ${id}: default mode "${pack.defaults.mode}" is not supported`);
       for (const stage of ["keyframe", "interpolation"] as const) {
@@ -68,7 +99,7 @@ export class PackCatalog {
           );
         }
       }
-      this.#entries.set(pack.name, { pack, sampler, mode });
+      this.#entries.set(pack.name, { pack, requestPack: { ...pack, defaults: { ...pack.defaults, sampler, mode } } });
     }
     this.defaultPack = first.name;
   }
@@ -93,31 +124,10 @@ export interface ValidateOptions {
   chooseSeed?: () => bigint;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-const CONTROL_RE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]+$/;
 
 function fail(field: string, message: string): never {
   throw new InvalidArgumentError(field, message);
-}
-
-function checkText(value: string, field: string, limits: GenerateLimits): void {
-  const chars = [...value].length;
-  if (chars > limits.maxPromptChars)
-    fail(field, `is ${chars} characters long, at most ${limits.maxPromptChars} are allowed`);
-  if (CONTROL_RE.test(value)) fail(field, "must not contain control characters");
-}
-
-function checkSteps(value: number, field: string, limits: GenerateLimits): void {
-  if (!Number.isInteger(value) || value < 1 || value > limits.maxSteps) {
-    fail(field, `must be from 1 to ${limits.maxSteps}, got ${value}`);
-  }
-}
-
-function checkGuidance(value: number, field: string, limits: GenerateLimits): void {
-  if (!Number.isFinite(value) || value < 1 || value > limits.maxGuidance) {
-    fail(field, `must be a number from 1 to ${limits.maxGuidance} (1 = no classifier-free guidance), got ${value}`);
-  }
 }
 
 function knownEnum(value: number, names: Record<number, string>): boolean {
@@ -145,42 +155,28 @@ export function validateGenerateRequest(
   if (size > limits.maxRequestBytes)
     fail("request", `is ${size} bytes encoded, at most ${limits.maxRequestBytes} are allowed`);
 
-  if (request.prompt.trim() === "") fail("prompt", "must not be empty");
-  checkText(request.prompt, "prompt", limits);
-  if (request.negativePrompt !== undefined) checkText(request.negativePrompt, "negative_prompt", limits);
-
   const packName = request.pack === "" ? catalog.defaultPack : request.pack;
   const entry = catalog.get(packName);
   if (!entry)
     fail("pack", `unknown pack ${JSON.stringify(request.pack)}; this gateway serves ${catalog.names.join(", ")}`);
   const { pack } = entry;
 
-  const frames = request.frames ?? pack.video.defaultFrames;
-  if (!pack.video.frames.includes(frames)) {
-    fail(
-      "frames",
-      `must be one of ${[...pack.video.frames].sort((a, b) => a - b).join(", ")} for pack ${pack.name}, got ${frames}`,
-    );
+  // The enums as the engine names them; unset (UNSPECIFIED) is the pack's default.
+  let sampler: SchedulerName | undefined;
+  if (request.sampler !== Sampler.SAMPLER_UNSPECIFIED) {
+    sampler = schedulerNameOf(request.sampler);
+    if (sampler === undefined) fail("sampler", `must be one of ${enumNames(Sampler)}, got ${request.sampler}`);
   }
-  const keyframeSteps = request.keyframeSteps ?? pack.defaults.keyframe.steps;
-  checkSteps(keyframeSteps, "keyframe_steps", limits);
-  const interpolationSteps = request.interpolationSteps ?? pack.defaults.interpolation.steps;
-  checkSteps(interpolationSteps, "interpolation_steps", limits);
-  const keyframeGuidance = request.keyframeGuidance ?? pack.defaults.keyframe.guidance;
-  checkGuidance(keyframeGuidance, "keyframe_guidance", limits);
-  const interpolationGuidance = request.interpolationGuidance ?? pack.defaults.interpolation.guidance;
-  checkGuidance(interpolationGuidance, "interpolation_guidance", limits);
-  const interpolationStrength = request.interpolationStrength ?? pack.defaults.interpolation.strength ?? 1;
-  strengthBeginIndex(interpolationSteps, interpolationStrength, "interpolation_strength");
-
-  if (request.sampler !== Sampler.SAMPLER_UNSPECIFIED && !knownEnum(request.sampler, Sampler)) {
-    fail("sampler", `must be one of ${enumNames(Sampler)}, got ${request.sampler}`);
+  let mode: InterpolationMode | undefined;
+  if (request.mode !== Mode.MODE_UNSPECIFIED) {
+    mode = interpolationModeOf(request.mode);
+    if (mode === undefined) fail("mode", `must be one of ${enumNames(Mode)}, got ${request.mode}`);
   }
-  const sampler = request.sampler === Sampler.SAMPLER_UNSPECIFIED ? entry.sampler : request.sampler;
-  if (request.mode !== Mode.MODE_UNSPECIFIED && !knownEnum(request.mode, Mode)) {
-    fail("mode", `must be one of ${enumNames(Mode)}, got ${request.mode}`);
-  }
-  const mode = request.mode === Mode.MODE_UNSPECIFIED ? entry.mode : request.mode;
+  const resolved = resolveRequest(entry.requestPack, { ...request, sampler, mode }, limits, {
+    fields: PROTO_FIELDS,
+    rejectControlCharacters: true,
+    chooseSeed: options.chooseSeed,
+  });
 
   const outputFormats: OutputFormat[] = [];
   request.outputFormats.forEach((format, i) => {
@@ -198,21 +194,22 @@ export function validateGenerateRequest(
       fail("idempotency_key", "may only contain printable ASCII characters without spaces");
   }
 
-  const seed = request.seed ?? (options.chooseSeed ?? (() => BigInt(randomInt(0, 2 ** 32))))();
   return {
     pack,
     request: {
-      prompt: request.prompt,
+      prompt: resolved.prompt,
+      // As the client sent it: unset stays unset.
       negativePrompt: request.negativePrompt,
-      seed,
-      frames,
-      keyframeSteps,
-      interpolationSteps,
-      keyframeGuidance,
-      interpolationGuidance,
-      interpolationStrength,
-      sampler,
-      mode,
+      seed: resolved.seed,
+      frames: resolved.frames,
+      keyframeSteps: resolved.keyframeSteps,
+      interpolationSteps: resolved.interpolationSteps,
+      keyframeGuidance: resolved.keyframeGuidance,
+      interpolationGuidance: resolved.interpolationGuidance,
+      interpolationStrength: resolved.interpolationStrength,
+      // Every engine name has its enum (each name is one of samplerFromName's / modeFromName's spellings).
+      sampler: samplerFromName(resolved.sampler) ?? Sampler.UNRECOGNIZED,
+      mode: modeFromName(resolved.mode) ?? Mode.UNRECOGNIZED,
       pack: pack.name,
       idempotencyKey: key,
       outputFormats,
