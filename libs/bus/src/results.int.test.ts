@@ -7,6 +7,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { CancelledError, IntegrityError, InvalidArgumentError, UnavailableError } from "@longshot/core";
 import { DataType, Stage, StageResult } from "@longshot/proto";
 import { initTelemetry, type Telemetry } from "@longshot/telemetry";
+import { waitFor } from "@longshot/testing";
 import { context, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace";
 import type { Bus } from "./connect.js";
@@ -20,7 +21,7 @@ import {
   runResultConsumer,
   startResultConsumer,
 } from "./results.js";
-import { delay, type NatsServers, startNats, testLogger, waitFor } from "./test-support.js";
+import { delay, type NatsServers, startNats, testLogger } from "./test-support.js";
 import { ensureTopology } from "./topology.js";
 
 function makeResult(jobId: string, taskId = `${jobId}/keyframe`, stage = Stage.STAGE_KEYFRAME): StageResult {

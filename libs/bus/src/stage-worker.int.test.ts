@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { IntegrityError } from "@longshot/core";
 import { DataType, Job, type JobEvent, JobState, Stage, StageResult, type StageTask } from "@longshot/proto";
+import { waitFor } from "@longshot/testing";
 import type { Bus } from "./connect.js";
 import { listDeadLetters } from "./dead-letter.js";
 import { replayEvents } from "./events.js";
@@ -14,7 +15,7 @@ import { RESULTS_STREAM } from "./names.js";
 import { publishTask } from "./publish.js";
 import { type ResultConsumer, startResultConsumer } from "./results.js";
 import { runStageWorker, taskPosition } from "./stage-worker.js";
-import { delay, makeTask, type NatsServers, resetTopology, startNats, testLogger, waitFor } from "./test-support.js";
+import { delay, makeTask, type NatsServers, resetTopology, startNats, testLogger } from "./test-support.js";
 import type { Worker } from "./worker.js";
 
 function resultFor(task: StageTask): StageResult {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { initTelemetry, injectRecord, type Telemetry, withSpan } from "@longshot/telemetry";
+import { waitFor } from "@longshot/testing";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
@@ -12,7 +13,7 @@ import type { Bus } from "./connect.js";
 import { taskSubject } from "./names.js";
 import { publishTask } from "./publish.js";
 import { encodeTask } from "./task-codec.js";
-import { makeTask, type NatsServers, resetTopology, startNats, testLogger, waitFor } from "./test-support.js";
+import { makeTask, type NatsServers, resetTopology, startNats, testLogger } from "./test-support.js";
 import { runWorker, type Worker } from "./worker.js";
 
 describe("trace context through NATS (real nats-server, OTLP receiver)", { timeout: 60_000 }, () => {

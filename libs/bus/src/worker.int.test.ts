@@ -6,12 +6,13 @@ import { randomBytes } from "node:crypto";
 import { after, afterEach, before, describe, it } from "node:test";
 import { CancelledError, IntegrityError, UnavailableError } from "@longshot/core";
 import { JobEvent, type StageTask } from "@longshot/proto";
+import { waitFor } from "@longshot/testing";
 import type { Bus } from "./connect.js";
 import { type DeadLetterRecord, listDeadLetters } from "./dead-letter.js";
 import { DLQ_STREAM, TASKS_STREAM, taskSubject } from "./names.js";
 import { publishCancel, publishTask } from "./publish.js";
 import { encodeTask } from "./task-codec.js";
-import { delay, makeTask, type NatsServers, resetTopology, startNats, testLogger, waitFor } from "./test-support.js";
+import { delay, makeTask, type NatsServers, resetTopology, startNats, testLogger } from "./test-support.js";
 import { runWorker, type TaskContext, type Worker } from "./worker.js";
 
 const BASE = { ackWaitMs: 2000, maxDeliver: 3 };

@@ -18,7 +18,7 @@ import {
 } from "@longshot/bus";
 import { createLogger, loadConfig, UnavailableError } from "@longshot/core";
 import { DataType, Stage, StageResult, StageTask } from "@longshot/proto";
-import { startServers, type TestServers } from "@longshot/testing";
+import { startServers, type TestServers, waitFor } from "@longshot/testing";
 import { stageKitConfig } from "./config.js";
 import { PackMismatchError, startStageQueue } from "./stage-queue.js";
 
@@ -50,14 +50,6 @@ function resultFor(task: StageTask): StageResult {
       bytes: 20_560n,
     },
   });
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe("startStageQueue (real nats-server)", { timeout: 120_000 }, () => {
@@ -115,7 +107,7 @@ describe("startStageQueue (real nats-server)", { timeout: 120_000 }, () => {
       assert.equal(queue.worker.stage, "keyframe");
       assert.equal(queue.worker.ackWaitMs, 2000);
       await publishTask(observer.js, keyframeTask("sq1"));
-      await waitFor("the result of sq1/keyframe", () => received.some((r) => r.taskId === "sq1/keyframe"));
+      await waitFor("the result of sq1/keyframe", () => received.some((r) => r.taskId === "sq1/keyframe"), 20_000);
       const r = received.find((x) => x.taskId === "sq1/keyframe");
       assert.equal(r?.workerId, "kf-1");
       assert.deepEqual(seen, ["sq1/keyframe"]);
@@ -140,7 +132,7 @@ describe("startStageQueue (real nats-server)", { timeout: 120_000 }, () => {
     });
     try {
       await publishTask(observer.js, keyframeTask("sq2"));
-      await waitFor("the result of sq2/keyframe", () => received.some((r) => r.taskId === "sq2/keyframe"));
+      await waitFor("the result of sq2/keyframe", () => received.some((r) => r.taskId === "sq2/keyframe"), 20_000);
       assert.deepEqual(deliveries, [1, 2]);
       assert.equal(queue.worker.stats.retried, 1);
       assert.equal(queue.worker.stats.dead_lettered, 0);

@@ -27,7 +27,7 @@ import {
 import { createLogger, type Logger } from "@longshot/core";
 import type { JobEvent, StageResult } from "@longshot/proto";
 import { loadPack, type Pack } from "@longshot/runtime";
-import { type ManagedProcess, spawnProcess, startServers, type TestServers } from "@longshot/testing";
+import { type ManagedProcess, spawnProcess, startServers, type TestServers, waitFor } from "@longshot/testing";
 
 /** The repository root (this file is libs/stage/{src,dist}/testing.*). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -185,16 +185,6 @@ export async function spawnService(
   } catch (err) {
     await proc.stop("SIGKILL");
     throw err;
-  }
-}
-
-/** Polls `cond` every 25 ms until it holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

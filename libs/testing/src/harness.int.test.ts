@@ -19,6 +19,7 @@ import { Client } from "minio";
 import { sweepStaleTempDirs, waitForPort } from "./processes.js";
 import { startServers } from "./servers.js";
 import type { TestServers } from "./types.js";
+import { waitFor } from "./wait.js";
 
 type All = { nats: true; s3: true; otlp: true };
 
@@ -29,15 +30,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out after ${timeoutMs} ms: ${what}`);
 }
 
 describe("@longshot/testing harness", { timeout: 120_000 }, () => {
@@ -265,15 +257,16 @@ describe("server lifetime", { timeout: 120_000 }, () => {
       const exited = new Promise((r) => child.once("exit", r));
       child.kill(how);
       await exited;
-      await eventually(() => !alive(info.nats), `nats-server pid ${info.nats} still alive after ${how}`);
+      await waitFor(`nats-server pid ${info.nats} to exit after ${how}`, () => !alive(info.nats), { intervalMs: 50 });
       for (const port of [info.port, info.s3, info.otlp]) {
-        await eventually(
+        await waitFor(
+          `port ${port} to close after ${how}`,
           () =>
             waitForPort(port, "127.0.0.1", 100).then(
               () => false,
               () => true,
             ),
-          `port ${port} still open after ${how}`,
+          { intervalMs: 50 },
         );
       }
       if (how === "SIGINT") {

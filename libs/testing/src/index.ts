@@ -18,4 +18,4 @@ export {
 export { startServers } from "./servers.js";
 export * from "./tls.js";
 export * from "./types.js";
-export { waitForSpans } from "./wait.js";
+export { waitFor, waitForSpans } from "./wait.js";

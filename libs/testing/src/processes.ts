@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { waitFor } from "./wait.js";
 
 export interface ExitInfo {
   code: number | null;
@@ -304,26 +305,20 @@ export function freePort(): Promise<number> {
 
 /** Resolves once a TCP connection to host:port succeeds; rejects after `timeoutMs`. */
 export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      await new Promise<void>((resolve, reject) => {
+  await waitFor(
+    `something to listen on ${host}:${port}`,
+    () =>
+      new Promise<true>((resolve, reject) => {
         const socket = net.connect({ port, host });
         socket.once("connect", () => {
           socket.destroy();
-          resolve();
+          resolve(true);
         });
         socket.once("error", (err) => {
           socket.destroy();
           reject(err);
         });
-      });
-      return;
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms (${String(lastError)})`);
+      }),
+    { timeoutMs, intervalMs: 50 },
+  );
 }

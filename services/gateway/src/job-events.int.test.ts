@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { type Bus, connectBus, isTerminalState, replayEvents, runStageWorker, type Worker } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
 import { GenerateRequest, type JobEvent, JobState, Stage, type StageTask } from "@longshot/proto";
-import { startServers, type TestServers } from "@longshot/testing";
+import { startServers, type TestServers, waitFor } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
 import { fakeStage } from "./fake-stages.js";
 import { type GatewayService, startGatewayService } from "./server.js";
@@ -114,13 +114,14 @@ describe("job events (gateway in process, real NATS and S3, in-process stage wor
       [Stage.STAGE_INTERPOLATION, 2, 5],
       [Stage.STAGE_DECODE, 0, 1],
     ]);
-    const deadline = Date.now() + 90_000;
-    let job = queued;
-    while (!isTerminalState(job.state)) {
-      assert.ok(Date.now() < deadline, `job ${queued.id} still ${JobState[job.state]} after 90 s`);
-      await new Promise((r) => setTimeout(r, 100));
-      job = (await gateway.jobs.get(queued.id)).job;
-    }
+    const job = await waitFor(
+      `job ${queued.id} to end`,
+      async () => {
+        const { job } = await gateway.jobs.get(queued.id);
+        return isTerminalState(job.state) && job;
+      },
+      { timeoutMs: 90_000, intervalMs: 100 },
+    );
     assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED, `${job.error?.code} ${job.error?.reason}`);
 
     const events = await eventsOf(job.id);

@@ -27,9 +27,9 @@ import {
   type StageTestEnv,
   spawnService,
   startStageTestEnv,
-  waitFor,
 } from "@longshot/stage/testing";
 import type { Tensor } from "@longshot/tensor";
+import { waitFor } from "@longshot/testing";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const SEED = 99n;

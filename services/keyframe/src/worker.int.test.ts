@@ -27,8 +27,8 @@ import {
   type StageTestEnv,
   spawnService,
   startStageTestEnv,
-  waitFor,
 } from "@longshot/stage/testing";
+import { waitFor } from "@longshot/testing";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const STEPS = 3;

@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { listDeadLetters } from "@longshot/bus";
 import { GenerateRequest, type Job, JobEvent, JobState, ListJobsRequest, OutputFormat, Stage } from "@longshot/proto";
+import { waitFor } from "@longshot/testing";
 import type { Subscription } from "@nats-io/transport-node";
 import { BUCKET, Cluster, ms } from "./cluster.js";
 
@@ -97,15 +98,17 @@ async function assertExactlyOnce(cluster: Cluster, jobs: Job[]): Promise<void> {
     );
     // Clean-up follows the state change (or the reconciler's next pass, when a gateway died in between).
     const artifacts = job.artifacts.map((a) => a.uri.slice(`s3://${BUCKET}/`.length)).sort();
-    const deadline = Date.now() + 20_000;
     let keys: string[] = [];
     let run = await cluster.runRecord(job.id);
-    while (Date.now() < deadline) {
-      keys = await cluster.keys(`jobs/${job.id}/`);
-      run = await cluster.runRecord(job.id);
-      if (run.cleanedUp && JSON.stringify(keys) === JSON.stringify(artifacts)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitFor(
+      `job ${job.id} to be cleaned up`,
+      async () => {
+        keys = await cluster.keys(`jobs/${job.id}/`);
+        run = await cluster.runRecord(job.id);
+        return run.cleanedUp && JSON.stringify(keys) === JSON.stringify(artifacts);
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    ).catch(() => {}); // the assertions below show what is left
     assert.deepEqual(keys, artifacts, `job ${job.id}: exactly its artifacts remain`);
     assert.equal(run.slot, null, "admission slot released");
     assert.equal(run.cleanedUp, true);
@@ -220,13 +223,11 @@ describe("chaos: crashes and restarts", { timeout: 900_000 }, () => {
     const { job } = await cluster.client.generate(request(1n));
     assert.ok(job);
     const key = `jobs/${job.id}/keyframes.safetensors`;
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const run = await cluster.runRecord(job.id).catch(() => undefined);
-      if (run !== undefined && Object.values(run.tasks).some((t) => t.stage === "interpolation")) break;
-      if (Date.now() > deadline) assert.fail("the keyframe result was not recorded");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor(
+      "the keyframe result to be recorded",
+      async () => Object.values((await cluster.runRecord(job.id)).tasks).some((t) => t.stage === "interpolation"),
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
     const stat = await cluster.store.stat(key);
     const chunks: Buffer[] = [];
     for await (const chunk of await cluster.store.client.getObject(BUCKET, key)) chunks.push(chunk as Buffer);

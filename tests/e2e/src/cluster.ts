@@ -24,7 +24,7 @@ import {
   VideoServiceService,
   WatchJobRequest,
 } from "@longshot/proto";
-import { type ManagedProcess, spawnProcess, startServers, type TestServers } from "@longshot/testing";
+import { type ManagedProcess, spawnProcess, startServers, type TestServers, waitFor } from "@longshot/testing";
 import { Kvm } from "@nats-io/kv";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -175,11 +175,11 @@ export class Cluster {
     try {
       const [, port] = await proc.waitForLine(/"port":(\d+)[^\n]*"msg":"[^"]*serving"/, 60_000);
       const address = `127.0.0.1:${port}`;
-      const deadline = Date.now() + 20_000;
-      while ((await checkHealth(address, "", { deadlineMs: 2000 }).catch(() => "DOWN")) !== "SERVING") {
-        if (Date.now() > deadline) throw new Error(`${name} at ${address} never reported SERVING`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor(
+        `${name} at ${address} to report SERVING`,
+        async () => (await checkHealth(address, "", { deadlineMs: 2000 })) === "SERVING",
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
       const sp: ServiceProcess = { kind, name, proc, address };
       this.services.set(name, sp);
       if (kind === "gateway") {
@@ -269,24 +269,21 @@ export class Cluster {
 
   /** Waits until a job reaches an ended state, polling GetJob (survives gateway restarts). */
   async waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
+    return waitFor(
+      `job ${jobId} to end`,
+      async () => {
+        // A GetJob that fails (the gateway restarting) is tried again.
         const { job } = await this.client.getJob(GetJobRequest.create({ jobId }), { deadlineMs: 3000 });
-        if (
+        return (
           job !== undefined &&
           (job.state === JobState.JOB_STATE_SUCCEEDED ||
             job.state === JobState.JOB_STATE_FAILED ||
-            job.state === JobState.JOB_STATE_CANCELLED)
-        ) {
-          return job;
-        }
-      } catch {
-        // gateway restarting
-      }
-      if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+            job.state === JobState.JOB_STATE_CANCELLED) &&
+          job
+        );
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
   }
 
   /** The gateway's run record of a job (plan, tasks with their results and worker ids). */

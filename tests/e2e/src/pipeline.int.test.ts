@@ -33,7 +33,7 @@ import {
   Stage,
   WatchJobRequest,
 } from "@longshot/proto";
-import { spawnProcess } from "@longshot/testing";
+import { spawnProcess, waitFor } from "@longshot/testing";
 import { BUNDLED_PACK, Cluster, E2E_PACK, ms } from "./cluster.js";
 
 const PROMPT = "a red circle moving right on a dark blue background";
@@ -226,14 +226,14 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     );
 
     // Intermediates are gone; the video files stay.
-    await eventually(
+    await waitFor(
+      `only the artifacts to remain under jobs/${job.id}/`,
       async () => {
         const keys = await cluster.keys(`jobs/${job.id}/`);
         const artifacts = job.artifacts.map((a) => a.uri.slice("s3://longshot-e2e/".length)).sort();
         return JSON.stringify(keys) === JSON.stringify(artifacts);
       },
-      10_000,
-      `only the artifacts remain under jobs/${job.id}/`,
+      { timeoutMs: 10_000, intervalMs: 250 },
     );
 
     // The same request in one process, with the gateway's window plan: the same frames.
@@ -508,7 +508,10 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     assert.ok(Date.now() - tCancel < 15_000);
     const run = await cluster.runRecord(job.id);
     assert.ok(!Object.values(run.tasks).some((t) => t.stage !== "keyframe"), "no task after the keyframes");
-    await eventually(async () => (await cluster.keys(`jobs/${job.id}/`)).length === 0, 15_000, "objects removed");
+    await waitFor("the objects to be removed", async () => (await cluster.keys(`jobs/${job.id}/`)).length === 0, {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+    });
     assert.equal((await cluster.waitForEnd(next.job.id, 120_000)).state, JobState.JOB_STATE_SUCCEEDED);
     console.log(`# cancel during keyframes: ${ms(t0)}`);
   });
@@ -530,7 +533,10 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     assert.equal(events.filter((e) => e.event?.$case === "cancelled").length, 1);
     const run = await cluster.runRecord(job.id);
     assert.ok(!Object.values(run.tasks).some((t) => t.stage === "decode"), "no decode task");
-    await eventually(async () => (await cluster.keys(`jobs/${job.id}/`)).length === 0, 20_000, "objects removed");
+    await waitFor("the objects to be removed", async () => (await cluster.keys(`jobs/${job.id}/`)).length === 0, {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    });
     // Both replicas take new work again.
     const next = await cluster.client.generate(request({ seed: 42n }));
     assert.ok(next.job);
@@ -538,11 +544,3 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     console.log(`# cancel during interpolation: ${ms(t0)}`);
   });
 });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
