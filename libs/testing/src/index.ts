@@ -1,3 +1,4 @@
+export { TestClock } from "./clock.js";
 export { probeDocker } from "./docker.js";
 export { findNatsServer, LocalNats } from "./local.js";
 export * from "./otlp.js";

@@ -25,6 +25,7 @@
  *   whichever result comes first is recorded: the other is a duplicate and changes nothing.
  */
 
+import { setTimeout as delay } from "node:timers/promises";
 import { type BlobStore, getTensor, putTensor, type S3BlobStore } from "@longshot/blob";
 import {
   type DeadLetterRecord,
@@ -108,6 +109,20 @@ import {
 import type { RunStore } from "./run-store.js";
 import { terminalEventOf } from "./terminal-event.js";
 
+/** The time the reconciler reads (task timeouts, orphaned slots) and waits on (its interval); tests pass their own. */
+export interface Clock {
+  /** Milliseconds since the epoch, as Date.now(). */
+  now(): number;
+  /** Resolves after `ms`, or at once when `signal` is or becomes aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real clock: Date.now() and setTimeout. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => {}),
+};
+
 /** Tensor sizes of a pack that results are checked against. */
 export interface PackShape {
   latentChannels: number;
@@ -140,6 +155,8 @@ export interface CoordinatorOptions {
   taskTimeoutMs?: number;
   /** Re-publishes of a lost task before its job fails with DEADLINE_EXCEEDED. Default MAX_LOST_TASK_REPUBLISHES (2). */
   maxTaskRepublishes?: number;
+  /** When tasks were published and how long ago (`taskTimeoutMs`, `orphanSlotMs`). Default systemClock. */
+  clock?: Clock;
 }
 
 /** Default of `CoordinatorOptions.taskTimeoutMs` (and of the gateway's --task-timeout). */
@@ -198,10 +215,12 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
 export class Coordinator {
   readonly #o: CoordinatorOptions;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly effects: DriveEffects;
 
   constructor(options: CoordinatorOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
     this.#log = options.logger.child({ component: "coordinator" });
     this.effects = {
       publish: async (task) => (await publishTask(options.js, task)).seq,
@@ -210,7 +229,7 @@ export class Coordinator {
       event: async (jobId, event, msgId) => {
         await publishEvent(options.js, jobId, { sequence: 0n, jobId, time: new Date(), event }, { msgId });
       },
-      now: () => new Date(),
+      now: () => new Date(this.#clock.now()),
     };
   }
 
@@ -694,7 +713,7 @@ export class Coordinator {
       try {
         const stored = await this.#o.jobs.find(jobId);
         if (stored === undefined) {
-          if (Date.now() - created.getTime() > orphanMs) {
+          if (this.#clock.now() - created.getTime() > orphanMs) {
             await this.#o.runs.releaseSlot(slot, jobId);
             this.#log.warn({ slot, jobId }, "freed the admission slot of a job that was never created");
           }

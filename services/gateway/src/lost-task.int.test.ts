@@ -1,6 +1,7 @@
 /**
  * Tasks lost after they were published, against a real nats-server and S3 server: the gateway in
- * process with a short --task-timeout, and stage workers in process that speak the stage protocol of
+ * process on a clock the test moves (`TestClock`: the task timeout passes when the test advances past
+ * it, never by waiting), and stage workers in process that speak the stage protocol of
  * @longshot/bus (`runStageWorker`: events, result publishing) around fake model outputs of the
  * right shapes, so the coordinator checks, stitches and finishes jobs as with the real services.
  *
@@ -25,16 +26,19 @@ import {
 } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
 import { GenerateRequest, type Job, type JobEvent, JobState, OutputFormat, Stage, StageTask } from "@longshot/proto";
-import { startServers, type TestServers } from "@longshot/testing";
+import { startServers, TestClock, type TestServers, waitFor } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
 import { fakeStage } from "./fake-stages.js";
 import type { TaskRecord } from "./run-record.js";
-import { type GatewayService, startGatewayService } from "./server.js";
+import { type GatewayService, RECONCILE_INTERVAL_MS, startGatewayService } from "./server.js";
 
 const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
-const TASK_TIMEOUT_MS = 2000;
-/** The gateway's reconcile interval (server.ts). */
-const RECONCILE_MS = 5000;
+const TASK_TIMEOUT_MS = 10 * 60_000;
+/**
+ * Added to each advance past the task timeout: more than this file runs in real time, so the job
+ * events' times (the NATS server's real clock) stay a task timeout behind the test's clock too.
+ */
+const SLACK_MS = 5 * 60_000;
 
 type Servers = TestServers<{ nats: true; s3: true }>;
 const silent = createLogger("test", "silent");
@@ -50,6 +54,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
   let gateway: GatewayService;
   let bus: Bus;
   const workers: Worker[] = [];
+  const clock = new TestClock();
 
   before(async () => {
     servers = (await startServers({ nats: true, s3: true })) as Servers;
@@ -68,7 +73,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
       "--ack-wait=5s",
       `--task-timeout=${TASK_TIMEOUT_MS}ms`,
     ];
-    gateway = await startGatewayService(loadConfig(gatewayConfigSchema, { env: {}, argv }), silent);
+    gateway = await startGatewayService(loadConfig(gatewayConfigSchema, { env: {}, argv }), silent, { clock });
     bus = await connectBus({
       servers: servers.nats.url,
       name: "lost-task-test",
@@ -93,7 +98,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
       pullExpiresMs: 1000,
       stopTimeoutMs: 1000,
       handle: async (task) => {
-        seen.push({ taskId: task.taskId, task, at: Date.now() });
+        seen.push({ taskId: task.taskId, task, at: clock.now() });
         return fakeStage(gateway.store, task);
       },
     });
@@ -111,7 +116,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
       pullExpiresMs: 1000,
       stopTimeoutMs: 1000,
       handle: async (task) => {
-        seen.push({ taskId: task.taskId, task, at: Date.now() });
+        seen.push({ taskId: task.taskId, task, at: clock.now() });
       },
     });
     workers.push(w);
@@ -130,24 +135,22 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     return t;
   }
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  /** Moves the gateway's clock `ms` on, then runs the reconcile pass its reconciler runs every RECONCILE_INTERVAL_MS. */
+  async function passTime(ms: number): Promise<void> {
+    clock.advance(ms);
+    await gateway.coordinator.reconcile();
   }
 
-  async function ended(jobId: string, timeoutMs: number): Promise<Job> {
+  /** The job once it ended; `each` runs before every look (time passing, say). */
+  async function ended(jobId: string, timeoutMs: number, each?: () => Promise<void>): Promise<Job> {
     return waitFor(
       `job ${jobId} to end`,
       async () => {
+        await each?.();
         const { job } = await gateway.jobs.get(jobId);
-        return isTerminalState(job.state) ? job : undefined;
+        return isTerminalState(job.state) && job;
       },
-      timeoutMs,
+      { timeoutMs, intervalMs: 100 },
     );
   }
 
@@ -166,8 +169,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
   it("a task still waiting in its work queue is not published again, however long it waits", async () => {
     const jobId = await generate("queued for long");
     const published = await taskRecord(jobId, "keyframe");
-    await new Promise((r) => setTimeout(r, TASK_TIMEOUT_MS + 500));
-    await gateway.coordinator.reconcile();
+    await passTime(3 * TASK_TIMEOUT_MS);
     const kf = await taskRecord(jobId, "keyframe");
     assert.equal(kf.attempt, 1);
     assert.equal(kf.republished, undefined);
@@ -186,10 +188,10 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     assert.ok(stored, "the keyframe task is in the work queue");
     const original = StageTask.decode(stored.data);
     assert.equal(await bus.jsm.streams.deleteMessage(TASKS_STREAM, kf1.streamSeq), true);
-    const lostAt = Date.now();
+    const lostAt = clock.now();
 
     // Within the timeout nothing happens.
-    await gateway.coordinator.reconcile();
+    await passTime(TASK_TIMEOUT_MS / 2);
     const early = await taskRecord(jobId, "keyframe");
     assert.equal(early.attempt, 1, "not published again before the task timeout");
     assert.equal(early.pending, true);
@@ -201,12 +203,15 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     await stageWorker("keyframe", keyframes);
     const eater = await swallower("interpolation", swallowed);
     await stageWorker("decode", decodes);
+    // Past the timeout the keyframe task is published again.
+    await passTime(TASK_TIMEOUT_MS / 2 + SLACK_MS);
 
     // The interpolation task is acked by a worker that publishes no result; then a real one takes over.
-    await waitFor("the window task to be swallowed", async () => (swallowed.length > 0 ? true : undefined), 30_000);
+    await waitFor("the window task to be swallowed", () => swallowed.length > 0, 30_000);
     const interp1 = await taskRecord(jobId, "interp1:0-17");
     await eater.stop();
     await stageWorker("interpolation", windows);
+    await passTime(TASK_TIMEOUT_MS + SLACK_MS);
 
     const job = await ended(jobId, 60_000);
     assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED, `${job.error?.code} ${job.error?.reason}`);
@@ -259,7 +264,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     console.log(
       `# keyframe deleted from the queue: re-published ${((kfAgain.at - lostAt) / 1000).toFixed(1)} s later; ` +
         `window acked without a result: re-published ${((winAgain.at - (swallowed[0] as Seen).at) / 1000).toFixed(1)} s later ` +
-        `(task timeout ${TASK_TIMEOUT_MS / 1000} s, reconcile every ${RECONCILE_MS / 1000} s)`,
+        `(task timeout ${TASK_TIMEOUT_MS / 1000} s, on the test's clock; the gateway reconciles every ${RECONCILE_INTERVAL_MS / 1000} s)`,
     );
     await Promise.all(workers.splice(0).map((w) => w.stop()));
   });
@@ -267,10 +272,11 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
   it("a task lost every time fails its job with DEADLINE_EXCEEDED after two re-publishes, naming stage and task", async () => {
     const swallowed: Seen[] = [];
     await swallower("keyframe", swallowed);
-    const t0 = Date.now();
+    const t0 = clock.now();
     const jobId = await generate("never comes back");
-    const job = await ended(jobId, 90_000);
-    const took = Date.now() - t0;
+    // Each look at the job comes a task timeout later (a copy not yet taken from the queue is not lost).
+    const job = await ended(jobId, 90_000, () => passTime(TASK_TIMEOUT_MS + SLACK_MS));
+    const took = clock.now() - t0;
     assert.equal(job.state, JobState.JOB_STATE_FAILED);
     assert.equal(job.error?.code, "DEADLINE_EXCEEDED");
     assert.equal(job.error?.stage, Stage.STAGE_KEYFRAME);
@@ -290,7 +296,9 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     assert.ok(failed?.$case === "failed", `last event ${failed?.$case}`);
     assert.equal(failed.value.code, "DEADLINE_EXCEEDED");
     assert.equal(failed.value.stage, Stage.STAGE_KEYFRAME);
-    console.log(`# a task lost every time: job FAILED DEADLINE_EXCEEDED after ${(took / 1000).toFixed(1)} s`);
+    console.log(
+      `# a task lost every time: job FAILED DEADLINE_EXCEEDED after ${(took / 1000).toFixed(1)} s on the test's clock`,
+    );
     await Promise.all(workers.splice(0).map((w) => w.stop()));
   });
 });

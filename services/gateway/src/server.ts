@@ -51,7 +51,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { type GatewayConfig, packDirs } from "./config.js";
-import { Coordinator, type PackShape } from "./coordinator.js";
+import { type Clock, Coordinator, type PackShape, systemClock } from "./coordinator.js";
 import { JobService } from "./job-service.js";
 import { RunStore } from "./run-store.js";
 import { type GenerateLimits, PackCatalog } from "./validate.js";
@@ -88,6 +88,15 @@ export interface GatewayService {
   /** Health NOT_SERVING, stop taking results, let running calls finish (cancelled after timeoutMs), close NATS. */
   drain(timeoutMs: number): Promise<DrainResult>;
 }
+
+/** What a test changes in the gateway besides its configuration. */
+export interface GatewayServiceOptions {
+  /** The coordinator's and reconciler's clock (task timeouts, the reconcile interval). Default systemClock. */
+  clock?: Clock;
+}
+
+/** How often the reconciler runs `Coordinator.reconcile`. */
+export const RECONCILE_INTERVAL_MS = 5000;
 
 function s3StoreOf(endpoint: string, config: GatewayConfig): S3BlobStore {
   const url = new URL(endpoint);
@@ -191,7 +200,12 @@ async function runDlqLoop(bus: Bus, coordinator: Coordinator, signal: AbortSigna
  * Checks the gRPC TLS files (LONGSHOT_GRPC_TLS_*), loads and verifies every configured pack, connects,
  * serves gRPC on grpcHost:grpcPort (plaintext, TLS or mutual TLS as those settings say) and reports SERVING.
  */
-export async function startGatewayService(config: GatewayConfig, logger: Logger): Promise<GatewayService> {
+export async function startGatewayService(
+  config: GatewayConfig,
+  logger: Logger,
+  options: GatewayServiceOptions = {},
+): Promise<GatewayService> {
+  const clock = options.clock ?? systemClock;
   const tls = grpcServerTlsMode(config);
   const credentials = grpcServerCredentials(config);
   const dirs = packDirs(config.packDir);
@@ -265,6 +279,7 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
       },
       logger,
       taskTimeoutMs: config.taskTimeout,
+      clock,
     });
     const service = new JobService({
       js: bus.js,
@@ -360,7 +375,7 @@ export async function startGatewayService(config: GatewayConfig, logger: Logger)
     background.push(
       (async () => {
         while (!stopAc.signal.aborted) {
-          await sleep(5000, stopAc.signal);
+          await clock.sleep(RECONCILE_INTERVAL_MS, stopAc.signal);
           if (stopAc.signal.aborted) break;
           await coordinator
             .reconcile()
