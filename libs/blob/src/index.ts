@@ -1,6 +1,6 @@
-export * from "./blob-store.js";
+export type { BlobStat, BlobStore } from "./blob-store.js";
 export { FsBlobStore } from "./fs-blob-store.js";
-export * from "./latents.js";
+export { DEFAULT_TENSOR_NAME, getTensor, type LatentRef, putTensor } from "./latents.js";
 export {
   EXPIRY_RULE_PREFIX,
   S3BlobStore,
@@ -8,4 +8,4 @@ export {
   SHA256_METADATA,
   withExpiryRule,
 } from "./s3-blob-store.js";
-export * from "./s3-config.js";
+export { s3Config } from "./s3-config.js";

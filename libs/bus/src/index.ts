@@ -1,13 +1,35 @@
-export * from "./connect.js";
-export * from "./dead-letter.js";
-export * from "./errors.js";
-export * from "./events.js";
-export * from "./job-state.js";
-export * from "./job-store.js";
-export * from "./names.js";
-export * from "./publish.js";
-export * from "./results.js";
-export * from "./stage-worker.js";
-export * from "./task-codec.js";
-export * from "./topology.js";
-export * from "./worker.js";
+export { type Bus, busConfig, busOptionsFromConfig, connectBus } from "./connect.js";
+export {
+  type DeadLetterRecord,
+  decodeDeadLetter,
+  listDeadLetters,
+  makeDeadLetterRecord,
+  publishDeadLetter,
+} from "./dead-letter.js";
+export { AlreadyExistsError, isWrongLastSequence, RevisionConflictError, toBusError } from "./errors.js";
+export { isTerminalEvent, publishEvent, replayEvents } from "./events.js";
+export { isTerminalState } from "./job-state.js";
+export { JobStore } from "./job-store.js";
+export {
+  checkJobId,
+  DLQ_STREAM,
+  DLQ_SUBJECT_PREFIX,
+  EVENTS_STREAM,
+  EVENTS_SUBJECT_PREFIX,
+  eventSubject,
+  HEADER_EVENT_SEQUENCE,
+  HEADER_TASK_ID,
+  RESULTS_DLQ_STAGE,
+  RESULTS_STREAM,
+  STAGES,
+  type StageName,
+  stageOf,
+  TASKS_STREAM,
+  taskSubject,
+} from "./names.js";
+export { publishCancel, publishTask } from "./publish.js";
+export { publishResult, type ResultConsumer, startResultConsumer } from "./results.js";
+export { runStageWorker, type StageHandler } from "./stage-worker.js";
+export { encodeTask } from "./task-codec.js";
+export { ensureTopology } from "./topology.js";
+export { runWorker, type Worker } from "./worker.js";

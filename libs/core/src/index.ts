@@ -1,3 +1,24 @@
-export * from "./config.js";
-export * from "./errors.js";
-export * from "./logging.js";
+export {
+  type ConfigSchema,
+  ConfigValidationError,
+  type ConfigValues,
+  configHelp,
+  defineConfig,
+  describeConfig,
+  grpcListenConfig,
+  loadConfig,
+  redactConfig,
+} from "./config.js";
+export {
+  CancelledError,
+  ConfigError,
+  type ErrorCode,
+  IntegrityError,
+  InvalidArgumentError,
+  isTransient,
+  LongshotError,
+  NotFoundError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from "./errors.js";
+export { createLogger, type Logger, loggingConfig } from "./logging.js";

@@ -1,7 +1,6 @@
 export { TestClock } from "./clock.js";
 export { probeDocker } from "./docker.js";
 export { findNatsServer, LocalNats } from "./local.js";
-export * from "./otlp.js";
 export { startOtlpReceiver } from "./otlp-receiver.js";
 export {
   type ExitInfo,
@@ -17,6 +16,6 @@ export {
   waitForPort,
 } from "./processes.js";
 export { startServers } from "./servers.js";
-export * from "./tls.js";
-export * from "./types.js";
+export { createTestPki, type TestPki } from "./tls.js";
+export type { TestServers } from "./types.js";
 export { waitFor, waitForSpans } from "./wait.js";
