@@ -7,7 +7,9 @@ Three measurements, cheap enough to log during training (docs/models.md, "Direct
   the direction word scores 0; one that reads it scores > 0.
 - sign-swap sensitivity ||f(x, c) - f(x, c_opposite)|| / ||f(x, c)|| on random latents, against the reversal
   error ||f(Rx, c) - R f(x, c)|| / ||f(x, c)|| (R reverses the frame axis). A reversal-equivariant denoiser
-  (reversal error ~ 0) samples a clip and its reverse alike, so it cannot follow the direction word.
+  (reversal error ~ 0) samples a clip and its reverse alike, so it cannot follow the direction word. The data is
+  symmetric under reversing a clip *and* swapping its word, so a model that reads the word has a swapped reversal
+  error ||f(Rx, c_opposite) - R f(x, c)|| / ||f(x, c)|| well below its reversal error.
 - keyframe direction accuracy: 36 prompts (6 per motion) at fixed seeds, 5 keyframes sampled (DDIM, guidance),
   decoded by the VAE and read by the eval probe.
 """
@@ -33,10 +35,10 @@ HELD_ASIDE_SEED = 90_001
 ACCURACY_SEED = 90_002
 PER_MOTION = 6
 SENSITIVITY_TIMESTEPS = (999, 700, 400, 100)
-# A model reads the direction word when swapping it costs loss and moves its prediction more than reversing the
-# frames would explain. Thresholds from the measured shipped 1.1.0 model (docs/models.md): gap 0.002, accuracy
-# 19/36; a model at chance fails both.
-MIN_LOSS_GAP = 0.02
+# A model reads the direction word when swapping the word costs loss and the sampled keyframes move the asked way.
+# The 1.1.0 model measured a loss gap of 0.0053 and 17/36 (docs/models.md): the bars are twice that gap and the
+# accuracy measured on the pack that replaced it, less its binomial standard error (see docs/models.md).
+MIN_LOSS_GAP = 0.01
 MIN_ACCURACY = 0.75
 
 
@@ -62,13 +64,14 @@ class DirectionReport:
     loss_gap: float
     sign_swap: float
     reversal_error: float
+    swapped_reversal_error: float
     keyframe_accuracy: float | None
     per_motion: dict[str, str] | None
 
     @property
     def reads_direction(self) -> bool:
         acc_ok = self.keyframe_accuracy is None or self.keyframe_accuracy >= MIN_ACCURACY
-        return self.loss_gap >= MIN_LOSS_GAP and self.sign_swap > self.reversal_error and acc_ok
+        return self.loss_gap >= MIN_LOSS_GAP and acc_ok
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "reads_direction": self.reads_direction}
@@ -102,17 +105,19 @@ class DirectionMeter:
         return float(swap / true - 1.0)
 
     @torch.no_grad()
-    def sensitivity(self, model: unet.UNetPseudo3D) -> tuple[float, float]:
+    def sensitivity(self, model: unet.UNetPseudo3D) -> tuple[float, float, float]:
+        """(sign-swap sensitivity, reversal error, swapped reversal error), each averaged over four timesteps."""
         x = self.random_latents
         rev = lambda y: y.flip(2)  # noqa: E731
-        swaps, revs = [], []
+        swaps, revs, swapped_revs = [], [], []
         for t in SENSITIVITY_TIMESTEPS:
             tt = torch.full((x.shape[0],), float(t))
             f = model(x, tt, self.ctx)
             norm = f.norm()
             swaps.append(float((f - model(x, tt, self.ctx_swapped)).norm() / norm))
             revs.append(float((model(rev(x), tt, self.ctx) - rev(f)).norm() / norm))
-        return float(np.mean(swaps)), float(np.mean(revs))
+            swapped_revs.append(float((model(rev(x), tt, self.ctx_swapped) - rev(f)).norm() / norm))
+        return float(np.mean(swaps)), float(np.mean(revs)), float(np.mean(swapped_revs))
 
     @torch.no_grad()
     def keyframe_accuracy(self, model: unet.UNetPseudo3D, steps: int = 20, guidance: float = 5.0) -> tuple[float, dict[str, str]]:
@@ -134,16 +139,16 @@ class DirectionMeter:
         total = sum(hits.values())
         return total / len(specs), {m: f"{h}/{PER_MOTION}" for m, h in hits.items()}
 
-    def measure(self, model: unet.UNetPseudo3D, accuracy: bool = True) -> DirectionReport:
+    def measure(self, model: unet.UNetPseudo3D, accuracy: bool = True, guidance: float = 5.0) -> DirectionReport:
         was_training = model.training
         model.eval()
         try:
             gap = self.loss_gap(model)
-            sign, reversal = self.sensitivity(model)
-            acc, per = self.keyframe_accuracy(model) if accuracy else (None, None)
+            sign, reversal, swapped_reversal = self.sensitivity(model)
+            acc, per = self.keyframe_accuracy(model, guidance=guidance) if accuracy else (None, None)
         finally:
             model.train(was_training)
-        return DirectionReport(round(gap, 4), round(sign, 4), round(reversal, 4), None if acc is None else round(acc, 3), per)
+        return DirectionReport(round(gap, 4), round(sign, 4), round(reversal, 4), round(swapped_reversal, 4), None if acc is None else round(acc, 3), per)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,17 +158,27 @@ def main(argv: list[str] | None = None) -> None:
     from . import train
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", type=Path, default=train.WEIGHTS / "keyframe_unet.safetensors", help="keyframe UNet safetensors (config in its metadata)")
+    ap.add_argument(
+        "--weights",
+        type=Path,
+        default=train.WEIGHTS / "keyframe_unet.safetensors",
+        help="keyframe UNet safetensors (config in its metadata), or a training checkpoint runs/NAME.ckpt (its EMA, the default design)",
+    )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance of the sampled keyframes")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    with safe_open(str(args.weights), "pt") as f:
-        cfg = unet.UNetConfig.from_dict(json.loads(f.metadata()["config"]))
-    model = unet.UNetPseudo3D(cfg)
-    model.load_state_dict(load_file(str(args.weights)))
+    if args.weights.suffix == ".ckpt":
+        model = unet.UNetPseudo3D(unet.keyframe_config())
+        model.load_state_dict(torch.load(args.weights, weights_only=False)["ema"])
+    else:
+        with safe_open(str(args.weights), "pt") as f:
+            cfg = unet.UNetConfig.from_dict(json.loads(f.metadata()["config"]))
+        model = unet.UNetPseudo3D(cfg)
+        model.load_state_dict(load_file(str(args.weights)))
     vae_model, scale = train.load_vae()
     meter = DirectionMeter(vae_model, scale, text.PromptEmbedder(train.prepare_text()))
-    print(json.dumps({"weights": str(args.weights), **meter.measure(model).to_dict()}, indent=2))
+    print(json.dumps({"weights": str(args.weights), "guidance": args.guidance, **meter.measure(model, guidance=args.guidance).to_dict()}, indent=2))
 
 
 if __name__ == "__main__":
