@@ -16,6 +16,7 @@
 import { CancelledError, LongshotError } from "@longshot/core";
 import { loadPack, type Pack } from "@longshot/pack";
 import { createModelRuntime, type ExecutionProvider, type ModelRuntime, type ModelSession } from "@longshot/runtime";
+import { ATTR_LONGSHOT_FRAMES, SPAN_GENERATE, type Span, withSpan } from "@longshot/telemetry/light";
 import type { Tensor } from "@longshot/tensor";
 import { type GenerateOptions, type ResolvedSettings, resolveGenerateOptions } from "./options.js";
 import {
@@ -134,11 +135,21 @@ export class Engine {
     }
   }
 
-  /** Generates a video (see the module comment). Options are checked first: InvalidArgumentError naming the field. */
+  /**
+   * Generates a video (see the module comment). Options are checked first: InvalidArgumentError naming the field.
+   * Traced, when the process has a tracer provider, as the span `generate` (a child of the active span, if any)
+   * holding the stage functions' spans: `encode prompt`, `denoise` per loop or window, `decode`.
+   */
   async generate(opts: GenerateOptions, control: GenerateControl = {}): Promise<GenerateResult> {
+    return withSpan(SPAN_GENERATE, {}, (span) => this.#generate(opts, control, span));
+  }
+
+  async #generate(opts: GenerateOptions, control: GenerateControl, span: Span): Promise<GenerateResult> {
     if (this.#closed) throw new LongshotError("engine is closed", { code: "FAILED_PRECONDITION" });
     // 0. Check inputs, resolve defaults.
     const { settings, seed, noise } = resolveGenerateOptions(this.pack.manifest, opts);
+    span.setAttribute(ATTR_LONGSHOT_FRAMES, settings.frames);
+    const { executionProvider } = this.runtime.describe();
     const { signal, onProgress } = control;
     const emit = (e: ProgressEvent): void => onProgress?.(e);
     const manifest = this.pack.manifest;
@@ -162,6 +173,7 @@ export class Engine {
       prompt: settings.prompt,
       negativePrompt: settings.negativePrompt,
       signal,
+      executionProvider,
     });
     const encodeMs = performance.now() - t;
     emit({ stage: "encode", step: 1, total: 1 });
@@ -178,6 +190,7 @@ export class Engine {
       noise: stageNoise(KEYFRAME_STREAM, video.keyframes),
       guidance: settings.keyframeGuidance,
       signal,
+      executionProvider,
       onStep: (step, total) => emit({ stage: "keyframes", step, total }),
     });
     const keyframesMs = performance.now() - t;
@@ -212,6 +225,7 @@ export class Engine {
         mode: settings.mode,
         factor,
         signal,
+        executionProvider,
       };
       const win = settings.window;
       if (win && fout > win.frames) {
@@ -241,6 +255,7 @@ export class Engine {
       scalingFactor: latent.scalingFactor,
       batch: settings.decodeBatch,
       signal,
+      executionProvider,
       onBatch: (done, total) => emit({ stage: "decode", step: done, total }),
     });
     const decodeMs = performance.now() - t;

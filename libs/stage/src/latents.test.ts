@@ -1,6 +1,7 @@
 /**
  * Unit tests of latents.ts with a directory store: fingerprints, reference conversions, input reads
- * with errors naming the field, fingerprint stamps (reuse from S3: latents.int.test.ts).
+ * with errors naming the field, fingerprint stamps, the fetch and store spans (reuse from S3:
+ * latents.int.test.ts).
  */
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
@@ -9,8 +10,11 @@ import { describe, it } from "node:test";
 import { FsBlobStore } from "@longshot/blob";
 import { createLogger, IntegrityError, InvalidArgumentError, NotFoundError } from "@longshot/core";
 import { DataType, Stage, StageTask } from "@longshot/proto";
+import { initTelemetry } from "@longshot/telemetry";
 import { decodeSafetensors, Tensor } from "@longshot/tensor";
 import { makeTempDir, removeTempDir } from "@longshot/testing";
+import { context, SpanStatusCode, trace } from "@opentelemetry/api";
+import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import {
   blobLatentRef,
   FINGERPRINT_METADATA,
@@ -141,6 +145,58 @@ describe("latents", () => {
       assert.equal(stat?.uri, ref.uri);
       assert.equal(await statOrUndefined(store, "jobs/j1/none.safetensors"), undefined);
     } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  it("traces reads as `fetch latents` (field, URI, bytes, sha256_ok) and writes as `store latents`, below the task's span", async () => {
+    const dir = makeTempDir("stage-latents");
+    const memory = new InMemorySpanExporter();
+    const telemetry = await initTelemetry({ serviceName: "stage-test", spanExporters: [memory] });
+    try {
+      const store = new FsBlobStore(dir);
+      const t = new Tensor("float32", Float32Array.from([1, 2, 3, 4]), [1, 1, 4, 1, 1]);
+      const task = trace.getTracer("test").startSpan("process longshot.tasks.decode");
+      await context.with(trace.setSpan(context.active(), task), async () => {
+        const ref = protoLatentRef(await putLatent(store, "jobs/j1/in.safetensors", t, "fp"));
+        await readLatent(store, ref, "task.decode.latents");
+        const file = path.join(dir, "jobs/j1/in.safetensors");
+        const bytes = await readFile(file);
+        bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+        await writeFile(file, bytes);
+        await assert.rejects(readLatent(store, ref, "task.decode.latents"), IntegrityError);
+        await assert.rejects(
+          readLatent(store, { ...ref, uri: store.uriFor("jobs/j1/gone.safetensors") }, "task.decode.latents"),
+          NotFoundError,
+        );
+      });
+      task.end();
+      const spans = memory.getFinishedSpans().filter((s) => s.name !== "process longshot.tasks.decode");
+      assert.deepEqual(
+        spans.map((s) => s.name),
+        ["store latents", "fetch latents", "fetch latents", "fetch latents"],
+      );
+      assert.ok(spans.every((s) => s.parentSpanContext?.spanId === task.spanContext().spanId));
+      const [stored, fetched, corrupt, missing] = spans as [ReadableSpan, ReadableSpan, ReadableSpan, ReadableSpan];
+      const uri = store.uriFor("jobs/j1/in.safetensors");
+      assert.equal(stored.attributes["longshot.latents.uri"], uri);
+      assert.ok(Number(stored.attributes["longshot.latents.bytes"]) > 16);
+      assert.deepEqual(fetched.attributes, {
+        "longshot.latents.field": "task.decode.latents",
+        "longshot.latents.uri": uri,
+        "longshot.latents.bytes": stored.attributes["longshot.latents.bytes"],
+        "longshot.latents.sha256_ok": true,
+      });
+      assert.equal(fetched.status.code, SpanStatusCode.UNSET);
+      assert.equal(corrupt.attributes["longshot.latents.sha256_ok"], false);
+      assert.equal(corrupt.status.code, SpanStatusCode.ERROR);
+      assert.equal(corrupt.attributes["error.type"], "IntegrityError");
+      assert.match(corrupt.status.message ?? "", /^task\.decode\.latents: .*content does not match its ref/);
+      assert.equal(missing.attributes["longshot.latents.sha256_ok"], undefined, "nothing was read to check");
+      assert.equal(missing.status.code, SpanStatusCode.ERROR);
+      assert.equal(missing.attributes["error.type"], "NotFoundError");
+    } finally {
+      await telemetry.shutdown();
       removeTempDir(dir);
     }
   });

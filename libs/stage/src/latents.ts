@@ -2,6 +2,7 @@
  * Latents of a stage task in the blob store: reading inputs by reference (hash verified, errors
  * naming the task field); writing outputs under deterministic keys with the task's fingerprint, and
  * finding them again when a task runs a second time (a redelivery after a lost ack or a crash).
+ * Reads and writes are traced as the spans `fetch latents` and `store latents`.
  */
 import { createHash } from "node:crypto";
 import {
@@ -13,6 +14,15 @@ import {
 } from "@longshot/blob";
 import { IntegrityError, InvalidArgumentError, type Logger, NotFoundError } from "@longshot/core";
 import { dataTypeOf, dtypeOf, type LatentRef, StageTask } from "@longshot/proto";
+import {
+  ATTR_LONGSHOT_LATENTS_BYTES,
+  ATTR_LONGSHOT_LATENTS_FIELD,
+  ATTR_LONGSHOT_LATENTS_SHA256_OK,
+  ATTR_LONGSHOT_LATENTS_URI,
+  SPAN_FETCH_LATENTS,
+  SPAN_STORE_LATENTS,
+  withSpan,
+} from "@longshot/telemetry";
 import { decodeSafetensors, type Tensor } from "@longshot/tensor";
 
 /** A proto LatentRef as @longshot/blob's LatentRef; a bad dtype is InvalidArgumentError(`<field>.dtype`). */
@@ -41,8 +51,27 @@ export function protoLatentRef(ref: BlobLatentRef): LatentRef {
  * Reads an input tensor by reference, verifying size, SHA-256, dtype and shape. Errors name the
  * task field and the object: IntegrityError (corrupt: permanent for this task), NotFoundError
  * (missing), InvalidArgumentError (`<field>.uri` not in this store), UnavailableError (retry).
+ * Traced as the span `fetch latents` (field, URI, bytes, whether the object matched its ref).
  */
 export async function readLatent(store: BlobStore, ref: LatentRef, field: string): Promise<Tensor> {
+  const attributes = {
+    [ATTR_LONGSHOT_LATENTS_FIELD]: field,
+    [ATTR_LONGSHOT_LATENTS_URI]: ref.uri,
+    [ATTR_LONGSHOT_LATENTS_BYTES]: Number(ref.bytes),
+  };
+  return withSpan(SPAN_FETCH_LATENTS, attributes, async (span) => {
+    try {
+      const tensor = await fetchLatent(store, ref, field);
+      span.setAttribute(ATTR_LONGSHOT_LATENTS_SHA256_OK, true);
+      return tensor;
+    } catch (err) {
+      if (err instanceof IntegrityError) span.setAttribute(ATTR_LONGSHOT_LATENTS_SHA256_OK, false);
+      throw err;
+    }
+  });
+}
+
+async function fetchLatent(store: BlobStore, ref: LatentRef, field: string): Promise<Tensor> {
   const blobRef = blobLatentRef(ref, field);
   try {
     return await getTensor(store, blobRef);
@@ -69,9 +98,17 @@ export function taskFingerprint(task: StageTask): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Writes a tensor as a safetensors object under `key`, stamped with the task's fingerprint. */
+/**
+ * Writes a tensor as a safetensors object under `key`, stamped with the task's fingerprint. Traced as the
+ * span `store latents` (URI, bytes written).
+ */
 export function putLatent(store: BlobStore, key: string, tensor: Tensor, fingerprint: string): Promise<BlobLatentRef> {
-  return putTensor(store, tensor, { key, metadata: { [FINGERPRINT_METADATA]: fingerprint } });
+  return withSpan(SPAN_STORE_LATENTS, {}, async (span) => {
+    span.setAttribute(ATTR_LONGSHOT_LATENTS_URI, store.uriFor(key));
+    const ref = await putTensor(store, tensor, { key, metadata: { [FINGERPRINT_METADATA]: fingerprint } });
+    span.setAttribute(ATTR_LONGSHOT_LATENTS_BYTES, ref.bytes);
+    return ref;
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
+import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
 import {
   ATTR_MESSAGING_DESTINATION_NAME,
   ATTR_MESSAGING_OPERATION_NAME,
@@ -61,10 +62,14 @@ export async function withSpan<T>(
   }
 }
 
-/** Records `err` on `span` as an exception event and marks the span as failed. */
+/**
+ * Records `err` on `span` as an exception event, sets `error.type` (the error's class name, e.g.
+ * "IntegrityError") and marks the span as failed (status ERROR with the error's message).
+ */
 export function recordError(span: Span, err: unknown): void {
   const error = err instanceof Error ? err : new Error(String(err));
   span.recordException(error);
+  span.setAttribute(ATTR_ERROR_TYPE, error.name);
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 

@@ -81,7 +81,7 @@ describe("telemetry", () => {
     span.end();
   });
 
-  it("withSpan ends the span, records a thrown error and rethrows it; producer spans carry messaging attributes", async () => {
+  it("withSpan ends the span, records a thrown error (status ERROR, exception, error.type) and rethrows it; producer spans carry messaging attributes", async () => {
     t = await initTelemetry({ serviceName: "unit", spanExporters: [memory] });
     await assert.rejects(
       withSpan("fails", { a: 1 }, async () => {
@@ -98,6 +98,7 @@ describe("telemetry", () => {
     assert.equal(failed?.status.code, SpanStatusCode.ERROR);
     assert.equal(failed?.status.message, "boom");
     assert.equal(failed?.events[0]?.name, "exception");
+    assert.equal(failed?.attributes["error.type"], "Error", "error.type: the error's class name");
     assert.equal(spans.find((s) => s.name === "works")?.spanContext().spanId, ok);
     const send = spans.find((s) => s.name === "send longshot.tasks.keyframe");
     assert.equal(send?.attributes["messaging.system"], "nats");

@@ -28,6 +28,7 @@ export const decoderServiceSpec = defineStageService({
       ffmpeg,
       decodeBatch: config.decodeBatch,
       presignExpirySeconds: Math.round(config.presignExpiry / 1000),
+      executionProvider: config.executionProvider,
     });
   },
 });

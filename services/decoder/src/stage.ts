@@ -7,6 +7,10 @@
  * A manifest (`jobs/<id>/video.json`: the task's fingerprint and every artifact's hash) is written
  * last; a task that runs again finds it, checks every artifact against it and reports them without
  * decoding anything.
+ *
+ * Traced inside the task's `process` span: `fetch latents`, `decode` (the engine's) and one `encode video`
+ * per format (format, frames, bytes). PNG frames are stored one by one as they are encoded, so their span
+ * includes storing them.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,6 +22,13 @@ import { encodeGif, encodeMp4, encodePng, type FfmpegBinary, type RgbVideo } fro
 import { type Artifact, OutputFormat, StageResult, type StageTask } from "@longshot/proto";
 import type { ModelSession, Pack } from "@longshot/runtime";
 import { readLatent, type StageRunContext, statOrUndefined, TaskClock, taskFingerprint } from "@longshot/stage";
+import {
+  ATTR_LONGSHOT_FRAMES,
+  ATTR_LONGSHOT_VIDEO_BYTES,
+  ATTR_LONGSHOT_VIDEO_FORMAT,
+  SPAN_ENCODE_VIDEO,
+  withSpan,
+} from "@longshot/telemetry";
 import { type DecodeKeys, decodeKeys } from "./task.js";
 
 export interface DecodeStageOptions {
@@ -30,6 +41,8 @@ export interface DecodeStageOptions {
   decodeBatch: number;
   /** Lifetime of presigned artifact URLs (S3 only); 0: none. */
   presignExpirySeconds: number;
+  /** Execution provider of the VAE session ("cpu", "cuda"), recorded on the `decode` span. */
+  executionProvider?: string | undefined;
 }
 
 /** What the manifest records of each artifact. */
@@ -97,6 +110,7 @@ export class DecodeStage {
         start: p.frameStart,
         end: p.frameEnd,
         signal: ctx.signal,
+        executionProvider: this.#o.executionProvider,
       })) {
         frames.push(...batch.frames);
         width = batch.width;
@@ -142,28 +156,52 @@ export class DecodeStage {
       out.push({ format, key, sha256: ref.sha256, bytes: ref.bytes, contentType, frame });
     };
     const dir = await mkdtemp(path.join(tmpdir(), "longshot-decode-"));
+    const signal = ctx.signal;
+    /** Runs `encode` as the span `encode video`; it returns the bytes it encoded. */
+    const traced = <T>(name: string, encode: () => Promise<{ value: T; bytes: number }>): Promise<T> =>
+      withSpan(
+        SPAN_ENCODE_VIDEO,
+        { [ATTR_LONGSHOT_VIDEO_FORMAT]: name, [ATTR_LONGSHOT_FRAMES]: video.frames.length },
+        async (span) => {
+          const { value, bytes } = await encode();
+          span.setAttribute(ATTR_LONGSHOT_VIDEO_BYTES, bytes);
+          return value;
+        },
+      );
+    /** ffmpeg writes the file, which is read back for the store. */
+    const withFfmpeg = (name: "mp4" | "gif", encode: typeof encodeMp4 | typeof encodeGif) =>
+      traced(name, async () => {
+        const file = path.join(dir, `video.${name}`);
+        await clock.time("compute", () => encode(file, video, { ffmpeg, ...(signal ? { signal } : {}) }));
+        const value = await readFile(file);
+        return { value, bytes: value.byteLength };
+      });
     try {
       for (const format of formats) {
-        const signal = ctx.signal;
         switch (format) {
           case OutputFormat.OUTPUT_FORMAT_MP4: {
-            const file = path.join(dir, "video.mp4");
-            await clock.time("compute", () => encodeMp4(file, video, { ffmpeg, ...(signal ? { signal } : {}) }));
-            await put(format, keys.mp4, await readFile(file));
+            await put(format, keys.mp4, await withFfmpeg("mp4", encodeMp4));
             break;
           }
           case OutputFormat.OUTPUT_FORMAT_GIF: {
-            const file = path.join(dir, "video.gif");
-            await clock.time("compute", () => encodeGif(file, video, { ffmpeg, ...(signal ? { signal } : {}) }));
-            await put(format, keys.gif, await readFile(file));
+            await put(format, keys.gif, await withFfmpeg("gif", encodeGif));
             break;
           }
           case OutputFormat.OUTPUT_FORMAT_PNG: {
-            for (let i = 0; i < video.frames.length; i++) {
-              const frame = frameStart + i;
-              const png = encodePng({ data: video.frames[i] as Uint8Array, width: video.width, height: video.height });
-              await put(format, keys.png(frame, frameEnd), png, frame);
-            }
+            await traced("png", async () => {
+              let bytes = 0;
+              for (let i = 0; i < video.frames.length; i++) {
+                const frame = frameStart + i;
+                const png = encodePng({
+                  data: video.frames[i] as Uint8Array,
+                  width: video.width,
+                  height: video.height,
+                });
+                bytes += png.byteLength;
+                await put(format, keys.png(frame, frameEnd), png, frame);
+              }
+              return { value: undefined, bytes };
+            });
             break;
           }
           default:

@@ -18,8 +18,14 @@ export const interpolationServiceSpec = defineStageService({
   config: interpolationConfigSchema,
   graphs: ["interpolationUnet"],
   checkTask: checkInterpolationTask,
-  createWorker: ({ pack, sessions, store, workerId }) =>
-    new InterpolationStage({ pack, unet: sessions.interpolationUnet, store, workerId }),
+  createWorker: ({ config, pack, sessions, store, workerId }) =>
+    new InterpolationStage({
+      pack,
+      unet: sessions.interpolationUnet,
+      store,
+      workerId,
+      executionProvider: config.executionProvider,
+    }),
 });
 
 /** The stage server (gRPC, queue worker, drain: see StageServer) and what this service built for it. */

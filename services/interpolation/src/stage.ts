@@ -37,6 +37,8 @@ export interface InterpolationStageOptions {
   unet: ModelSession;
   store: BlobStore;
   workerId: string;
+  /** Execution provider of the sessions ("cpu", "cuda"), recorded on the stage's spans. */
+  executionProvider?: string | undefined;
 }
 
 /** The engine's mode name of a (resolved) proto Mode. */
@@ -107,6 +109,7 @@ export class InterpolationStage {
         window,
         signal: ctx.signal,
         onStep: ctx.progress,
+        executionProvider: this.#o.executionProvider,
       }),
     );
     const stored = await clock.time("store", () => putLatent(store, key, out, fingerprint));

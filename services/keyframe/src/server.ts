@@ -17,7 +17,7 @@ export const keyframeServiceSpec = defineStageService({
   config: keyframeConfigSchema,
   graphs: ["textEncoder", "keyframeUnet"],
   checkTask: checkKeyframeTask,
-  async createWorker({ pack, sessions, store, workerId }) {
+  async createWorker({ config, pack, sessions, store, workerId }) {
     const tokenizer = await PromptTokenizer.fromPack(pack);
     return new KeyframeStage({
       pack,
@@ -26,6 +26,7 @@ export const keyframeServiceSpec = defineStageService({
       tokenizer,
       store,
       workerId,
+      executionProvider: config.executionProvider,
     });
   },
 });

@@ -37,6 +37,8 @@ export interface KeyframeStageOptions {
   tokenizer: PromptTokenizer;
   store: BlobStore;
   workerId: string;
+  /** Execution provider of the sessions ("cpu", "cuda"), recorded on the stage's spans. */
+  executionProvider?: string | undefined;
 }
 
 export class KeyframeStage {
@@ -79,6 +81,7 @@ export class KeyframeStage {
         prompt: params.prompt,
         negativePrompt: params.negativePrompt,
         signal: ctx.signal,
+        executionProvider: this.#o.executionProvider,
       }),
     );
     const keyframes = await clock.time("compute", () =>
@@ -98,6 +101,7 @@ export class KeyframeStage {
         guidance: sampler.guidance,
         signal: ctx.signal,
         onStep: ctx.progress,
+        executionProvider: this.#o.executionProvider,
       }),
     );
     const [text, latents] = await clock.time("store", () =>

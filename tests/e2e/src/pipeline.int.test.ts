@@ -24,6 +24,7 @@ import {
   GenerateRequest,
   GetJobRequest,
   GrpcCallError,
+  type Job,
   type JobEvent,
   JobState,
   ListJobsRequest,
@@ -70,6 +71,106 @@ async function waitForEvent(
     if (r.event !== undefined && pred(r.event)) return r.event;
   }
   throw new Error(`job ${jobId} ended without the awaited event`);
+}
+
+type TestSpan = Awaited<ReturnType<NonNullable<Cluster["servers"]["otlp"]>["spans"]>>[number];
+
+/** The spans of the work inside a stage task, as `process longshot.tasks.<stage>` holds them. */
+const STAGE_WORK = new Set(["encode prompt", "denoise", "fetch latents", "store latents", "decode", "encode video"]);
+
+/**
+ * The stage work of a job's trace: each task that ran its stage (a redelivery may add a task that reused an earlier
+ * output: it has no work spans) holds its spans as children of its `process` span, with their attributes.
+ */
+function checkStageSpans(spans: TestSpan[], job: Job): void {
+  const ofStage = (stage: string) =>
+    spans
+      .filter((p) => p.name === `process longshot.tasks.${stage}`)
+      .map((p) => spans.filter((s) => s.parentSpanId === p.spanId && STAGE_WORK.has(s.name)))
+      .filter((work) => work.length > 0);
+  const names = (work: TestSpan[]) => work.map((s) => s.name).sort();
+  const one = (work: TestSpan[], name: string) => {
+    const found = work.filter((s) => s.name === name);
+    assert.equal(found.length, 1, `one ${name} in ${names(work).join(", ")}`);
+    return found[0] as TestSpan;
+  };
+  assert.ok(
+    spans
+      .filter((s) => STAGE_WORK.has(s.name))
+      .every((s) => spans.some((p) => p.spanId === s.parentSpanId && /^process longshot\.tasks\./.test(p.name))),
+    "every stage work span is a child of a task's process span",
+  );
+  const close = (got: unknown, want: number | undefined, what: string) =>
+    assert.ok(
+      typeof got === "number" && want !== undefined && Math.abs(got - want) < 1e-6,
+      `${what}: ${got} vs ${want}`,
+    );
+  const checkDenoise = (d: TestSpan, stage: string, frames: number, guidance: number | undefined) => {
+    assert.equal(d.attributes["longshot.stage"], stage);
+    assert.equal(d.attributes["longshot.frames"], frames);
+    assert.match(String(d.attributes["longshot.execution_provider"]), /^(cpu|cuda)$/);
+    assert.ok(Number(d.attributes["longshot.denoise.steps"]) >= 1, `${stage} steps`);
+    close(d.attributes["longshot.denoise.guidance"], guidance, `${stage} guidance`);
+  };
+  const checkFetched = (f: TestSpan) => {
+    assert.equal(
+      f.attributes["longshot.latents.sha256_ok"],
+      true,
+      `${f.attributes["longshot.latents.field"]} verified`,
+    );
+    assert.ok(Number(f.attributes["longshot.latents.bytes"]) > 0);
+    assert.match(String(f.attributes["longshot.latents.uri"]), new RegExp(`/jobs/${job.id}/`));
+  };
+
+  const keyframe = ofStage("keyframe");
+  assert.ok(keyframe.length >= 1, "the keyframe task's work");
+  for (const work of keyframe) {
+    assert.deepEqual(names(work), ["denoise", "encode prompt", "store latents", "store latents"]);
+    const d = one(work, "denoise");
+    checkDenoise(d, "keyframe", 5, job.request?.keyframeGuidance);
+    assert.equal(d.attributes["longshot.denoise.steps"], job.request?.keyframeSteps);
+    assert.equal(d.attributes["longshot.window.start"], undefined);
+  }
+
+  const interpolation = ofStage("interpolation");
+  assert.ok(interpolation.length >= 6, `level 1 and level 2's five windows: ${interpolation.length} tasks`);
+  const windows = new Set<string>();
+  for (const work of interpolation) {
+    assert.deepEqual(names(work), ["denoise", "fetch latents", "fetch latents", "store latents"]);
+    const fetched = work.filter((s) => s.name === "fetch latents");
+    fetched.forEach(checkFetched);
+    assert.deepEqual(fetched.map((f) => f.attributes["longshot.latents.field"]).sort(), [
+      "task.interpolation.input_latents",
+      "task.interpolation.text_embeddings",
+    ]);
+    const d = one(work, "denoise");
+    checkDenoise(d, "interpolation", 17, job.request?.interpolationGuidance);
+    const start = d.attributes["longshot.window.start"];
+    if (start !== undefined) windows.add(`[${start},${d.attributes["longshot.window.end"]})`);
+  }
+  // Level 1 is one whole pass (no window attributes); level 2 is five windows of 17 frames.
+  assert.deepEqual([...windows].sort(), ["[0,17)", "[12,29)", "[24,41)", "[36,53)", "[48,65)"]);
+
+  const decode = ofStage("decode");
+  assert.ok(decode.length >= 1, "the decode task's work");
+  for (const work of decode) {
+    assert.deepEqual(names(work), ["decode", "encode video", "encode video", "encode video", "fetch latents"]);
+    checkFetched(one(work, "fetch latents"));
+    const d = one(work, "decode");
+    assert.equal(d.attributes["longshot.stage"], "decode");
+    assert.equal(d.attributes["longshot.frames"], 65);
+    assert.ok(Number(d.attributes["longshot.decode.batch"]) >= 1);
+    assert.match(String(d.attributes["longshot.execution_provider"]), /^(cpu|cuda)$/);
+    const encoded = work.filter((s) => s.name === "encode video");
+    assert.deepEqual(encoded.map((e) => e.attributes["longshot.video.format"]).sort(), ["gif", "mp4", "png"]);
+    for (const e of encoded) {
+      assert.equal(e.attributes["longshot.frames"], 65);
+      assert.ok(Number(e.attributes["longshot.video.bytes"]) > 0, `${e.attributes["longshot.video.format"]} bytes`);
+    }
+  }
+  const mp4 = decode.at(-1)?.find((s) => s.attributes["longshot.video.format"] === "mp4");
+  const artifact = job.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4);
+  assert.equal(mp4?.attributes["longshot.video.bytes"], Number(artifact?.bytes), "the MP4 span's bytes are the file's");
 }
 
 describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
@@ -290,15 +391,37 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
     assert.ok(traceId, `trace context stored in the run record: ${JSON.stringify(run.traceContext)}`);
     const otlp = cluster.servers.otlp;
     assert.ok(otlp);
-    const spans = await otlp.waitForSpans(traceId, {
-      timeoutMs: 30_000,
-      until: (s) =>
-        ["gateway", "keyframe", "interpolation", "decoder"].every((n) => s.some((x) => x.serviceName === n)),
-    });
+    // Every service's spans, the stage work of each task (the last to be exported: three encode video spans of the
+    // decoder), and every parent: a process span ends after the spans inside it.
+    const orphans = (all: TestSpan[]) => {
+      const ids = new Set(all.map((x) => x.spanId));
+      return all.filter((x) => x.parentSpanId !== undefined && !ids.has(x.parentSpanId));
+    };
+    const complete = (all: TestSpan[]) =>
+      ["gateway", "keyframe", "interpolation", "decoder"].every((n) => all.some((x) => x.serviceName === n)) &&
+      all.filter((x) => x.name === "encode video").length >= 3 &&
+      // Keyframes and text embeddings, level 1, level 2's five windows.
+      all.filter((x) => x.name === "store latents").length >= 2 + 1 + 5 &&
+      orphans(all).length === 0;
+    // On a timeout, the assertions below say what is missing.
+    const spans = await otlp
+      .waitForSpans(traceId, { timeoutMs: 30_000, until: complete })
+      .catch(() => otlp.spans(traceId));
     const root = spans.find((s) => s.name === "longshot.v1.VideoService/Generate");
     assert.ok(root, "the Generate span");
     assert.equal(root.parentSpanId, undefined, "Generate's span is the root of the job's trace");
     assert.equal(root.serviceName, "gateway");
+    assert.deepEqual(
+      orphans(spans).map((s) => `${s.serviceName}: ${s.name}`),
+      [],
+      "no span of the job's trace lacks its parent",
+    );
+    assert.deepEqual(
+      spans.filter((s) => s.parentSpanId === undefined).map((s) => s.name),
+      [root.name],
+      "Generate's span is the only root",
+    );
+    checkStageSpans(spans, job);
   });
 
   test("one long video's windows are shared by both interpolation replicas (from the task records)", async () => {

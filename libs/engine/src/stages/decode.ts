@@ -10,14 +10,22 @@
  */
 import { InvalidArgumentError, LongshotError } from "@longshot/core";
 import type { ModelSession } from "@longshot/runtime";
+import {
+  ATTR_LONGSHOT_DECODE_BATCH,
+  ATTR_LONGSHOT_FRAMES,
+  getTracer,
+  recordError,
+  SPAN_DECODE,
+  type Span,
+} from "@longshot/telemetry/light";
 import { Tensor } from "@longshot/tensor";
 import { latentDims } from "../latents.js";
-import { throwIfCancelled } from "./denoise.js";
+import { type StageTraceInput, stageSpanAttributes, throwIfCancelled } from "./denoise.js";
 
 /** Frames per decoder call when not given (the Python reference uses 16 too). */
 export const DEFAULT_DECODE_BATCH = 16;
 
-export interface DecodeInput {
+export interface DecodeInput extends StageTraceInput {
   /** The pack's `vaeDecoder` session. */
   vae: ModelSession;
   /** Final latents `[1, C, F, h, w]`. */
@@ -67,8 +75,24 @@ export function imageToRgb(image: Float32Array, n: number, height: number, width
   return frames;
 }
 
-/** Decodes frame batches one at a time (see the module comment). */
+/**
+ * Decodes frame batches one at a time (see the module comment). Traced as the span `decode` (stage decode,
+ * frames, batch, execution provider), a child of the context active when the first batch is asked for; it ends
+ * when the generator does (the last batch was taken, it threw, or the caller stopped early).
+ */
 export async function* decodeBatches(input: DecodeInput): AsyncGenerator<DecodedBatch, void, undefined> {
+  const span = getTracer().startSpan(SPAN_DECODE, { attributes: stageSpanAttributes("decode", input) });
+  try {
+    yield* runDecode(input, span);
+  } catch (err) {
+    recordError(span, err);
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function* runDecode(input: DecodeInput, span: Span): AsyncGenerator<DecodedBatch, void, undefined> {
   const { vae, signal } = input;
   const [b, c, f, h, w] = latentDims(input.latents, "latents");
   if (b !== 1) throw new InvalidArgumentError("latents", `batch must be 1, got ${b}`);
@@ -85,6 +109,7 @@ export async function* decodeBatches(input: DecodeInput): AsyncGenerator<Decoded
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end > f || start >= end) {
     throw new InvalidArgumentError("frames", `[${start}, ${end}) is not a non-empty frame range within [0, ${f})`);
   }
+  span.setAttributes({ [ATTR_LONGSHOT_FRAMES]: end - start, [ATTR_LONGSHOT_DECODE_BATCH]: batch });
   const s32 = Math.fround(scale);
   const hw = h * w;
   const data = input.latents.data as Float32Array;

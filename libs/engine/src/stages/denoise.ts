@@ -3,6 +3,12 @@
  */
 import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
 import type { ModelSession } from "@longshot/runtime";
+import {
+  ATTR_LONGSHOT_DENOISE_GUIDANCE,
+  ATTR_LONGSHOT_DENOISE_SAMPLER,
+  ATTR_LONGSHOT_EXECUTION_PROVIDER,
+  ATTR_LONGSHOT_STAGE,
+} from "@longshot/telemetry/light";
 import { Tensor } from "@longshot/tensor";
 import { repeatBatch } from "../latents.js";
 import { createScheduler, isSchedulerName, SCHEDULER_NAMES, type SchedulerName } from "../schedulers/factory.js";
@@ -17,6 +23,36 @@ export interface SamplerSpec {
   /** The pack's `scheduler` object (a diffusers `scheduler_config.json`). */
   schedulerConfig: unknown;
   steps: number;
+}
+
+/**
+ * What a stage function records on its span about where it runs; tracing only, no effect on the result. The
+ * spans (`encode prompt`, `denoise`, `decode`) go to the tracer provider of the process, and are no-ops
+ * without one.
+ */
+export interface StageTraceInput {
+  /** The execution provider of the stage's sessions ("cpu", "cuda"): the span's `longshot.execution_provider`. */
+  executionProvider?: string | undefined;
+}
+
+/** `longshot.stage` and, when known, `longshot.execution_provider` of a stage function's span. */
+export function stageSpanAttributes(stage: string, input: StageTraceInput): Record<string, string> {
+  return {
+    [ATTR_LONGSHOT_STAGE]: stage,
+    ...(input.executionProvider === undefined ? {} : { [ATTR_LONGSHOT_EXECUTION_PROVIDER]: input.executionProvider }),
+  };
+}
+
+/** The attributes a `denoise` span starts with: stage, execution provider, sampler, guidance. */
+export function denoiseSpanAttributes(
+  stage: "keyframe" | "interpolation",
+  input: SamplerSpec & StageTraceInput & { guidance: number },
+): Record<string, string | number> {
+  return {
+    ...stageSpanAttributes(stage, input),
+    [ATTR_LONGSHOT_DENOISE_SAMPLER]: input.sampler,
+    [ATTR_LONGSHOT_DENOISE_GUIDANCE]: input.guidance,
+  };
 }
 
 /** Samplers that inject fresh noise at every step (they need `StageNoise.step`). */

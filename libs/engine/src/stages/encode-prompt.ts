@@ -5,11 +5,12 @@
  */
 import { InvalidArgumentError, LongshotError } from "@longshot/core";
 import type { ModelSession } from "@longshot/runtime";
+import { SPAN_ENCODE_PROMPT, withSpan } from "@longshot/telemetry/light";
 import type { Tensor } from "@longshot/tensor";
 import type { PromptTokenizer } from "../tokenizer.js";
-import { throwIfCancelled } from "./denoise.js";
+import { type StageTraceInput, stageSpanAttributes, throwIfCancelled } from "./denoise.js";
 
-export interface EncodePromptInput {
+export interface EncodePromptInput extends StageTraceInput {
   /** The pack's `textEncoder` session. */
   textEncoder: ModelSession;
   tokenizer: PromptTokenizer;
@@ -19,8 +20,15 @@ export interface EncodePromptInput {
   signal?: AbortSignal | undefined;
 }
 
-/** Returns the `[2, T, H]` float32 text embeddings `[unconditional, conditional]`. */
+/**
+ * Returns the `[2, T, H]` float32 text embeddings `[unconditional, conditional]`. Traced as the span
+ * `encode prompt` (stage keyframe, execution provider).
+ */
 export async function encodePrompt(input: EncodePromptInput): Promise<Tensor<"float32">> {
+  return withSpan(SPAN_ENCODE_PROMPT, stageSpanAttributes("keyframe", input), () => runEncodePrompt(input));
+}
+
+async function runEncodePrompt(input: EncodePromptInput): Promise<Tensor<"float32">> {
   const { textEncoder, tokenizer, prompt, signal } = input;
   const negative = input.negativePrompt ?? "";
   if (typeof prompt !== "string") throw new InvalidArgumentError("prompt", `must be a string, got ${typeof prompt}`);

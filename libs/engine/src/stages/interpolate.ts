@@ -23,6 +23,15 @@
  */
 import { InvalidArgumentError } from "@longshot/core";
 import type { ModelSession } from "@longshot/runtime";
+import {
+  ATTR_LONGSHOT_DENOISE_STEPS,
+  ATTR_LONGSHOT_FRAMES,
+  ATTR_LONGSHOT_WINDOW_END,
+  ATTR_LONGSHOT_WINDOW_START,
+  SPAN_DENOISE,
+  type Span,
+  withSpan,
+} from "@longshot/telemetry/light";
 import { Tensor } from "@longshot/tensor";
 import {
   blendKnownFrames,
@@ -38,10 +47,12 @@ import type { StageNoise } from "../stage-noise.js";
 import {
   checkGuidance,
   checkTextEmbeddings,
+  denoiseSpanAttributes,
   guidedNoise,
   injectsNoise,
   makeScheduler,
   type SamplerSpec,
+  type StageTraceInput,
   type StepCallback,
   throwIfCancelled,
 } from "./denoise.js";
@@ -59,7 +70,7 @@ export interface FrameWindow {
   end: number;
 }
 
-export interface InterpolationStageInput extends SamplerSpec {
+export interface InterpolationStageInput extends SamplerSpec, StageTraceInput {
   /** The pack's `interpolationUnet` session. */
   unet: ModelSession;
   /** `[2, T, H]` text embeddings (unconditional, conditional). */
@@ -132,11 +143,22 @@ export function checkWindow(window: FrameWindow, fout: number, factor = 4, field
 
 /**
  * Runs the interpolation pass on output frames `window` only (see the module comment). Returns
- * `[1, C, end − start, h, w]`.
+ * `[1, C, end − start, h, w]`. Traced as the span `denoise` (stage interpolation, steps run, frames, window
+ * start and end when the window is smaller than the level, sampler, guidance, execution provider).
  */
 export async function interpolateFrames(
   input: InterpolationStageInput,
   window: FrameWindow,
+): Promise<Tensor<"float32">> {
+  return withSpan(SPAN_DENOISE, denoiseSpanAttributes("interpolation", input), (span) =>
+    runInterpolation(input, window, span),
+  );
+}
+
+async function runInterpolation(
+  input: InterpolationStageInput,
+  window: FrameWindow,
+  span: Span,
 ): Promise<Tensor<"float32">> {
   const { unet, noise, guidance, mode, signal, onStep } = input;
   const factor = checkFactor(input.factor ?? 4);
@@ -174,6 +196,11 @@ export async function interpolateFrames(
   const scheduler = makeScheduler(input);
   const timesteps = Array.from(scheduler.timesteps);
   const begin = strengthBeginIndex(timesteps.length, input.strength ?? 1);
+  span.setAttributes({
+    [ATTR_LONGSHOT_DENOISE_STEPS]: timesteps.length - begin,
+    [ATTR_LONGSHOT_FRAMES]: wf,
+    ...(wf === fout ? {} : { [ATTR_LONGSHOT_WINDOW_START]: start, [ATTR_LONGSHOT_WINDOW_END]: end }),
+  });
   let x: Float32Array;
   if (begin === 0) {
     const sigma = Math.fround(scheduler.initNoiseSigma);

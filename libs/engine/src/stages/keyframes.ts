@@ -3,20 +3,29 @@
  */
 import { InvalidArgumentError } from "@longshot/core";
 import type { ModelSession } from "@longshot/runtime";
+import {
+  ATTR_LONGSHOT_DENOISE_STEPS,
+  ATTR_LONGSHOT_FRAMES,
+  SPAN_DENOISE,
+  type Span,
+  withSpan,
+} from "@longshot/telemetry/light";
 import { Tensor } from "@longshot/tensor";
 import type { StageNoise } from "../stage-noise.js";
 import {
   checkGuidance,
   checkTextEmbeddings,
+  denoiseSpanAttributes,
   guidedNoise,
   injectsNoise,
   makeScheduler,
   type SamplerSpec,
+  type StageTraceInput,
   type StepCallback,
   throwIfCancelled,
 } from "./denoise.js";
 
-export interface KeyframeStageInput extends SamplerSpec {
+export interface KeyframeStageInput extends SamplerSpec, StageTraceInput {
   /** The pack's `keyframeUnet` session. */
   unet: ModelSession;
   /** `[2, T, H]` text embeddings (unconditional, conditional) from {@link encodePrompt}. */
@@ -28,8 +37,15 @@ export interface KeyframeStageInput extends SamplerSpec {
   onStep?: StepCallback | undefined;
 }
 
-/** Runs the keyframe denoising loop; returns the clean keyframe latents `[1, C, K, h, w]`. */
+/**
+ * Runs the keyframe denoising loop; returns the clean keyframe latents `[1, C, K, h, w]`. Traced as the span
+ * `denoise` (stage keyframe, steps, frames, sampler, guidance, execution provider).
+ */
 export async function denoiseKeyframes(input: KeyframeStageInput): Promise<Tensor<"float32">> {
+  return withSpan(SPAN_DENOISE, denoiseSpanAttributes("keyframe", input), (span) => runKeyframes(input, span));
+}
+
+async function runKeyframes(input: KeyframeStageInput, span: Span): Promise<Tensor<"float32">> {
   const { unet, noise, guidance, signal, onStep } = input;
   const ctx = checkTextEmbeddings(input.textEmbeddings);
   checkGuidance(guidance, "keyframeGuidance");
@@ -41,6 +57,7 @@ export async function denoiseKeyframes(input: KeyframeStageInput): Promise<Tenso
   const sig = Math.fround(sigma);
   let x: Float32Array = sig === 1 ? x0.slice() : x0.map((v) => v * sig);
   const timesteps = Array.from(scheduler.timesteps);
+  span.setAttributes({ [ATTR_LONGSHOT_DENOISE_STEPS]: timesteps.length, [ATTR_LONGSHOT_FRAMES]: dims[2] });
   const stepNoise = injectsNoise(input.sampler);
   for (let i = 0; i < timesteps.length; i++) {
     throwIfCancelled(signal, "keyframes");
