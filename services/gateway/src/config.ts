@@ -5,6 +5,7 @@ import { busConfig } from "@longshot/bus";
 import { type ConfigValues, defineConfig, loggingConfig } from "@longshot/core";
 import { grpcTlsConfig } from "@longshot/proto";
 import { telemetryConfig } from "@longshot/telemetry";
+import { httpConfig } from "./http-config.js";
 
 /** The bundled pack, found from this file so the default works from any working directory. */
 export const BUNDLED_PACK_DIR = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));
@@ -30,6 +31,7 @@ export const gatewayConfigSchema = defineConfig({
     description: "gRPC port (0 picks a free one)",
   },
   ...grpcTlsConfig,
+  ...httpConfig,
   packDir: {
     type: "string",
     env: "LONGSHOT_PACK_DIR",

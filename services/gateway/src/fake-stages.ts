@@ -4,6 +4,8 @@
  * jobs as with the real services. Not exported from the package.
  */
 import { type LatentRef as BlobLatentRef, putTensor, type S3BlobStore } from "@longshot/blob";
+import { type Bus, runStageWorker, type StageHandler, type StageName, type Worker } from "@longshot/bus";
+import { createLogger } from "@longshot/core";
 import { Artifact, dataTypeOf, type LatentRef, OutputFormat, StageResult, type StageTask } from "@longshot/proto";
 import { Tensor } from "@longshot/tensor";
 import { textKey } from "./plan.js";
@@ -36,4 +38,19 @@ export async function fakeStage(store: S3BlobStore, task: StageTask): Promise<St
     return { ...base, artifacts };
   }
   throw new Error(`task ${task.taskId} has no params`);
+}
+
+/** A stage worker in process that runs `handle` with the stage protocol of @longshot/bus: quick pulls and stops, every step reported. */
+export function startFakeWorker(bus: Bus, consumer: StageName, handle: StageHandler, concurrency = 1): Promise<Worker> {
+  return runStageWorker({
+    js: bus.js,
+    nc: bus.nc,
+    consumer,
+    logger: createLogger("fake-stage", "silent"),
+    concurrency,
+    pullExpiresMs: 1000,
+    stopTimeoutMs: 1000,
+    progressIntervalMs: 0,
+    handle,
+  });
 }

@@ -11,17 +11,15 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { type Bus, connectBus, isTerminalState, replayEvents, runStageWorker, type Worker } from "@longshot/bus";
+import { type Bus, connectBus, isTerminalState, replayEvents, type Worker } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
 import { GenerateRequest, type JobEvent, JobState, Stage, type StageTask } from "@longshot/proto";
-import { startServers, type TestServers, waitFor } from "@longshot/testing";
+import { startServers, waitFor } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
-import { fakeStage } from "./fake-stages.js";
+import { fakeStage, startFakeWorker } from "./fake-stages.js";
 import { type GatewayService, startGatewayService } from "./server.js";
+import { gatewayArgs, type Servers } from "./test-args.js";
 
-const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
-type Servers = TestServers<{ nats: true; s3: true }>;
 const silent = createLogger("test", "silent");
 
 /** The steps a fake stage reports: its sampler steps (decode: its frames). */
@@ -39,20 +37,7 @@ describe("job events (gateway in process, real NATS and S3, in-process stage wor
 
   before(async () => {
     servers = (await startServers({ nats: true, s3: true })) as Servers;
-    const argv = [
-      "--grpc-host=127.0.0.1",
-      "--grpc-port=0",
-      `--pack=${TINY_PACK}`,
-      `--nats-url=${servers.nats.url}`,
-      ...(servers.nats.user === undefined
-        ? []
-        : [`--nats-user=${servers.nats.user}`, `--nats-password=${servers.nats.pass}`]),
-      `--s3-endpoint=${servers.s3.url}`,
-      "--s3-bucket=job-events-test",
-      `--s3-access-key=${servers.s3.accessKey}`,
-      `--s3-secret-key=${servers.s3.secretKey}`,
-      "--ack-wait=5s",
-    ];
+    const argv = gatewayArgs(servers, "job-events-test");
     gateway = await startGatewayService(loadConfig(gatewayConfigSchema, { env: {}, argv }), silent);
     bus = await connectBus({
       servers: servers.nats.url,
@@ -62,22 +47,13 @@ describe("job events (gateway in process, real NATS and S3, in-process stage wor
     // One keyframe and one decode worker, two interpolation replicas: windows of a level run side by side.
     for (const consumer of ["keyframe", "interpolation", "interpolation", "decode"] as const) {
       workers.push(
-        await runStageWorker({
-          js: bus.js,
-          nc: bus.nc,
-          consumer,
-          logger: silent,
-          pullExpiresMs: 1000,
-          stopTimeoutMs: 1000,
-          progressIntervalMs: 0,
-          handle: async (task, ctx) => {
-            const total = stepsOf(task);
-            for (let step = 1; step <= total; step++) {
-              await new Promise((r) => setTimeout(r, 5));
-              ctx.progress(step, total);
-            }
-            return fakeStage(gateway.store, task);
-          },
+        await startFakeWorker(bus, consumer, async (task, ctx) => {
+          const total = stepsOf(task);
+          for (let step = 1; step <= total; step++) {
+            await new Promise((r) => setTimeout(r, 5));
+            ctx.progress(step, total);
+          }
+          return fakeStage(gateway.store, task);
         }),
       );
     }

@@ -13,7 +13,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   type Bus,
   connectBus,
@@ -26,13 +25,13 @@ import {
 } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
 import { GenerateRequest, type Job, type JobEvent, JobState, OutputFormat, Stage, StageTask } from "@longshot/proto";
-import { startServers, TestClock, type TestServers, waitFor } from "@longshot/testing";
+import { startServers, TestClock, waitFor } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
 import { fakeStage } from "./fake-stages.js";
 import type { TaskRecord } from "./run-record.js";
 import { type GatewayService, RECONCILE_INTERVAL_MS, startGatewayService } from "./server.js";
+import { gatewayArgs, type Servers } from "./test-args.js";
 
-const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 const TASK_TIMEOUT_MS = 10 * 60_000;
 /**
  * Added to each advance past the task timeout: more than this file runs in real time, so the job
@@ -40,7 +39,6 @@ const TASK_TIMEOUT_MS = 10 * 60_000;
  */
 const SLACK_MS = 5 * 60_000;
 
-type Servers = TestServers<{ nats: true; s3: true }>;
 const silent = createLogger("test", "silent");
 
 interface Seen {
@@ -58,21 +56,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
 
   before(async () => {
     servers = (await startServers({ nats: true, s3: true })) as Servers;
-    const argv = [
-      "--grpc-host=127.0.0.1",
-      "--grpc-port=0",
-      `--pack=${TINY_PACK}`,
-      `--nats-url=${servers.nats.url}`,
-      ...(servers.nats.user === undefined
-        ? []
-        : [`--nats-user=${servers.nats.user}`, `--nats-password=${servers.nats.pass}`]),
-      `--s3-endpoint=${servers.s3.url}`,
-      "--s3-bucket=lost-task-test",
-      `--s3-access-key=${servers.s3.accessKey}`,
-      `--s3-secret-key=${servers.s3.secretKey}`,
-      "--ack-wait=5s",
-      `--task-timeout=${TASK_TIMEOUT_MS}ms`,
-    ];
+    const argv = gatewayArgs(servers, "lost-task-test", [`--task-timeout=${TASK_TIMEOUT_MS}ms`]);
     gateway = await startGatewayService(loadConfig(gatewayConfigSchema, { env: {}, argv }), silent, { clock });
     bus = await connectBus({
       servers: servers.nats.url,

@@ -24,6 +24,7 @@ describe("gateway process", { timeout: 90_000 }, () => {
         MAIN,
         "--grpc-host=127.0.0.1",
         "--grpc-port=0",
+        "--http-port=0",
         `--pack=${TINY_PACK}`,
         "--log-format=json",
         "--drain-timeout=2s",
@@ -87,6 +88,8 @@ describe("gateway process", { timeout: 90_000 }, () => {
       "--window-frames",
       "--window-overlap",
       "--presign-expiry",
+      "--http-port",
+      "--http-max-body-bytes",
     ])
       assert.ok(proc.output().includes(flag), flag);
   });

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   type Bus,
   connectBus,
@@ -39,32 +38,14 @@ import {
   watchHealth,
 } from "@longshot/proto";
 import { initTelemetry, type Telemetry } from "@longshot/telemetry";
-import { startServers, type TestServers } from "@longshot/testing";
+import { startServers } from "@longshot/testing";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace";
 import { gatewayConfigSchema } from "./config.js";
 import { type GatewayService, startGatewayService } from "./server.js";
-
-const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
-
-type Servers = TestServers<{ nats: true; s3: true }>;
+import { gatewayArgs, type Servers, TINY_PACK } from "./test-args.js";
 
 function startArgs(servers: Servers, extra: string[] = []): string[] {
-  return [
-    "--grpc-host=127.0.0.1",
-    "--grpc-port=0",
-    `--pack=${TINY_PACK}`,
-    `--nats-url=${servers.nats.url}`,
-    ...(servers.nats.user === undefined
-      ? []
-      : [`--nats-user=${servers.nats.user}`, `--nats-password=${servers.nats.pass}`]),
-    `--s3-endpoint=${servers.s3.url}`,
-    "--s3-bucket=gateway-test",
-    `--s3-access-key=${servers.s3.accessKey}`,
-    `--s3-secret-key=${servers.s3.secretKey}`,
-    "--max-active-jobs=3",
-    "--ack-wait=5s",
-    ...extra,
-  ];
+  return gatewayArgs(servers, "gateway-test", ["--max-active-jobs=3", ...extra]);
 }
 
 async function events(

@@ -41,18 +41,20 @@ import {
   grpcServerCredentials,
   grpcServerTlsMode,
   JobEvent,
-  JobState,
   type ListJobsRequest,
   VideoServiceService,
   type WatchJobRequest,
 } from "@longshot/proto";
-import { ATTR_LONGSHOT_JOB_ID, extractMetadataContext, getTracer } from "@longshot/telemetry";
+import { extractMetadataContext } from "@longshot/telemetry";
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
-import { context, SpanKind, trace } from "@opentelemetry/api";
+import { context } from "@opentelemetry/api";
 import { type GatewayConfig, packDirs } from "./config.js";
 import { type Clock, Coordinator, type PackShape, systemClock } from "./coordinator.js";
+import { generateInSpan } from "./generate-span.js";
+import { type HttpApi, httpsOptionsOf, s3VideoFiles, startHttpApi } from "./http-api.js";
 import { JobService } from "./job-service.js";
+import { checkListJobs } from "./list-check.js";
 import { RunStore } from "./run-store.js";
 import { type GenerateLimits, PackCatalog } from "./validate.js";
 
@@ -61,31 +63,23 @@ export const DLQ_CONSUMER = "gateway";
 /** Queue group of the progress listener on job events (one replica handles each event). */
 export const PROGRESS_QUEUE_GROUP = "longshot-gateway-progress";
 
-const MAX_PAGE_SIZE = 1000;
-
-function checkListJobs(request: ListJobsRequest): void {
-  if (request.pageSize > MAX_PAGE_SIZE) {
-    throw new InvalidArgumentError("page_size", `must be at most ${MAX_PAGE_SIZE}, got ${request.pageSize}`);
-  }
-  request.states.forEach((state, i) => {
-    if (state <= JobState.JOB_STATE_UNSPECIFIED || typeof JobState[state] !== "string") {
-      throw new InvalidArgumentError(`states[${i}]`, `is not a job state: ${state}`);
-    }
-  });
-}
-
 export interface GatewayService {
   readonly port: number;
   readonly packs: readonly Pack[];
   readonly catalog: PackCatalog;
   readonly server: GrpcServer;
+  /** The HTTP JSON API (./http-api.ts); undefined with --no-http. */
+  readonly http: HttpApi | undefined;
   readonly bus: Bus;
   readonly jobs: JobStore;
   readonly runs: RunStore;
   readonly store: S3BlobStore;
   readonly coordinator: Coordinator;
   readonly service: JobService;
-  /** Health NOT_SERVING, stop taking results, let running calls finish (cancelled after timeoutMs), close NATS. */
+  /**
+   * Health NOT_SERVING, stop taking results, let running calls and HTTP requests finish (cancelled after
+   * timeoutMs), close NATS.
+   */
   drain(timeoutMs: number): Promise<DrainResult>;
 }
 
@@ -245,6 +239,7 @@ export async function startGatewayService(
   let resultConsumer: ResultConsumer | undefined;
   let eventsSub: Subscription | undefined;
   let server: GrpcServer | undefined;
+  let http: HttpApi | undefined;
   try {
     await ensureTopology(bus.js, { ackWaitMs: config.ackWait, maxDeliver: config.maxDeliver, logger });
     const jobs = await JobStore.open(bus.js, { logger, maxUpdateAttempts: 50 });
@@ -295,27 +290,13 @@ export async function startGatewayService(
       logger,
     });
 
-    const tracer = getTracer();
     const video = defineService(VideoServiceService, {
       async generate(request: GenerateRequest, call: CallContext) {
-        // The job's trace: Generate's server span is its root (or a child of the caller's trace).
         const parent = extractMetadataContext(call.metadata, context.active());
-        const span = tracer.startSpan(
-          "longshot.v1.VideoService/Generate",
-          { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": "Generate" } },
-          parent,
-        );
-        try {
-          const response = await context.with(trace.setSpan(parent, span), () => service.generate(request));
-          if (response.job !== undefined) span.setAttribute(ATTR_LONGSHOT_JOB_ID, response.job.id);
-          return response;
-        } catch (err) {
-          span.recordException(err as Error);
-          span.setStatus({ code: 2, message: (err as Error).message });
-          throw err;
-        } finally {
-          span.end();
-        }
+        return generateInSpan(service, request, parent, "longshot.v1.VideoService/Generate", {
+          "rpc.system": "grpc",
+          "rpc.method": "Generate",
+        });
       },
       async *watchJob(request: WatchJobRequest, call: CallContext) {
         for await (const event of service.watchJob(request.jobId, request.fromSequence, call.signal)) {
@@ -335,6 +316,20 @@ export async function startGatewayService(
     });
     server = createGrpcServer({ services: [video], logger, credentials });
     const port = await server.listen(`${config.grpcHost}:${config.grpcPort}`);
+    if (config.httpEnabled) {
+      http = await startHttpApi(
+        {
+          jobs: service,
+          files: s3VideoFiles(store),
+          packs: new Map(packs.map((p) => [p.name, p.manifest.video])),
+          logger: logger.child({ component: "http" }),
+          maxBodyBytes: config.httpMaxBodyBytes,
+          https: httpsOptionsOf(config),
+        },
+        config.httpHost,
+        config.httpPort,
+      );
+    }
 
     resultConsumer = await startResultConsumer({
       js: bus.js,
@@ -389,6 +384,7 @@ export async function startGatewayService(
       {
         port,
         tls,
+        httpPort: http?.port ?? null,
         packs: catalog.names,
         defaultPack: catalog.defaultPack,
         window,
@@ -398,6 +394,7 @@ export async function startGatewayService(
     );
 
     const grpc = server;
+    const api = http;
     const rc = resultConsumer;
     const sub = eventsSub;
     let draining: Promise<DrainResult> | undefined;
@@ -406,6 +403,7 @@ export async function startGatewayService(
       packs,
       catalog,
       server: grpc,
+      http: api,
       bus,
       jobs,
       runs,
@@ -418,10 +416,10 @@ export async function startGatewayService(
           grpc.setServing(false);
           stopAc.abort();
           sub.unsubscribe();
-          const [result] = await Promise.all([grpc.drain(timeoutMs), rc.stop()]);
+          const [result, httpResult] = await Promise.all([grpc.drain(timeoutMs), api?.close(timeoutMs), rc.stop()]);
           await Promise.all(background);
           await bus.drain();
-          return result;
+          return { ...result, forced: result.forced || httpResult?.forced === true };
         })();
         return draining;
       },
@@ -431,6 +429,7 @@ export async function startGatewayService(
     eventsSub?.unsubscribe();
     await resultConsumer?.stop().catch(() => {});
     await server?.drain(0).catch(() => {});
+    await http?.close(0).catch(() => {});
     await bus.close().catch(() => {});
     throw err;
   }

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { createLogger, loadConfig } from "@longshot/core";
 import {
   checkHealth,
@@ -16,37 +15,15 @@ import {
   ListJobsRequest,
   VideoServiceService,
 } from "@longshot/proto";
-import {
-  createTestPki,
-  makeTempDir,
-  removeTempDir,
-  startServers,
-  type TestPki,
-  type TestServers,
-} from "@longshot/testing";
+import { createTestPki, makeTempDir, removeTempDir, startServers, type TestPki } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
 import { type GatewayService, startGatewayService } from "./server.js";
+import { gatewayArgs, type Servers, TINY_PACK } from "./test-args.js";
 
-const TINY_PACK = fileURLToPath(new URL("../../../libs/runtime/fixtures/tiny-pack", import.meta.url));
 const silent = createLogger("gateway", "silent");
 
-type Servers = TestServers<{ nats: true; s3: true }>;
-
 function startArgs(servers: Servers): string[] {
-  return [
-    "--grpc-host=127.0.0.1",
-    "--grpc-port=0",
-    `--pack=${TINY_PACK}`,
-    `--nats-url=${servers.nats.url}`,
-    ...(servers.nats.user === undefined
-      ? []
-      : [`--nats-user=${servers.nats.user}`, `--nats-password=${servers.nats.pass}`]),
-    `--s3-endpoint=${servers.s3.url}`,
-    "--s3-bucket=gateway-tls-test",
-    `--s3-access-key=${servers.s3.accessKey}`,
-    `--s3-secret-key=${servers.s3.secretKey}`,
-    "--ack-wait=5s",
-  ];
+  return gatewayArgs(servers, "gateway-tls-test");
 }
 
 describe("gateway with LONGSHOT_GRPC_TLS_CERT / _KEY (real NATS and S3)", { timeout: 120_000 }, () => {
