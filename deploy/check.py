@@ -9,7 +9,8 @@
   warning; anything else is an error;
 - the pieces agree with each other: NATS users and password variables (accounts.conf, compose), MinIO
   users, policies and secret variables (init.sh, policies/*.json, compose), bucket and lifecycle, gRPC
-  ports (config.ts defaults), metrics port (Prometheus), certificate files (gen-dev-certs.sh), JetStream
+  ports (config.ts defaults), the gateway's HTTP API port (its httpPort default; published, container and
+  Service port), metrics port (Prometheus), certificate files (gen-dev-certs.sh), JetStream
   consumer names (libs/bus) in the KEDA ScaledObjects, the model pack mounted read-only;
 - compose: GPU reservations on the model services in docker-compose.yml and removed by the CPU
   override, interpolation scalable (no container_name, no host ports), pinned image tags;
@@ -185,12 +186,40 @@ def direct_env_reads(pkg: Path) -> set[str]:
     return names
 
 
+STAGE_CONFIG_RE = re.compile(r'\bstageServiceConfig\(\s*"(\w+)"')
+
+
+def function_config_names(name: str) -> set[str]:
+    """Env names of a config made by a library function (`...grpcListenConfig(50052)`): its body's fields."""
+    for pkg in sorted((ROOT / "libs").iterdir()):
+        for f in ts_sources(pkg):
+            m = re.search(rf"export function {name}\b.*?\n\}}\n", f.read_text(encoding="utf-8"), re.S)
+            if m:
+                return set(ENV_FIELD_RE.findall(m.group(0)))
+    return set()
+
+
+def stage_service_config(libs: dict[str, tuple[set[str], list[str]]]) -> tuple[set[str], dict[str, int]]:
+    """What `stageServiceConfig(stage, fields)` (libs/stage/src/config.ts) gives every stage service: the env
+    names of that file's fields and of the configs it spreads, and each stage's default gRPC port
+    (STAGE_SERVICES in stage-services.ts), by stage name."""
+    src = ROOT / "libs" / "stage" / "src"
+    text = (src / "config.ts").read_text(encoding="utf-8")
+    names = set(ENV_FIELD_RE.findall(text))
+    for spread in set(SPREAD_RE.findall(text)):
+        names |= resolve_config(spread, libs) if spread in libs else function_config_names(spread)
+    services = (src / "stage-services.ts").read_text(encoding="utf-8")
+    ports = {stage: int(port) for stage, port in re.findall(r'(\w+):\s*\{\s*name:\s*"\w+",\s*grpcPort:\s*(\d+)', services)}
+    return names, ports
+
+
 def service_env() -> tuple[dict[str, set[str]], set[str], dict[str, int]]:
     """Per service: the env names it reads; all names defined by library configs; gRPC port defaults."""
     libs = library_configs()
     lib_names: set[str] = set()
     for name in libs:
         lib_names |= resolve_config(name, libs)
+    stage_names, stage_ports = stage_service_config(libs)
     known: dict[str, set[str]] = {}
     ports: dict[str, int] = {}
     for svc in APP_SERVICES:
@@ -207,11 +236,30 @@ def service_env() -> tuple[dict[str, set[str]], set[str], dict[str, int]]:
             names |= resolve_config(m.group(1), blocks)
         for lib in workspace_deps(pkg):
             names |= direct_env_reads(ROOT / "libs" / lib)
+        # A stage service's schema is stageServiceConfig("<stage>", own fields): the shared fields, its port.
+        stage = STAGE_CONFIG_RE.search(text)
+        if stage is not None:
+            names |= stage_names
         known[svc] = names
+        if stage is not None:
+            port = stage_ports.get(stage.group(1))
+            if ok(port is not None, f"{rel(cfg)}: stage {stage.group(1)!r} has no grpcPort in STAGE_SERVICES"):
+                ports[svc] = port
+            continue
         port = re.search(r"grpcPort:\s*\{[^}]*?default:\s*(\d+)", text, re.S)
         if ok(port is not None, f"{rel(cfg)}: no grpcPort default found"):
             ports[svc] = int(port.group(1))
     return known, lib_names, ports
+
+
+def gateway_http_port() -> int | None:
+    """The default of the gateway's httpPort (LONGSHOT_HTTP_PORT), from services/gateway/src."""
+    for f in ts_sources(ROOT / "services" / "gateway"):
+        m = re.search(r"httpPort:\s*\{[^}]*?default:\s*(\d+)", f.read_text(encoding="utf-8"), re.S)
+        if m:
+            return int(m.group(1))
+    ok(False, "services/gateway/src: no httpPort default found")
+    return None
 
 
 def planned_env() -> dict[str, set[str]]:
@@ -233,6 +281,7 @@ def planned_env() -> dict[str, set[str]]:
 class EnvCheck:
     def __init__(self) -> None:
         self.known, self.lib_names, self.ports = service_env()
+        self.http_port = gateway_http_port()
         self.planned = planned_env()
         self.used_planned: dict[str, set[str]] = {}
 
@@ -360,6 +409,20 @@ def check_compose(envc: EnvCheck) -> None:
         gw.get("LONGSHOT_JOB_OBJECTS_EXPIRY_DAYS") in {str(d) for d in expiry_days},
         "docker-compose.yml: gateway LONGSHOT_JOB_OBJECTS_EXPIRY_DAYS differs from deploy/minio/lifecycle.json",
     )
+    # The gateway's HTTP API: its port set (the default), and published on the loopback like gRPC.
+    if envc.http_port is not None:
+        ok(
+            gw.get("LONGSHOT_HTTP_PORT") == str(envc.http_port) and gw.get("LONGSHOT_HTTP", "true") == "true",
+            f"docker-compose.yml: gateway LONGSHOT_HTTP_PORT={gw.get('LONGSHOT_HTTP_PORT')!r}, "
+            f"the httpPort default is {envc.http_port}",
+        )
+        published = [str(p) for p in base["gateway"].get("ports", [])]
+        ok(
+            any(p.endswith(f":{envc.http_port}") and p.startswith("${LONGSHOT_GATEWAY_BIND:-127.0.0.1}:") for p in published),
+            f"docker-compose.yml: gateway does not publish its HTTP port {envc.http_port} on ${{LONGSHOT_GATEWAY_BIND:-127.0.0.1}}",
+        )
+    for svc in MODEL_SERVICES:
+        ok("LONGSHOT_HTTP_PORT" not in compose_env(base[svc]), f"docker-compose.yml: {svc} has no HTTP API")
 
     # GPUs: reserved in the base file, removed by the CPU override.
     cpu = docs["docker-compose.cpu.yml"]["services"]
@@ -474,10 +537,10 @@ def check_helm_rendered(cmd: list[str], envc: EnvCheck) -> None:
 
     variants = {
         "default": SECRETS,
-        "tls, existing secret, no autoscaling": {
+        "tls, existing secret, no autoscaling, no HTTP API": {
             "tls": {"enabled": True},
             "secrets": {"existingSecret": "creds"},
-            "services": {"interpolation": {"autoscaling": {"enabled": False}, "replicas": 3}},
+            "services": {"interpolation": {"autoscaling": {"enabled": False}, "replicas": 3}, "gateway": {"httpPort": 0}},
         },
         "all stages autoscaled, gateway off": {
             **SECRETS,
@@ -525,6 +588,23 @@ def check_helm_rendered(cmd: list[str], envc: EnvCheck) -> None:
             ok({e["name"]: e.get("value") for e in c["env"]}.get("SERVICE") == svc, f"helm ({label}): {svc} SERVICE")
             if svc in envc.ports:
                 ok(c["ports"][0]["containerPort"] == envc.ports[svc], f"helm ({label}): {svc} gRPC port differs from config.ts")
+            env_values = {e["name"]: e.get("value") for e in c["env"]}
+            cports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            sports = {p["name"]: p for p in by_kind.get("Service", {}).get(name, {}).get("spec", {}).get("ports", [])}
+            http = svc_values[svc].get("httpPort") if svc == "gateway" else None
+            if http:
+                ok(
+                    cports.get("http") == http and env_values.get("LONGSHOT_HTTP_PORT") == str(http),
+                    f"helm ({label}): gateway HTTP container port and LONGSHOT_HTTP_PORT must be services.gateway.httpPort ({http})",
+                )
+                ok(
+                    sports.get("http", {}).get("port") == http and sports["http"].get("targetPort") == "http",
+                    f"helm ({label}): the gateway Service does not expose port http ({http})",
+                )
+            else:
+                ok("http" not in cports and "http" not in sports, f"helm ({label}): {svc} exposes an HTTP port it does not serve")
+                if svc == "gateway":
+                    ok(env_values.get("LONGSHOT_HTTP") == "false", f"helm ({label}): gateway with httpPort 0 must run LONGSHOT_HTTP=false")
             mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
             ok(
                 mounts.get("model-pack", {}).get("readOnly") is True

@@ -4,8 +4,9 @@
  * exercised here), and the four services started the way the images start them
  * (`node deploy/docker/start.mjs` with SERVICE and the environment docker-compose.yml gives them),
  * health-checked with deploy/docker/healthcheck.mjs. One job must go from Generate to an MP4 in the
- * bucket with no permission violation on any connection, the metrics endpoints must answer, and every
- * service must drain and exit 0 on SIGTERM.
+ * bucket with no permission violation on any connection, the gateway's HTTP API must show it, the
+ * metrics endpoints must answer, and every service must drain and exit 0 on SIGTERM. Every port is a
+ * free one (the gateway's HTTP API too, never its default 8080), so runs never collide.
  *
  * Needs the compiled packages (`npm run build`) and a model pack: LONGSHOT_TEST_PACK, models/packs/shapes-mini
  * or /tmp/smoke/pack; skipped (saying why) without one.
@@ -60,6 +61,7 @@ describe("the deployment configuration with the real services", {
 }, () => {
   const dir = makeTempDir("deploy-stack");
   const procs = {};
+  let jobId;
   let nats;
   let servers;
   let store;
@@ -107,7 +109,13 @@ describe("the deployment configuration with the real services", {
         LONGSHOT_S3_SECRET_KEY: servers.s3.secretKey,
         LONGSHOT_ORT_THREADS: "1",
         ...(svc === "gateway"
-          ? { LONGSHOT_JOB_OBJECTS_EXPIRY_DAYS: "7", LONGSHOT_S3_PUBLIC_ENDPOINT: servers.s3.url }
+          ? {
+              LONGSHOT_JOB_OBJECTS_EXPIRY_DAYS: "7",
+              LONGSHOT_S3_PUBLIC_ENDPOINT: servers.s3.url,
+              // The compose file publishes it on the loopback interface; here, the loopback's free port.
+              LONGSHOT_HTTP_HOST: "127.0.0.1",
+              LONGSHOT_HTTP_PORT: String(await freePort()),
+            }
           : { LONGSHOT_EXECUTION_PROVIDER: "cpu" }),
       };
       const proc = spawnProcess(svc, process.execPath, [path.join(root, "deploy", "docker", "start.mjs")], {
@@ -166,6 +174,7 @@ describe("the deployment configuration with the real services", {
         }),
       );
       assert.ok(job, "Generate returned no job");
+      jobId = job.id;
       // Poll the job, and the services' logs for permission violations (a denied subject makes a job
       // hang in redeliveries rather than fail, so it is reported as soon as it shows).
       const ended = new Set(["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"]);
@@ -190,6 +199,15 @@ describe("the deployment configuration with the real services", {
       client.close();
     }
     for (const svc of SERVICES) assert.deepEqual(violations(svc), [], `${svc} hit NATS permission violations`);
+  });
+
+  test("the gateway's HTTP API on LONGSHOT_HTTP_PORT shows the job", async () => {
+    assert.ok(jobId, "no job ran");
+    const res = await fetch(`http://127.0.0.1:${procs.gateway.env.LONGSHOT_HTTP_PORT}/v1/videos/${jobId}`);
+    assert.equal(res.status, 200);
+    const video = await res.json();
+    assert.equal(video.id, jobId);
+    assert.equal(video.status, "completed");
   });
 
   test("every service serves Prometheus metrics on LONGSHOT_METRICS_PORT", async () => {

@@ -2,11 +2,13 @@
  * scripts/cluster, run for real in a temporary state folder (LONGSHOT_CLUSTER_DIR):
  *
  * - every command answers --help (and -h, and `help COMMAND`) with its usage and exit code 0;
+ * - `up` refuses a bad --http-port before it starts anything;
  * - `up` with the runtime's tiny test pack and one interpolation replica: the nats-server it starts
  *   refuses clients without the run's credentials; the credentials are new random passwords in
  *   secrets/ (folder 0700, files 0600) and in no runner script; each service connects as its own user
  *   of deploy/nats/accounts.conf, and one job runs to SUCCEEDED with no permission violation; nats and
- *   a service restart with the same credentials (`restart`); `down --purge` removes them.
+ *   a service restart with the same credentials (`restart`); `down --purge` removes them. The gateway's
+ *   HTTP API listens on --http-port: `up` and `status` give its URL, and it shows the job as GetJob does.
  *
  * Needs nats-server (the Debian package, or NATS_SERVER_BIN) and the compiled packages (`npm run build`).
  * Run: node --test scripts/cluster.test.mjs
@@ -107,18 +109,40 @@ describe("scripts/cluster --help", () => {
   });
 });
 
+describe("scripts/cluster up --http-port", () => {
+  let dir;
+  before(() => {
+    dir = makeTempDir("cluster-http-port");
+  });
+  after(() => removeTempDir(dir));
+
+  test("refuses a port out of range, or one the gRPC servers take, before it starts anything", async () => {
+    for (const value of ["70000", "-1", "http"]) {
+      const r = await cluster(dir, ["up", "--http-port", value]);
+      assert.equal(r.code, 1, value);
+      assert.match(r.stderr, /--http-port must be a number in 0\.\.65535 \(0: no HTTP API\)/, value);
+    }
+    const r = await cluster(dir, ["up", "--pack", TINY_PACK, "--port", "40000", "--http-port", "40002"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--http-port 40002 is one of the gRPC ports 40000\.\.40011/);
+    assert.deepEqual(readdirSync(path.join(dir, "pids")), [], "nothing was started");
+  });
+});
+
 describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000 }, () => {
   let dir;
   let natsUrl;
   let gateway;
+  let httpUrl;
   let up;
 
   before(async () => {
     dir = makeTempDir("cluster");
-    const [natsPort, s3Port] = [await freePort(), await freePort()];
+    const [natsPort, s3Port, httpPort] = [await freePort(), await freePort(), await freePort()];
     const port = await freeBase();
     natsUrl = `nats://127.0.0.1:${natsPort}`;
     gateway = `127.0.0.1:${port}`;
+    httpUrl = `http://127.0.0.1:${httpPort}`;
     up = await cluster(
       dir,
       [
@@ -129,6 +153,8 @@ describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000
         TINY_PACK,
         "--port",
         String(port),
+        "--http-port",
+        String(httpPort),
         "--nats-port",
         String(natsPort),
         "--s3-port",
@@ -160,6 +186,7 @@ describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000
 
   test("starts, writing a new password per NATS user, readable by the user alone and in no runner script", () => {
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    assert.match(up.stdout, new RegExp(`^cluster up: gateway at ${gateway}, HTTP API at ${httpUrl} `, "m"));
     assert.equal(statSync(path.join(dir, "secrets")).mode & 0o777, 0o700);
     const runners = readdirSync(path.join(dir, "run")).map((f) => readFileSync(path.join(dir, "run", f), "utf8"));
     assert.ok(runners.length >= 6, "nats, s3 and four services");
@@ -219,6 +246,16 @@ describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000
         current = (await client.getJob(GetJobRequest.create({ jobId: job.id }))).job;
       }
       assert.equal(JobState[current.state], "JOB_STATE_SUCCEEDED", JSON.stringify(current.error));
+      // The gateway's HTTP API on --http-port shows the same job.
+      const res = await fetch(`${httpUrl}/v1/videos/${job.id}`);
+      assert.equal(res.status, 200);
+      const video = await res.json();
+      assert.equal(video.id, job.id);
+      assert.equal(video.status, "completed");
+      assert.deepEqual(
+        video.artifacts.map((a) => a.sha256),
+        current.artifacts.map((a) => a.sha256),
+      );
     } finally {
       client.close();
     }
@@ -244,5 +281,6 @@ describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000
       await new Promise((r) => setTimeout(r, 500));
     }
     assert.equal(status.code, 0, status.stdout);
+    assert.match(status.stdout, new RegExp(`^http API +- +${httpUrl} +OK$`, "m"));
   });
 });

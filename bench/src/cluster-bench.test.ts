@@ -73,7 +73,7 @@ describe("parseClusterArgs", () => {
     assert.deepEqual(a.replicas, [1, 2, 4]);
     assert.equal(a.frames, 65);
     assert.equal(a.gateway, "127.0.0.1:50051");
-    assert.equal(a.up, "scripts/cluster up --interpolation {N}");
+    assert.equal(a.up, "scripts/cluster up --interpolation {N} --http-port 0");
   });
 
   test("bad arguments name the option", () => {
@@ -110,8 +110,8 @@ describe("cluster command", () => {
       stderr: err,
     });
     assert.equal(code, 0);
-    assert.match(out.text, /^scripts\/cluster up --interpolation 1$/m);
-    assert.match(out.text, /^scripts\/cluster up --interpolation 2$/m);
+    assert.match(out.text, /^scripts\/cluster up --interpolation 1 --http-port 0$/m);
+    assert.match(out.text, /^scripts\/cluster up --interpolation 2 --http-port 0$/m);
     assert.match(err.text, /bound N=1: 2\.50 jobs\/min \(interpolation\), N=2: 5\.00 jobs\/min \(interpolation\)/);
   });
 

@@ -1,6 +1,6 @@
 /**
  * `bench cluster`: the distributed pipeline's numbers. For each interpolation replica count N it brings the
- * services up (`scripts/cluster up --interpolation N`), sends jobs through the gateway with
+ * services up (`scripts/cluster up --interpolation N --http-port 0`), sends jobs through the gateway with
  * `longshot generate --remote HOST:PORT`, probes every video, and takes the services down again. It measures
  *   - distributed overhead: the latency of one job at a time minus the embedded wall time of the same job;
  *   - pipelining throughput with several jobs in flight, against the bound X = min(1/K, N/I, 1/D) jobs per second
@@ -30,7 +30,11 @@ import {
 import { type Io, shellQuote } from "./shell.js";
 import { median } from "./stats.js";
 
-export const DEFAULT_UP = "scripts/cluster up --interpolation {N}";
+/**
+ * The jobs go over gRPC: the gateway's HTTP API is off (--http-port 0), so a bench never takes port 8080 from, or
+ * collides on it with, another cluster or a process left behind.
+ */
+export const DEFAULT_UP = "scripts/cluster up --interpolation {N} --http-port 0";
 export const DEFAULT_DOWN = "scripts/cluster down";
 export const DEFAULT_GATEWAY = "127.0.0.1:50051";
 

@@ -19,7 +19,7 @@ export const gatewayConfigSchema = defineConfig({
     env: "LONGSHOT_GRPC_HOST",
     flag: "grpc-host",
     default: "0.0.0.0",
-    description: "Address the gRPC server binds",
+    description: "Address the gRPC server binds, and the HTTP API unless httpHost is set",
   },
   grpcPort: {
     type: "int",

@@ -1,6 +1,7 @@
 /**
  * Configuration of the gateway's HTTP JSON API (spread into the gateway's schema). Its TLS is the gRPC
  * server's: the same LONGSHOT_GRPC_TLS_CERT / _KEY / _CA serve both listeners (plaintext, TLS or mutual TLS).
+ * Its address is the gRPC server's too unless LONGSHOT_HTTP_HOST says otherwise.
  */
 import { type ConfigValues, defineConfig } from "@longshot/core";
 
@@ -17,8 +18,7 @@ export const httpConfig = defineConfig({
     type: "string",
     env: "LONGSHOT_HTTP_HOST",
     flag: "http-host",
-    default: "0.0.0.0",
-    description: "Address the HTTP API binds",
+    description: "Address the HTTP API binds; unset: grpcHost (a gateway bound to 127.0.0.1 serves HTTP there too)",
   },
   httpPort: {
     type: "int",

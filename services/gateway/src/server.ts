@@ -326,7 +326,7 @@ export async function startGatewayService(
           maxBodyBytes: config.httpMaxBodyBytes,
           https: httpsOptionsOf(config),
         },
-        config.httpHost,
+        config.httpHost ?? config.grpcHost,
         config.httpPort,
       );
     }

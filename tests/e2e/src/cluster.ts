@@ -3,8 +3,11 @@
  * @longshot/testing, and the gateway, keyframe, interpolation (N replicas) and decoder services,
  * each its own OS process (`node services/<name>/dist/main.js`), started, killed and restarted
  * like in production. Plus the clients the tests inspect it with: the gRPC VideoService, the
- * bucket, the job events and the gateway's run records.
+ * gateway's HTTP JSON API, the bucket, the job events and the gateway's run records. Every port is
+ * picked by the process that binds it (0), so clusters of concurrent runs, or processes a run left
+ * behind, never collide.
  */
+import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +23,7 @@ import {
   type Job,
   type JobEvent,
   JobState,
+  OutputFormat,
   type PromiseClient,
   VideoServiceService,
   WatchJobRequest,
@@ -67,7 +71,29 @@ export interface ServiceProcess {
   proc: ManagedProcess;
   /** gRPC address, once serving. */
   address: string;
+  /** The gateway's HTTP API (`http://127.0.0.1:PORT`), once serving; undefined for the other services. */
+  httpUrl?: string;
 }
+
+/** The fields of the HTTP API's video object (docs/http-api.md) that `checkHttpVideo` compares with GetJob. */
+export interface HttpVideo {
+  id: string;
+  status: string;
+  completed_at: number | null;
+  last_event_sequence: number;
+  request: { prompt: string; seed: string; frames: number };
+  artifacts: Array<{ format: string; bytes: number; sha256: string }>;
+  error: { code: string; message: string } | null;
+}
+
+/** The HTTP API's status of each job state. */
+const HTTP_STATUS: Readonly<Partial<Record<JobState, string>>> = {
+  [JobState.JOB_STATE_QUEUED]: "queued",
+  [JobState.JOB_STATE_RUNNING]: "in_progress",
+  [JobState.JOB_STATE_SUCCEEDED]: "completed",
+  [JobState.JOB_STATE_FAILED]: "failed",
+  [JobState.JOB_STATE_CANCELLED]: "cancelled",
+};
 
 type VideoClient = PromiseClient<typeof VideoServiceService> & ClientHandle;
 
@@ -160,6 +186,9 @@ export class Cluster {
       ...(kind === "gateway"
         ? {
             LONGSHOT_MAX_ACTIVE_JOBS: String(this.options.maxActiveJobs ?? 16),
+            // The HTTP API on a free port of the gRPC host (127.0.0.1), never the default 8080.
+            LONGSHOT_HTTP: "true",
+            LONGSHOT_HTTP_PORT: "0",
             LONGSHOT_WINDOW_FRAMES: "17",
             LONGSHOT_WINDOW_OVERLAP: "4",
           }
@@ -173,14 +202,24 @@ export class Cluster {
   async startService(kind: ServiceKind, name: string): Promise<ServiceProcess> {
     const proc = spawnProcess(name, process.execPath, [main(kind)], { env: this.env(kind, name) });
     try {
-      const [, port] = await proc.waitForLine(/"port":(\d+)[^\n]*"msg":"[^"]*serving"/, 60_000);
+      // The gateway's line gives its HTTP port too ("httpPort"; null with --no-http).
+      const [, port, httpPort] = await proc.waitForLine(
+        /"port":(\d+)(?:[^\n]*?"httpPort":(\d+))?[^\n]*"msg":"[^"]*serving"/,
+        60_000,
+      );
       const address = `127.0.0.1:${port}`;
       await waitFor(
         `${name} at ${address} to report SERVING`,
         async () => (await checkHealth(address, "", { deadlineMs: 2000 })) === "SERVING",
         { timeoutMs: 20_000, intervalMs: 100 },
       );
-      const sp: ServiceProcess = { kind, name, proc, address };
+      const sp: ServiceProcess = {
+        kind,
+        name,
+        proc,
+        address,
+        ...(httpPort === undefined ? {} : { httpUrl: `http://127.0.0.1:${httpPort}` }),
+      };
       this.services.set(name, sp);
       if (kind === "gateway") {
         this.#client?.close();
@@ -218,6 +257,55 @@ export class Cluster {
     return this.service("gateway").address;
   }
 
+  /** The HTTP API of the current gateway process. */
+  get gatewayHttpUrl(): string {
+    const url = this.service("gateway").httpUrl;
+    if (url === undefined) throw new Error("the gateway serves no HTTP API");
+    return url;
+  }
+
+  /** GET /v1/videos/{id} of the gateway's HTTP API. */
+  async httpVideo(jobId: string): Promise<HttpVideo> {
+    const url = `${this.gatewayHttpUrl}/v1/videos/${encodeURIComponent(jobId)}`;
+    const res = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+    if (res.status !== 200) throw new Error(`GET ${url}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as HttpVideo;
+  }
+
+  /** The HTTP API shows a job as GetJob does: id, status, end time, last event, request, artifacts, error. */
+  async checkHttpVideo(job: Job): Promise<void> {
+    const v = await this.httpVideo(job.id);
+    assert.deepEqual(
+      {
+        id: v.id,
+        status: v.status,
+        completed_at: v.completed_at,
+        last_event_sequence: v.last_event_sequence,
+        request: { prompt: v.request.prompt, seed: v.request.seed, frames: v.request.frames },
+        artifacts: v.artifacts.map((a) => ({ format: a.format, bytes: a.bytes, sha256: a.sha256 })),
+        error: v.error === null ? null : { code: v.error.code, message: v.error.message },
+      },
+      {
+        id: job.id,
+        status: HTTP_STATUS[job.state],
+        completed_at: job.endTime === undefined ? null : Math.floor(job.endTime.getTime() / 1000),
+        last_event_sequence: Number(job.lastSequence),
+        request: {
+          prompt: job.request?.prompt ?? "",
+          seed: String(job.request?.seed ?? 0n),
+          frames: job.request?.frames ?? 0,
+        },
+        artifacts: job.artifacts.map((a) => ({
+          format: OutputFormat[a.format]?.replace("OUTPUT_FORMAT_", "").toLowerCase(),
+          bytes: Number(a.bytes),
+          sha256: a.sha256,
+        })),
+        error: job.error === undefined ? null : { code: job.error.code, message: job.error.reason },
+      },
+      `GET /v1/videos/${job.id} differs from GetJob`,
+    );
+  }
+
   /** A VideoService client of the current gateway process. */
   get client(): VideoClient {
     this.#client ??= createClient(VideoServiceService, this.gatewayAddress, { defaultDeadlineMs: 20_000 });
@@ -241,7 +329,10 @@ export class Cluster {
     return out;
   }
 
-  /** Follows a job through the gateway's WatchJob until its terminal event; returns the events and the final job. */
+  /**
+   * Follows a job through the gateway's WatchJob until its terminal event; returns the events and the final job
+   * (from GetJob, which the HTTP API's GET /v1/videos/{id} must match).
+   */
   async watch(jobId: string, timeoutMs: number): Promise<{ events: JobEvent[]; job: Job }> {
     const deadline = Date.now() + timeoutMs;
     const events: JobEvent[] = [];
@@ -264,6 +355,7 @@ export class Cluster {
     }
     const { job } = await this.client.getJob(GetJobRequest.create({ jobId }));
     if (job === undefined) throw new Error(`GetJob ${jobId} returned no job`);
+    await this.checkHttpVideo(job);
     return { events, job };
   }
 
