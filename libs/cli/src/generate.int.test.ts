@@ -270,8 +270,8 @@ describe("longshot generate, end to end", () => {
 /**
  * World prompts, one per motion (two held out of training), at seeds 1–6: both written here before the first run of
  * the 1.2.0 pack, never changed after seeing a video. The probe must read back the colour each one asks for in every
- * video (measured: colour right in MEASURED_COLOUR of the evaluated videos) and the motion in at least
- * MIN_MOTION_RIGHT of them. Within a video, result.json's probe and the probe of the MP4 a user watches agree.
+ * video (colour right in 99 of the 100 evaluated videos, docs/models.md) and the motion in at least
+ * MIN_MOTION_RIGHT of the 6. Within a video, result.json's probe and the probe of the MP4 a user watches agree.
  */
 const PROBED = [
   { prompt: "a red circle moving right on a dark blue background", seed: 1 },
@@ -281,8 +281,11 @@ const PROBED = [
   { prompt: "an orange triangle approaching on a black background", seed: 5 },
   { prompt: "a green triangle moving away on a gray background", seed: 6 }, // held out of training
 ];
-/** From the measured motion accuracy (docs/models.md): see the comment above. */
-const MIN_MOTION_RIGHT = 5;
+/**
+ * The pack moves the object the asked way in 79 of 100 evaluated videos (docs/models.md). At p = 0.79, six videos
+ * give at least 4 right with probability 0.89; a pack back at the 1.1.0 level (p = 0.46) would pass with 0.29.
+ */
+const MIN_MOTION_RIGHT = 4;
 
 describe("the bundled pack's videos show what the prompt asks (eval probe, default settings)", () => {
   let dir: string;
