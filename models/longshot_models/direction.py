@@ -35,10 +35,11 @@ HELD_ASIDE_SEED = 90_001
 ACCURACY_SEED = 90_002
 PER_MOTION = 6
 SENSITIVITY_TIMESTEPS = (999, 700, 400, 100)
-# A model reads the direction word when swapping the word costs loss and the sampled keyframes move the asked way.
-# The 1.1.0 model measured a loss gap of 0.0053 and 17/36 (docs/models.md): the bars are twice that gap and the
-# accuracy measured on the pack that replaced it, less its binomial standard error (see docs/models.md).
-MIN_LOSS_GAP = 0.01
+# A model reads the direction word when its sampled keyframes move the asked way and reversing a clip with its word
+# swapped changes its prediction less than reversing the clip alone. Measured (docs/models.md): the 1.1.0 model
+# 17/36, the 1.2.0 model 30/36 (0.83, binomial standard error 0.06); the bar is 27/36, the 1.2.0 accuracy less
+# about one standard error, so a borderline prompt that flips on another CPU or thread count does not fail it.
+# The loss gap is reported, not judged: the 1.1.0 model's (0.0053) and the 1.2.0 model's (0.0057) are alike.
 MIN_ACCURACY = 0.75
 
 
@@ -71,7 +72,7 @@ class DirectionReport:
     @property
     def reads_direction(self) -> bool:
         acc_ok = self.keyframe_accuracy is None or self.keyframe_accuracy >= MIN_ACCURACY
-        return self.loss_gap >= MIN_LOSS_GAP and acc_ok
+        return self.swapped_reversal_error < self.reversal_error and acc_ok
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "reads_direction": self.reads_direction}

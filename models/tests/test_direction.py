@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from longshot_models import direction, text, train, unet, world
 
@@ -54,5 +55,19 @@ def test_the_metric_fails_a_model_without_frame_order(meter: direction.Direction
     old = unet.UNetPseudo3D(unet.keyframe_config(relative_position_bias=False, frame_position_embedding=False, prompt_frame_conditioning=False))
     report = meter.measure(old, accuracy=False)
     assert report.reversal_error < 1e-4
-    assert abs(report.loss_gap) < direction.MIN_LOSS_GAP
+    assert abs(report.loss_gap) < 1e-3
     assert not report.reads_direction
+
+
+def test_the_metric_fails_the_1_1_0_keyframe_model(meter: direction.DirectionMeter) -> None:
+    # The weights pack 1.1.0 shipped (trained 12 400 steps without frame order): 17/36 measured, at chance.
+    model = unet.UNetPseudo3D(unet.keyframe_config(relative_position_bias=False, frame_position_embedding=False, prompt_frame_conditioning=False))
+    model.load_state_dict(load_file(str(Path(__file__).parent / "data" / "keyframe_unet-1.1.0.safetensors")))
+    report = meter.measure(model.eval())
+    assert not report.reads_direction, report.to_dict()
+    assert report.keyframe_accuracy is not None and report.keyframe_accuracy < direction.MIN_ACCURACY
+
+
+def test_the_shipped_keyframe_model_reads_the_direction_word(meter: direction.DirectionMeter) -> None:
+    report = meter.measure(train.load_unet("keyframe"))
+    assert report.reads_direction, report.to_dict()
