@@ -300,7 +300,9 @@ describe("the bundled pack's videos show what the prompt asks (eval probe, defau
     await rm(dir, { recursive: true, force: true });
   });
 
-  test(`${PROBED.length} prompts at seeds 1–${PROBED.length}: colour in every video, motion in ≥ ${MIN_MOTION_RIGHT}`, { timeout: 900_000 }, async (t) => {
+  test(`${PROBED.length} prompts at seeds 1–${PROBED.length}: colour in every video, motion in ≥ ${MIN_MOTION_RIGHT}`, {
+    timeout: 900_000,
+  }, async (t) => {
     const motionWrong: string[] = [];
     for (const { prompt, seed } of PROBED) {
       const out = path.join(dir, prompt.replaceAll(" ", "-"));
@@ -311,7 +313,9 @@ describe("the bundled pack's videos show what the prompt asks (eval probe, defau
       assert.equal(result.frames, 65);
       assert.ok(result.probe !== null);
       const { want, got, smooth, maxStepRatio } = result.probe;
-      t.diagnostic(`seed ${seed} ${prompt}: ${JSON.stringify(got)}, smooth ${smooth} (max step ${maxStepRatio.toFixed(1)}× median)`);
+      t.diagnostic(
+        `seed ${seed} ${prompt}: ${JSON.stringify(got)}, smooth ${smooth} (max step ${maxStepRatio.toFixed(1)}× median)`,
+      );
       assert.equal(got.colour, want.colour, `colour of the object in ${out}`);
       if (got.motion !== want.motion) motionWrong.push(`seed ${seed} "${prompt}": ${got.motion}`);
       // The MP4 a user watches says the same as the frames.
