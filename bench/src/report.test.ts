@@ -200,9 +200,28 @@ describe("report tables", () => {
     const { markdown } = render([{ name: "cluster-x.json", result: parsed }]);
     assert.equal(
       tableRow(markdown, "| 2 |"),
-      "| 2 | 41.0 | +5.0 s | 4.0 (8 jobs, 4 in flight) | 5.0 | 80 % | interpolation | ✓ |",
+      "| 2 | 41.0 | +5.0 s | 4.0 (8 jobs, 4 in flight) | 5.0 | 80 % | interpolation | ✓ all |",
     );
     assert.doesNotMatch(markdown, /Not measured yet/);
+    // Videos the pack gets wrong do not hide the pipeline's seconds: the verdict stands beside them.
+    const point = cluster.points[0] as ClusterResults["points"][number];
+    const failing = {
+      ...cluster,
+      points: [
+        {
+          ...point,
+          probeOk: false,
+          probeFailures: ["job 1: the video failed the probe (see x)", "job 4: the video failed the probe (see y)"],
+        },
+      ],
+    };
+    const withFailures = render([
+      { name: "cluster-y.json", result: parseResultFile("cluster.json", JSON.parse(JSON.stringify(failing))) },
+    ]);
+    assert.equal(
+      tableRow(withFailures.markdown, "| 2 |"),
+      "| 2 | 41.0 | +5.0 s | 4.0 (8 jobs, 4 in flight) | 5.0 | 80 % | interpolation | ✗ 2 failed (job 1, job 4) |",
+    );
   });
 });
 
