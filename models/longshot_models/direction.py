@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +45,6 @@ MIN_ACCURACY = 0.75
 
 def swapped(spec: world.ClipSpec) -> world.ClipSpec:
     """The same clip asked the opposite way: the prompt's direction word swapped, nothing else."""
-    from dataclasses import replace
-
     return replace(spec, motion=OPPOSITE[spec.motion])
 
 
