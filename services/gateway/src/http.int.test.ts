@@ -214,7 +214,9 @@ describe("HTTP API (gateway in process, real NATS and S3, in-process stage worke
     assert.equal(created.headers.get("location"), `/v1/videos/${video.id}`);
     assert.ok(validateVideo(video), JSON.stringify(validateVideo));
     assert.equal(video.object, "video");
-    assert.equal(video.status, "queued");
+    // Create answers with the job as it stands (gRPC Generate's GetJob): the in-process keyframe worker may already
+    // have started it.
+    assert.ok(["queued", "in_progress"].includes(video.status), video.status);
     assert.equal(video.model, "tiny-pack");
     assert.equal(video.size, "16x16");
     assert.equal(video.seconds, "2.125");
