@@ -71,10 +71,11 @@ describe("runStageWorker (real nats-server)", { timeout: 90_000 }, () => {
     await servers?.stop();
   });
 
-  it("reports stage_started, throttled step_progress and stage_completed, then publishes the result", async () => {
-    const w = await runStageWorker({
+  /** A worker whose tasks run 20 steps of 25 ms, reporting each step. */
+  function steppingWorker(consumer: "keyframe" | "interpolation") {
+    return runStageWorker({
       js: bus.js,
-      consumer: "keyframe",
+      consumer,
       pullExpiresMs: 1000,
       progressIntervalMs: 200,
       workerId: "test-host/42",
@@ -87,6 +88,10 @@ describe("runStageWorker (real nats-server)", { timeout: 90_000 }, () => {
         return resultFor(task);
       },
     });
+  }
+
+  it("reports stage_started, throttled step_progress and stage_completed, then publishes the result", async () => {
+    const w = await steppingWorker("keyframe");
     workers.push(w);
     const task = makeTask("ev1", "keyframe", "ev1/keyframe");
     await publishTask(bus.js, task);
@@ -123,21 +128,7 @@ describe("runStageWorker (real nats-server)", { timeout: 90_000 }, () => {
   });
 
   it("an interpolation window reports only step_progress, with its window, index and the level's window count", async () => {
-    const w = await runStageWorker({
-      js: bus.js,
-      consumer: "interpolation",
-      pullExpiresMs: 1000,
-      progressIntervalMs: 200,
-      workerId: "test-host/42",
-      logger: testLogger("stage-worker"),
-      handle: async (task, ctx) => {
-        for (let step = 1; step <= 20; step++) {
-          await delay(25);
-          ctx.progress(step, 20);
-        }
-        return resultFor(task);
-      },
-    });
+    const w = await steppingWorker("interpolation");
     workers.push(w);
     const task = makeTask("ev2", "interpolation", "ev2/interp1/w4-13");
     const windowTask: StageTask = {

@@ -4,9 +4,17 @@
  * jobs as with the real services. Not exported from the package.
  */
 import { type LatentRef as BlobLatentRef, putTensor, type S3BlobStore } from "@longshot/blob";
-import { type Bus, runStageWorker, type StageHandler, type StageName, type Worker } from "@longshot/bus";
+import { type Bus, replayEvents, runStageWorker, type StageHandler, type StageName, type Worker } from "@longshot/bus";
 import { createLogger } from "@longshot/core";
-import { Artifact, dataTypeOf, type LatentRef, OutputFormat, StageResult, type StageTask } from "@longshot/proto";
+import {
+  Artifact,
+  dataTypeOf,
+  type JobEvent,
+  type LatentRef,
+  OutputFormat,
+  StageResult,
+  type StageTask,
+} from "@longshot/proto";
 import { Tensor } from "@longshot/tensor";
 import { textKey } from "./plan.js";
 
@@ -53,4 +61,17 @@ export function startFakeWorker(bus: Bus, consumer: StageName, handle: StageHand
     progressIntervalMs: 0,
     handle,
   });
+}
+
+/** Every event of `jobId` recorded so far (a replay from sequence 1 that stops after 5 s). */
+export async function recordedEvents(bus: Bus, jobId: string): Promise<JobEvent[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 5000);
+  const out: JobEvent[] = [];
+  try {
+    for await (const e of replayEvents(bus.js, jobId, 1n, { signal: ac.signal })) out.push(e);
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
 }

@@ -11,12 +11,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type Bus, connectBus, isTerminalState, replayEvents, type Worker } from "@longshot/bus";
+import { type Bus, connectBus, isTerminalState, type Worker } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
-import { GenerateRequest, type JobEvent, JobState, Stage, type StageTask } from "@longshot/proto";
+import { GenerateRequest, JobState, Stage, type StageTask } from "@longshot/proto";
 import { startServers, waitFor } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
-import { fakeStage, startFakeWorker } from "./fake-stages.js";
+import { fakeStage, recordedEvents, startFakeWorker } from "./fake-stages.js";
 import { type GatewayService, startGatewayService } from "./server.js";
 import { gatewayArgs, type Servers } from "./test-args.js";
 
@@ -66,18 +66,6 @@ describe("job events (gateway in process, real NATS and S3, in-process stage wor
     await servers?.stop();
   });
 
-  async function eventsOf(jobId: string): Promise<JobEvent[]> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), 5000);
-    const out: JobEvent[] = [];
-    try {
-      for await (const e of replayEvents(bus.js, jobId, 1n, { signal: ac.signal })) out.push(e);
-    } finally {
-      clearTimeout(timer);
-    }
-    return out;
-  }
-
   it("65 frames: one stage_started / stage_completed per stage and level, window counts in total_tasks and step events", async () => {
     const { job: queued } = await gateway.service.generate(
       GenerateRequest.create({ prompt: "events", frames: 65, keyframeSteps: 2, interpolationSteps: 3 }),
@@ -100,7 +88,7 @@ describe("job events (gateway in process, real NATS and S3, in-process stage wor
     );
     assert.equal(job.state, JobState.JOB_STATE_SUCCEEDED, `${job.error?.code} ${job.error?.reason}`);
 
-    const events = await eventsOf(job.id);
+    const events = await recordedEvents(bus, job.id);
     assert.deepEqual(
       events.map((e) => e.sequence),
       events.map((_, i) => BigInt(i + 1)),

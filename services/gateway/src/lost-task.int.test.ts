@@ -17,17 +17,16 @@ import {
   type Bus,
   connectBus,
   isTerminalState,
-  replayEvents,
   runStageWorker,
   runWorker,
   TASKS_STREAM,
   type Worker,
 } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
-import { GenerateRequest, type Job, type JobEvent, JobState, OutputFormat, Stage, StageTask } from "@longshot/proto";
+import { GenerateRequest, type Job, JobState, OutputFormat, Stage, StageTask } from "@longshot/proto";
 import { startServers, TestClock, waitFor } from "@longshot/testing";
 import { gatewayConfigSchema } from "./config.js";
-import { fakeStage } from "./fake-stages.js";
+import { fakeStage, recordedEvents } from "./fake-stages.js";
 import type { TaskRecord } from "./run-record.js";
 import { type GatewayService, RECONCILE_INTERVAL_MS, startGatewayService } from "./server.js";
 import { gatewayArgs, type Servers } from "./test-args.js";
@@ -138,18 +137,6 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     );
   }
 
-  async function eventsOf(jobId: string): Promise<JobEvent[]> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), 5000);
-    const out: JobEvent[] = [];
-    try {
-      for await (const e of replayEvents(bus.js, jobId, 1n, { signal: ac.signal })) out.push(e);
-    } finally {
-      clearTimeout(timer);
-    }
-    return out;
-  }
-
   it("a task still waiting in its work queue is not published again, however long it waits", async () => {
     const jobId = await generate("queued for long");
     const published = await taskRecord(jobId, "keyframe");
@@ -238,7 +225,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
       ["interp1:0-17", 2, 1, true],
       ["keyframe", 2, 1, true],
     ]);
-    const terminal = (await eventsOf(jobId)).filter((e) =>
+    const terminal = (await recordedEvents(bus, jobId)).filter((e) =>
       ["completed", "failed", "cancelled"].includes(e.event?.$case ?? ""),
     );
     assert.deepEqual(
@@ -276,7 +263,7 @@ describe("lost tasks (gateway in process, real NATS and S3, in-process stage wor
     assert.ok(took >= 3 * TASK_TIMEOUT_MS, `failed after ${took} ms, before three task timeouts`);
     const kf = await taskRecord(jobId, "keyframe");
     assert.equal(kf.republished, 2);
-    const failed = (await eventsOf(jobId)).at(-1)?.event;
+    const failed = (await recordedEvents(bus, jobId)).at(-1)?.event;
     assert.ok(failed?.$case === "failed", `last event ${failed?.$case}`);
     assert.equal(failed.value.code, "DEADLINE_EXCEEDED");
     assert.equal(failed.value.stage, Stage.STAGE_KEYFRAME);
