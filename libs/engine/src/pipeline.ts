@@ -54,6 +54,11 @@ export interface GenerateControl {
   onProgress?: ((event: ProgressEvent) => void) | undefined;
   /** Aborting stops the generation between steps (a step already running is abandoned): CancelledError. */
   signal?: AbortSignal | undefined;
+  /**
+   * Called with each stage's latents as soon as they exist, before the next stage starts: "keyframes"
+   * `[1, C, K, h, w]` (e.g. for keyframe previews while the rest runs), then "interp1", "interp2", ….
+   */
+  onLatents?: ((name: string, latents: Tensor<"float32">) => void) | undefined;
 }
 
 /** Wall time per stage in milliseconds. */
@@ -195,6 +200,7 @@ export class Engine {
     });
     const keyframesMs = performance.now() - t;
     const latents: Record<string, Tensor<"float32">> = { [KEYFRAME_STREAM]: lat };
+    control.onLatents?.(KEYFRAME_STREAM, lat);
 
     // 3. Interpolation levels: K → (K − 1)·f + 1 → … → frames.
     const levelMs: number[] = [];
@@ -243,6 +249,7 @@ export class Engine {
         });
       }
       latents[stream] = lat;
+      control.onLatents?.(stream, lat);
       levelMs.push(performance.now() - t);
     }
 
