@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from . import diffusion, text, train, unet, vae, world
+from . import diffusion, graph, text, train, unet, vae, world
 
 PACK_NAME = "shapes-mini"
 PACK_VERSION = "1.2.0"
@@ -30,21 +31,28 @@ LATENT = 16
 
 
 class KeyframeGraph(nn.Module):
-    def __init__(self, model: unet.UNetPseudo3D) -> None:
+    """The keyframe UNet as exported. `fast` (the default) computes it as graph.FastUNet does (the layout and the
+    fused attention onnxruntime runs fastest); fast=False is the training module's own forward."""
+
+    def __init__(self, model: unet.UNetPseudo3D, fast: bool = True) -> None:
         super().__init__()
         self.model = model
+        self.net: nn.Module = graph.FastUNet(model) if fast else model
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.model(sample, timestep, encoder_hidden_states)
+        return self.net(sample, timestep, encoder_hidden_states)
 
 
 class InterpolationGraph(nn.Module):
-    def __init__(self, model: unet.UNetPseudo3D) -> None:
+    """The interpolation UNet as exported; `fast` as for KeyframeGraph."""
+
+    def __init__(self, model: unet.UNetPseudo3D, fast: bool = True) -> None:
         super().__init__()
         self.model = model
+        self.net: nn.Module = graph.FastUNet(model) if fast else model
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor, frame_stride: torch.Tensor) -> torch.Tensor:
-        return self.model(sample, timestep, encoder_hidden_states, frame_stride)
+        return self.net(sample, timestep, encoder_hidden_states, frame_stride)
 
 
 def _io(name: str, dtype: str, shape: list[object]) -> dict[str, object]:
@@ -106,6 +114,7 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, contr
             output_names=[o["name"] for o in contract["outputs"]],  # type: ignore[index,union-attr]
             dynamic_axes=_dynamic_axes(contract),
             opset_version=OPSET,
+            custom_opsets={graph.MS_DOMAIN: 1},
             dynamo=False,
         )
     _pin_static_dims(path, contract)
@@ -163,7 +172,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, object]]) -> dict[str, object]:
+# A word: a run of letters or digits (the CLI splits a prompt the same way).
+WORD = re.compile(r"[^\W_]+")
+
+
+def vocabulary() -> list[str]:
+    """Every word of the world's training prompts (world.all_prompts), lower case, sorted: pack.json
+    `text.vocabulary`, which the CLI checks a prompt against to warn about words the pack never saw."""
+    return sorted({w for p in world.all_prompts() for w in WORD.findall(p.lower())})
+
+
+def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, object]], preview_rgb: dict[str, object] | None = None) -> dict[str, object]:
+    """pack.json for the files in `out`. `preview_rgb` is `latent.previewRgb` (preview.fit_preview, fitted when None)."""
+    if preview_rgb is None:
+        from . import preview
+
+        preview_rgb = preview.fit_preview()[0].to_manifest()
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "pack.json")
     return {
         "format": "longshot.pack/v1",
@@ -171,14 +195,36 @@ def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, objec
         "version": PACK_VERSION,
         "description": "Miniature pseudo-3D latent video diffusion trained on longshot's synthetic shapes world (64x64, 16 fps).",
         "video": {"width": world.SIZE, "height": world.SIZE, "channels": 3, "fps": 16, "keyframes": 5, "keyframeStride": 16, "interpolationFactor": 4, "frames": [17, 65, 257], "defaultFrames": 65},
-        "latent": {"channels": 4, "height": LATENT, "width": LATENT, "downsample": world.SIZE // LATENT, "scalingFactor": scale, "layout": "BCFHW"},
-        "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN},
+        "latent": {"channels": 4, "height": LATENT, "width": LATENT, "downsample": world.SIZE // LATENT, "scalingFactor": scale, "layout": "BCFHW", "previewRgb": preview_rgb},
+        "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN, "vocabulary": vocabulary()},
         "scheduler": diffusion.SCHEDULER_CONFIG,
         "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 10, "guidance": 1.0, "strength": INTERP_STRENGTH}},
         "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW},
         "graphs": contracts,
         "files": [{"path": p.relative_to(out).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],
     }
+
+
+def write_manifest_only(out: Path) -> tuple[dict[str, object], list[str]]:
+    """Rewrites `out`/pack.json from build_manifest without exporting any graph (the files on disk are hashed as
+    they are). Returns the manifest and the dotted paths of the fields that changed, for the caller to check."""
+    path = out / "pack.json"
+    if not path.is_file():
+        raise SystemExit(f"--manifest-only: {path} does not exist (export the pack first)")
+    before = json.loads(path.read_text())
+    _, scale = train.load_vae()
+    manifest = build_manifest(out, scale, graph_contracts())
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest, _changed(before, json.loads(path.read_text()))
+
+
+def _changed(a: object, b: object, at: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [c for k in sorted(set(a) | set(b), key=str) for c in _changed(a.get(k, _MISSING), b.get(k, _MISSING), f"{at}.{k}" if at else str(k))]
+    return [] if a == b else [at or "(root)"]
+
+
+_MISSING = object()
 
 
 def parity(pack: Path, frames: tuple[int, ...] = (5, 17, 65, 257)) -> dict[str, float]:
@@ -246,7 +292,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--skip-parity", action="store_true")
+    ap.add_argument("--manifest-only", action="store_true", help="rewrite DIR/pack.json from the files already in DIR (no graph export, no parity); prints the fields that changed")
     args = ap.parse_args(argv)
+    if args.manifest_only:
+        manifest, changed = write_manifest_only(args.out)
+        print(f"pack.json of {manifest['name']} {manifest['version']} rewritten in {args.out}; changed: {', '.join(changed) or 'nothing'}")
+        return
     manifest = export_pack(args.out)
     total = sum(f["bytes"] for f in manifest["files"])  # type: ignore[index,union-attr]
     print(f"pack {manifest['name']} {manifest['version']} written to {args.out} ({total / 1e6:.1f} MB)")

@@ -12,6 +12,7 @@ export {
   PACK_DTYPES,
   PACK_FORMAT,
   type PackManifest,
+  type PreviewRgbSpec,
   type SchedulerConfig,
   type StageDefaults,
   type TensorSpec,

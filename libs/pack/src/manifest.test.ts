@@ -7,6 +7,8 @@ import { readManifestJson } from "./testing.js";
 /** The runtime's test pack (libs/runtime/fixtures/tiny-pack; this file runs from libs/pack/dist/). */
 const TINY_PACK = fileURLToPath(new URL("../../runtime/fixtures/tiny-pack", import.meta.url));
 const readTinyManifest = () => readManifestJson(TINY_PACK);
+/** The bundled pack (models/packs/shapes-mini). */
+const BUNDLED_PACK = fileURLToPath(new URL("../../../models/packs/shapes-mini", import.meta.url));
 
 // biome-ignore lint/suspicious/noExplicitAny: tests reach into arbitrary pack.json fields
 async function mutated(edit: (m: any) => void): Promise<string[]> {
@@ -195,6 +197,71 @@ describe("validateManifest", () => {
     assert.deepEqual(problems, [
       'pack.json: scheduler.prediction_type: expected one of epsilon,v_prediction,sample, got "eps"',
     ]);
+  });
+
+  it("accepts latent.previewRgb and text.vocabulary, and reads the bundled pack's", async () => {
+    const problems = await mutated((m) => {
+      m.latent.previewRgb = {
+        weights: [
+          [0.1, 0.2, 0.3, 0.4],
+          [0, 0, 0, 0],
+          [-1, 1, -1, 1],
+        ],
+        bias: [0.5, 0.5, 0.5],
+      };
+      m.text.vocabulary = ["a", "ball", "red", "été", "2"];
+    });
+    assert.deepEqual(problems, []);
+    const bundled = validateManifest(await readManifestJson(BUNDLED_PACK));
+    assert.deepEqual(bundled.problems, []);
+    const preview = bundled.manifest?.latent.previewRgb;
+    assert.equal(preview?.weights.length, 3);
+    for (const row of preview?.weights ?? []) assert.equal(row.length, bundled.manifest?.latent.channels);
+    const vocabulary = bundled.manifest?.text.vocabulary ?? [];
+    assert.ok(vocabulary.includes("red") && vocabulary.includes("left"), vocabulary.join(","));
+    assert.deepEqual([...vocabulary].sort(), vocabulary, "the bundled vocabulary is sorted");
+  });
+
+  it("reports a malformed previewRgb with its path", async () => {
+    const problems = await mutated((m) => {
+      m.latent.previewRgb = {
+        weights: [
+          [0.1, 0.2, 0.3],
+          [0, 0, 0, 0],
+          [0, 0, "1", 0],
+        ],
+        bias: [0.5, 0.5],
+        gain: 2,
+      };
+    });
+    assert.deepEqual(problems.sort(), [
+      "pack.json: latent.previewRgb.bias: expected 3 numbers, got [0.5,0.5]",
+      "pack.json: latent.previewRgb.gain: unknown field (expected one of weights,bias)",
+      "pack.json: latent.previewRgb.weights[0]: expected 4 numbers (latent.channels), got 3",
+      'pack.json: latent.previewRgb.weights[2][2]: expected a finite number, got "1"',
+    ]);
+    const rows = await mutated((m) => {
+      m.latent.previewRgb = { weights: [[0, 0, 0, 0]], bias: [0, 0, 0] };
+    });
+    assert.deepEqual(rows, ["pack.json: latent.previewRgb.weights: expected 3 rows (R, G, B)"]);
+  });
+
+  it("reports vocabulary entries that are not lower-case words, and duplicates", async () => {
+    const problems = await mutated((m) => {
+      m.text.vocabulary = ["red", "Blue", "dark blue", 7, "red"];
+    });
+    assert.deepEqual(problems.sort(), [
+      'pack.json: text.vocabulary[1]: expected a lower-case word of letters or digits, got "Blue"',
+      'pack.json: text.vocabulary[2]: expected a lower-case word of letters or digits, got "dark blue"',
+      "pack.json: text.vocabulary[3]: expected a string, got 7",
+      'pack.json: text.vocabulary[4]: duplicate word "red"',
+    ]);
+    assert.deepEqual(
+      await mutated((m) => {
+        m.text.vocabulary = "red ball";
+      }),
+      ['pack.json: text.vocabulary: expected an array, got "red ball"'],
+    );
   });
 
   it("reports unknown top-level fields", async () => {

@@ -131,6 +131,20 @@ const videoSchema = closed({
   }
 }, ALWAYS);
 
+const finite = z.number({ error: (i) => `expected a finite number, got ${got(i)}` });
+const numbers = (n: number) =>
+  list(finite).refine((v) => v.length === n, { error: (i) => `expected ${n} numbers, got ${got(i)}` });
+
+/**
+ * A keyframe preview without the VAE (a "latent2rgb" preview): RGB in [0, 1] = weights · latent + bias per latent
+ * pixel, on the model-space latents the UNets produce (already times scalingFactor). 3 rows (R, G, B) of
+ * latent.channels numbers each (checked against latent.channels below), and 3 biases.
+ */
+const previewRgbSchema = closed({
+  weights: list(list(finite)).refine((v) => v.length === 3, "expected 3 rows (R, G, B)"),
+  bias: numbers(3),
+});
+
 const latentSchema = closed({
   channels: count,
   height: count,
@@ -138,9 +152,42 @@ const latentSchema = closed({
   downsample: count,
   scalingFactor: positive,
   layout: oneOf(["BCFHW"]),
-});
+  previewRgb: previewRgbSchema.optional(),
+}).superRefine((latent: unknown, ctx) => {
+  if (!isObj(latent) || !isObj(latent.previewRgb) || !Array.isArray(latent.previewRgb.weights)) return;
+  const channels = valid(count, latent.channels);
+  if (channels === undefined) return;
+  latent.previewRgb.weights.forEach((row, i) => {
+    if (Array.isArray(row) && row.length !== channels) {
+      const message = `expected ${channels} numbers (latent.channels), got ${row.length}`;
+      ctx.addIssue({ code: "custom", path: ["previewRgb", "weights", i], message });
+    }
+  });
+}, ALWAYS);
 
-const textSchema = closed({ tokenizer: relPath, tokenizerConfig: relPath, maxTokens: count, hiddenSize: count });
+/** A word as the CLI splits a prompt: lower-case letters and digits. */
+const WORD = /^[\p{Ll}\p{Lo}\p{Nd}]+$/u;
+/** Every word of the prompts the pack was trained on: the CLI warns about a prompt's other words. */
+const vocabularySchema = list(
+  anyString.refine((v) => WORD.test(v), {
+    error: (i) => `expected a lower-case word of letters or digits, got ${got(i)}`,
+  }),
+).superRefine((words: unknown, ctx) => {
+  if (!Array.isArray(words)) return;
+  const seen = new Set<unknown>();
+  words.forEach((w, i) => {
+    if (seen.has(w)) ctx.addIssue({ code: "custom", path: [i], message: `duplicate word ${JSON.stringify(w)}` });
+    seen.add(w);
+  });
+}, ALWAYS);
+
+const textSchema = closed({
+  tokenizer: relPath,
+  tokenizerConfig: relPath,
+  maxTokens: count,
+  hiddenSize: count,
+  vocabulary: vocabularySchema.optional(),
+});
 
 /** A diffusers scheduler config (snake_case keys as in scheduler_config.json); other keys pass through. */
 const schedulerSchema = z
@@ -482,6 +529,7 @@ export type TensorSpec = z.infer<typeof tensorSchema>;
 export type GraphSpec = z.infer<typeof graphSchema>;
 export type VideoSpec = z.infer<typeof videoSchema>;
 export type LatentSpec = z.infer<typeof latentSchema>;
+export type PreviewRgbSpec = z.infer<typeof previewRgbSchema>;
 export type TextSpec = z.infer<typeof textSchema>;
 export type SchedulerConfig = z.infer<typeof schedulerSchema>;
 export type StageDefaults = z.infer<typeof defaultsSchema>["keyframe"];
