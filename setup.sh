@@ -6,8 +6,9 @@
 #   2. npm dependencies (npm ci on a fresh checkout; skipped when nothing changed since the last run).
 #   3. npm run build (tsc -b, incremental).
 #   4. Python venv for models/ (models/.venv) from models/requirements.txt, when that file exists.
-#   5. System tools: nats-server (tests start their own servers) and ffmpeg (MP4 muxing; the npm
-#      package @ffmpeg-installer/ffmpeg is the fallback). Installed with apt-get when root.
+#   5. System tools: nats-server (tests start their own servers), ffmpeg (MP4 muxing; the npm
+#      package @ffmpeg-installer/ffmpeg is the fallback) and chromium (the web page's browser tests,
+#      driven by puppeteer-core, which downloads no browser). Installed with apt-get when root.
 #
 # Environment: LONGSHOT_SKIP_APT=1 skips apt-get; LONGSHOT_SKIP_PYTHON=1 skips the venv;
 # LONGSHOT_NODE=/path/to/node forces a node binary.
@@ -112,16 +113,18 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-step "system tools (nats-server, ffmpeg)"
+step "system tools (nats-server, ffmpeg, chromium)"
 # Debian installs nats-server into /usr/sbin, which a non-root PATH often lacks; the test harness
 # (@longshot/testing) looks there too.
 tool_path() { command -v "$1" 2>/dev/null || { [[ -x "/usr/sbin/$1" ]] && echo "/usr/sbin/$1"; }; }
 missing=()
 tool_path nats-server >/dev/null || missing+=(nats-server)
 tool_path ffmpeg >/dev/null || missing+=(ffmpeg)
+tool_path chromium >/dev/null || missing+=(chromium)
 if [[ ${#missing[@]} -eq 0 ]]; then
   note "$("$(tool_path nats-server)" --version 2>&1 | head -n1)"
   note "ffmpeg: $(ffmpeg -hide_banner -version 2>&1 | head -n1)"
+  note "chromium: $(chromium --version 2>/dev/null | head -n1)"
 elif [[ -n "${LONGSHOT_SKIP_APT:-}" ]]; then
   note "missing: ${missing[*]} (LONGSHOT_SKIP_APT is set; install them yourself)"
 elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -142,6 +145,9 @@ else
       ffmpeg)
         note "ffmpeg not found: MP4 muxing falls back to the bundled @ffmpeg-installer/ffmpeg." \
           "For a newer build: 'sudo apt-get install ffmpeg'." ;;
+      chromium)
+        note "MISSING chromium: the web page's browser tests need it. Install it, e.g. 'sudo apt-get install chromium'" \
+          "(Debian/Ubuntu), or set CHROMIUM_BIN to a Chromium binary." ;;
     esac
   done
 fi
