@@ -32,4 +32,12 @@ export {
   type RunFfmpegOptions,
   runFfmpeg,
 } from "./ffmpeg.js";
+export {
+  type KeyframePreviewOptions,
+  keyframePreviewImage,
+  keyframePreviewPng,
+  NoPreviewMapError,
+  type PreviewLatentSpec,
+  type PreviewRgb,
+} from "./keyframe-preview.js";
 export { checkImage, decodePng, encodePng, type RgbImage, readPng } from "./png.js";
