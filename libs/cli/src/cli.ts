@@ -2,10 +2,11 @@
 import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
 import { suggest, UsageError } from "./args.js";
 import { generateCommand } from "./generate.js";
-import { generateHelp, mainHelp, probeHelp } from "./help.js";
+import { generateHelp, mainHelp, probeHelp, serveHelp } from "./help.js";
 import type { CliIo } from "./io.js";
 import { cliVersion } from "./paths.js";
 import { probeCommand } from "./probe-command.js";
+import { serveCommand } from "./serve.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -15,6 +16,7 @@ export const EXIT_INTERRUPTED = 130;
 const COMMANDS: Record<string, (argv: readonly string[], io: CliIo) => Promise<number>> = {
   generate: generateCommand,
   probe: probeCommand,
+  serve: serveCommand,
 };
 
 function errorText(prefix: string, message: string): string {
@@ -30,7 +32,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
   if (first === "--help" || first === "-h" || first === "help") {
     const topic = first === "help" ? rest[0] : undefined;
-    io.stdout.write(topic === "generate" ? generateHelp() : topic === "probe" ? probeHelp() : mainHelp());
+    const help = { generate: generateHelp, probe: probeHelp, serve: serveHelp }[topic ?? ""];
+    io.stdout.write(help?.() ?? mainHelp());
     return EXIT_OK;
   }
   if (first === "--version" || first === "-v") {

@@ -10,6 +10,7 @@ export function mainHelp(): string {
 Usage:
   longshot generate --prompt "…" [options]   generate a video (longshot generate --help)
   longshot probe DIR|VIDEO [--prompt "…"]     score a video with the eval probe (longshot probe --help)
+  longshot serve [--port N] [--out DIR]       the HTTP API (and web page) on this machine (longshot serve --help)
   longshot --help | --version
 
 Example:
@@ -93,5 +94,28 @@ synthetic shapes world, e.g. "a red circle moving right on a dark blue backgroun
   --json              print the score and the object's tracks as JSON
   --check             exit with code 3 unless colour, shape, motion, background and smoothness all match
   -h, --help          this help
+`;
+}
+
+export function serveHelp(): string {
+  return `Usage: longshot serve [options]
+
+Serves the HTTP JSON API of the gateway (docs/http-api.md: POST /v1/videos, GET /v1/videos/{id}/events,
+/content, /openapi.json, …) from this process, with the embedded engine: no NATS, S3 or gRPC. Prints the URL
+it listens on. Jobs run one at a time with the pack's models loaded once; each job has its own folder
+OUT/<job id>/ (job.json with its settings and events, keyframes.safetensors, video.mp4 …), so a restarted
+serve lists and serves the jobs of the last one. A job that was running when the process died is listed as
+failed. Ctrl-C or SIGTERM stops: the running job and the queued ones are cancelled, then it exits 0.
+
+Options:
+  --host ADDRESS             address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)
+  --port N                   port (default 8080; 0 picks a free one, printed)
+  --out DIR                  output root, one folder per job (default: out)
+  --pack DIR                 model pack; default: $LONGSHOT_PACK, else ${BUNDLED_PACK} in the repository
+  --threads N                onnxruntime threads per session; default: onnxruntime decides
+  --ep cpu|cuda              execution provider (default cpu; cuda never falls back to cpu)
+  --max-active-jobs N        jobs queued or running at most (default 16); beyond, POST /v1/videos answers 429
+  --quiet                    log warnings and errors only
+  -h, --help                 this help
 `;
 }

@@ -568,9 +568,9 @@ export class Coordinator {
     if (!run.terminalEventPublished) await this.#publishTerminalEvent(job, run);
     if (!run.cleanedUp) {
       if (job.state === JobState.JOB_STATE_SUCCEEDED) {
-        // Everything under jobs/<id>/ but the artifacts: the planned intermediates, and whatever else a
-        // stage left there (e.g. the decoder's manifest).
-        const keep = new Set(job.artifacts.map((a) => a.uri));
+        // Everything under jobs/<id>/ but the artifacts and the keyframe latents (the HTTP API's spritesheet):
+        // the planned intermediates, and whatever else a stage left there (e.g. the decoder's manifest).
+        const keep = new Set([...job.artifacts.map((a) => a.uri), this.#o.store.uriFor(keyframesKey(jobId))]);
         const listed = await this.#listKeys(jobPrefix(jobId));
         const keys = new Set([...intermediateKeys(jobId, run.plan), ...listed]);
         await forEachLimit(

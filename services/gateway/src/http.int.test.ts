@@ -18,6 +18,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Bus, connectBus, type Worker } from "@longshot/bus";
 import { createLogger, loadConfig } from "@longshot/core";
+import { malformedRequests } from "@longshot/http-api/cases";
 import { encodeGif, encodeMp4, inspectVideo } from "@longshot/media";
 import { Artifact, OutputFormat, StageResult, type StageTask } from "@longshot/proto";
 import { initTelemetry, type Telemetry } from "@longshot/telemetry";
@@ -386,64 +387,39 @@ describe("HTTP API (gateway in process, real NATS and S3, in-process stage worke
 
   it("answers malformed requests 400 (413, 415) naming the field, and creates no job", async () => {
     const before = (await api("GET", "/v1/videos?limit=1000")).json.data.length;
-    const tooLong = "x".repeat(MAX_BODY);
-    const cases: Array<[string, { body?: unknown; raw?: string; headers?: Record<string, string> }, number, string]> = [
-      ["missing prompt", { body: { frames: 17 } }, 400, "prompt"],
-      ["empty prompt", { body: { prompt: " " } }, 400, "prompt"],
-      ["prompt of the wrong type", { body: { prompt: 5 } }, 400, "prompt"],
-      ["steps out of range (0)", { body: { prompt: "x", keyframe_steps: 0 } }, 400, "keyframe_steps"],
-      ["steps out of range (max)", { body: { prompt: "x", interpolation_steps: 151 } }, 400, "interpolation_steps"],
-      ["negative steps", { body: { prompt: "x", keyframe_steps: -1 } }, 400, "keyframe_steps"],
-      ["steps as a string", { body: { prompt: "x", keyframe_steps: "5" } }, 400, "keyframe_steps"],
-      ["steps not an integer", { body: { prompt: "x", keyframe_steps: 2.5 } }, 400, "keyframe_steps"],
-      ["guidance as a boolean", { body: { prompt: "x", keyframe_guidance: true } }, 400, "keyframe_guidance"],
-      ["frames the pack has not", { body: { prompt: "x", frames: 257 } }, 400, "frames"],
-      ["negative seed", { body: { prompt: "x", seed: -1 } }, 400, "seed"],
-      ["seed beyond uint64", { body: { prompt: "x", seed: "99999999999999999999" } }, 400, "seed"],
-      ["seed of letters", { body: { prompt: "x", seed: "abc" } }, 400, "seed"],
-      ["unknown sampler", { body: { prompt: "x", sampler: "fancy" } }, 400, "sampler"],
-      ["unknown output format", { body: { prompt: "x", output_formats: ["mp4", "avi"] } }, 400, "output_formats[1]"],
-      ["unknown field", { body: { prompt: "x", model: "sora-2" } }, 400, "model"],
-      ["unknown pack", { body: { prompt: "x", pack: "shapes-maxi" } }, 400, "pack"],
-      ["an array body", { body: [{ prompt: "x" }] }, 400, "body"],
-      ["no body", { raw: "" }, 400, "body"],
-      ["not JSON", { raw: "{prompt: x}" }, 400, "body"],
-      ["too large", { body: { prompt: tooLong } }, 413, "body"],
-      ["not application/json", { raw: "prompt=x", headers: { "content-type": "text/plain" } }, 415, "Content-Type"],
-      [
-        "Idempotency-Key header and body key differ",
-        { body: { prompt: "x", idempotency_key: "a" }, headers: { "Idempotency-Key": "b" } },
-        400,
-        "idempotency_key",
-      ],
-    ];
-    for (const [what, request, status, field] of cases) {
-      const r = await api("POST", "/v1/videos", request);
-      assert.equal(r.status, status, `${what}: ${JSON.stringify(r.json)}`);
-      assert.equal(r.json.error.code, "INVALID_ARGUMENT", what);
-      assert.equal(r.json.error.field, field, `${what}: ${r.json.error.message}`);
-      assert.ok(r.json.error.message.startsWith(`${field}: `), `${what}: ${r.json.error.message}`);
+    // The table every server of the HTTP API answers alike (longshot serve runs it too).
+    for (const c of malformedRequests({ maxBodyBytes: MAX_BODY, maxSteps: 150, framesNotInPack: 257 })) {
+      const r = await api(c.method, c.route.replace("{done}", completedId), {
+        ...(c.body === undefined ? {} : { body: c.body }),
+        ...(c.raw === undefined ? {} : { raw: c.raw }),
+        ...(c.headers === undefined ? {} : { headers: { ...c.headers } }),
+      });
+      assert.equal(r.status, c.status, `${c.what}: ${JSON.stringify(r.json)}`);
+      assert.equal(r.json.error.code, "INVALID_ARGUMENT", c.what);
+      assert.equal(r.json.error.field, c.field, `${c.what}: ${r.json.error.message}`);
+      if (c.method === "POST")
+        assert.ok(r.json.error.message.startsWith(`${c.field}: `), `${c.what}: ${r.json.error.message}`);
     }
-    const large = await api("POST", "/v1/videos", { body: { prompt: tooLong } });
+    const large = await api("POST", "/v1/videos", { body: { prompt: "x".repeat(MAX_BODY) } });
     assert.match(large.json.error.message, new RegExp(`limit of ${MAX_BODY} bytes .*LONGSHOT_HTTP_MAX_BODY_BYTES`));
-
-    const others: Array<[string, string, Record<string, string>, number, string]> = [
-      ["GET", "/v1/videos/no%20such%20id", {}, 400, "job_id"],
-      ["GET", "/v1/videos?limit=5000", {}, 400, "limit"],
-      ["GET", "/v1/videos?limit=ten", {}, 400, "limit"],
-      ["GET", "/v1/videos?status=done", {}, 400, "status[0]"],
-      ["GET", "/v1/videos?page_token=nonsense", {}, 400, "page_token"],
-      ["GET", "/v1/videos?order=asc", {}, 400, "order"],
-      ["GET", `/v1/videos/${completedId}/content?variant=thumbnail`, {}, 400, "variant"],
-      ["GET", `/v1/videos/${completedId}/events`, { "Last-Event-ID": "abc" }, 400, "Last-Event-ID"],
-    ];
-    for (const [method, route, headers, status, field] of others) {
-      const r = await api(method, route, { headers });
-      assert.equal(r.status, status, `${route}: ${JSON.stringify(r.json)}`);
-      assert.equal(r.json.error.field, field, `${route}: ${r.json.error.message}`);
-    }
     const after = (await api("GET", "/v1/videos?limit=1000")).json.data.length;
     assert.equal(after, before, "no job was created");
+  });
+
+  it("the spritesheet: 404 until the keyframes exist; kept after the job completes (404: the tiny pack has no preview map)", async () => {
+    const { json: held } = await api("POST", "/v1/videos", {
+      body: { prompt: "hold for the spritesheet", frames: 17 },
+    });
+    const early = await api("GET", `/v1/videos/${held.id}/content?variant=spritesheet`);
+    assert.equal(early.status, 404, JSON.stringify(early.json));
+    assert.equal(early.json.error.code, "NOT_FOUND");
+    assert.match(early.json.error.message, /no keyframes/);
+    assert.equal((await api("POST", `/v1/videos/${held.id}/cancel`)).status, 200);
+    // A completed job keeps its keyframe latents; this pack has no latent.previewRgb, which the 404 names.
+    assert.ok(await gateway.store.exists(`jobs/${completedId}/keyframes.safetensors`), "kept for the spritesheet");
+    const done = await api("GET", `/v1/videos/${completedId}/content?variant=spritesheet`);
+    assert.equal(done.status, 404, JSON.stringify(done.json));
+    assert.match(done.json.error.message, /latent\.previewRgb/);
   });
 
   it("a drain ends the open event streams at its timeout (the last test: the API is closed after it)", async () => {

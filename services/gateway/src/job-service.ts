@@ -31,6 +31,7 @@ import {
   ResourceExhaustedError,
   UnavailableError,
 } from "@longshot/core";
+import { differingFields, type GenerateLimits, type PackCatalog, validateGenerateRequest } from "@longshot/http-api";
 import type { PackManifest } from "@longshot/pack";
 import {
   GenerateRequest,
@@ -49,7 +50,6 @@ import { initialStages } from "./progress.js";
 import { RUN_RECORD_VERSION, type RunRecord } from "./run-record.js";
 import type { RunStore } from "./run-store.js";
 import { terminalEventOf } from "./terminal-event.js";
-import { type GenerateLimits, type PackCatalog, validateGenerateRequest } from "./validate.js";
 
 export interface JobServiceOptions {
   js: JetStreamClient;
@@ -70,18 +70,6 @@ export interface JobServiceOptions {
 const DEFAULT_PAGE_SIZE = 50;
 /** A run record without its job is taken over by a later call with the same key only after this long. */
 const ADOPT_AFTER_MS = 30_000;
-
-/** The fields two Generate requests differ in (proto field names). */
-export function differingFields(a: GenerateRequest, b: GenerateRequest): string[] {
-  const ja = GenerateRequest.toJSON(a) as Record<string, unknown>;
-  const jb = GenerateRequest.toJSON(b) as Record<string, unknown>;
-  const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  const keys = new Set([...Object.keys(ja), ...Object.keys(jb)]);
-  return [...keys]
-    .filter((k) => JSON.stringify(ja[k]) !== JSON.stringify(jb[k]))
-    .map(snake)
-    .sort();
-}
 
 function requestDigest(request: GenerateRequest): string {
   return createHash("sha256").update(GenerateRequest.encode(request).finish()).digest("hex");

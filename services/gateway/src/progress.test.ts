@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { differingFields } from "@longshot/http-api";
 import { loadPack, type PackManifest } from "@longshot/pack";
 import { GenerateRequest, Job, Stage, StageState } from "@longshot/proto";
-import { differingFields } from "./job-service.js";
 import { planJob, windowTaskId } from "./plan.js";
 import { initialStages, progressStages } from "./progress.js";
 import { RUN_RECORD_VERSION, type RunRecord } from "./run-record.js";

@@ -28,6 +28,7 @@ import {
 } from "@longshot/bus";
 import { ConfigError, InvalidArgumentError, isTransient, type Logger } from "@longshot/core";
 import { checkWindowSizes } from "@longshot/engine/light";
+import { checkListJobs, type GenerateLimits, generateInSpan, PackCatalog } from "@longshot/http-api";
 import { loadPack, type Pack, type PackManifest } from "@longshot/pack";
 import {
   type CallContext,
@@ -51,12 +52,9 @@ import type { Subscription } from "@nats-io/transport-node";
 import { context } from "@opentelemetry/api";
 import { type GatewayConfig, packDirs } from "./config.js";
 import { type Clock, Coordinator, type PackShape, systemClock } from "./coordinator.js";
-import { generateInSpan } from "./generate-span.js";
 import { type HttpApi, httpsOptionsOf, s3VideoFiles, startHttpApi } from "./http-api.js";
 import { JobService } from "./job-service.js";
-import { checkListJobs } from "./list-check.js";
 import { RunStore } from "./run-store.js";
-import { type GenerateLimits, PackCatalog } from "./validate.js";
 
 /** The gateway's durable consumer on LONGSHOT_DLQ. */
 export const DLQ_CONSUMER = "gateway";
@@ -320,10 +318,11 @@ export async function startGatewayService(
       http = await startHttpApi(
         {
           jobs: service,
-          files: s3VideoFiles(store),
+          files: s3VideoFiles(store, manifests),
           packs: new Map(packs.map((p) => [p.name, p.manifest.video])),
           logger: logger.child({ component: "http" }),
           maxBodyBytes: config.httpMaxBodyBytes,
+          maxBodySetting: "LONGSHOT_HTTP_MAX_BODY_BYTES, --http-max-body-bytes",
           https: httpsOptionsOf(config),
         },
         config.httpHost ?? config.grpcHost,

@@ -97,7 +97,11 @@ async function assertExactlyOnce(cluster: Cluster, jobs: Job[]): Promise<void> {
       `job ${job.id} has exactly one terminal event`,
     );
     // Clean-up follows the state change (or the reconciler's next pass, when a gateway died in between).
-    const artifacts = job.artifacts.map((a) => a.uri.slice(`s3://${BUCKET}/`.length)).sort();
+    // The video files, and the keyframe latents (the HTTP API's spritesheet).
+    const artifacts = [
+      ...job.artifacts.map((a) => a.uri.slice(`s3://${BUCKET}/`.length)),
+      `jobs/${job.id}/keyframes.safetensors`,
+    ].sort();
     let keys: string[] = [];
     let run = await cluster.runRecord(job.id);
     await waitFor(
@@ -109,7 +113,7 @@ async function assertExactlyOnce(cluster: Cluster, jobs: Job[]): Promise<void> {
       },
       { timeoutMs: 20_000, intervalMs: 250 },
     ).catch(() => {}); // the assertions below show what is left
-    assert.deepEqual(keys, artifacts, `job ${job.id}: exactly its artifacts remain`);
+    assert.deepEqual(keys, artifacts, `job ${job.id}: exactly its artifacts and keyframes remain`);
     assert.equal(run.slot, null, "admission slot released");
     assert.equal(run.cleanedUp, true);
     for (const t of Object.values(run.tasks)) assert.ok(t.result, `task ${t.taskId} has its result`);

@@ -326,12 +326,15 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
       "a GIF artifact",
     );
 
-    // Intermediates are gone; the video files stay.
+    // Intermediates are gone; the video files and the keyframe latents stay.
     await waitFor(
       `only the artifacts to remain under jobs/${job.id}/`,
       async () => {
         const keys = await cluster.keys(`jobs/${job.id}/`);
-        const artifacts = job.artifacts.map((a) => a.uri.slice("s3://longshot-e2e/".length)).sort();
+        const artifacts = [
+          ...job.artifacts.map((a) => a.uri.slice("s3://longshot-e2e/".length)),
+          `jobs/${job.id}/keyframes.safetensors`, // kept for the HTTP API's spritesheet
+        ].sort();
         return JSON.stringify(keys) === JSON.stringify(artifacts);
       },
       { timeoutMs: 10_000, intervalMs: 250 },

@@ -6,10 +6,9 @@
 import type { GenerateRequest, GenerateResponse } from "@longshot/proto";
 import { ATTR_LONGSHOT_JOB_ID, getTracer } from "@longshot/telemetry";
 import { type Attributes, type Context, context, SpanKind, trace } from "@opentelemetry/api";
-import type { JobService } from "./job-service.js";
 
 export async function generateInSpan(
-  service: Pick<JobService, "generate">,
+  service: { generate(request: GenerateRequest): Promise<GenerateResponse> },
   request: GenerateRequest,
   parent: Context,
   name: string,

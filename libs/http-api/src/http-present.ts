@@ -111,7 +111,7 @@ function progressOf(job: Job): number {
   return total === 0 ? 0 : Math.min(99, Math.floor((100 * done) / total));
 }
 
-/** The Video object of a job; `packs` gives the size and fps of the packs this gateway serves. */
+/** The Video object of a job; `packs` gives the size and fps of the packs this server serves. */
 export function videoOf(job: Job, packs: ReadonlyMap<string, PackVideo>) {
   const r = job.request ?? GenerateRequest.create();
   const pack = packs.get(r.pack);
@@ -165,7 +165,7 @@ export function videoOf(job: Job, packs: ReadonlyMap<string, PackVideo>) {
 
 /**
  * The data of a job event's server-sent event (its `type` is the SSE event name, its `sequence` the id);
- * undefined for an event of a kind this gateway does not know.
+ * undefined for an event of a kind this server does not know.
  */
 export function eventOf(e: JobEvent): (Record<string, unknown> & { type: string; sequence: number }) | undefined {
   const base = { sequence: Number(e.sequence), job_id: e.jobId, time: e.time?.toISOString() ?? null };
@@ -213,7 +213,7 @@ export function eventOf(e: JobEvent): (Record<string, unknown> & { type: string;
     case "cancelled":
       return { ...base, type: EVENT_TYPES.cancelled, message: ev.value.reason };
     default:
-      // An event of a kind this gateway does not know (from a newer worker) is not part of this API.
+      // An event of a kind this server does not know (from a newer worker) is not part of this API.
       return undefined;
   }
 }

@@ -32,7 +32,7 @@ const unused = () => {
 function api() {
   return buildHttpApi({
     jobs: { generate: unused, getJob: unused, listJobs: unused, cancelJob: unused, watchJob: unused } as VideoJobs,
-    files: { keyOf: unused, stat: unused, open: unused },
+    files: { keyOf: unused, stat: unused, open: unused, keyframesPng: unused },
     packs: new Map(),
     logger: createLogger("test", "silent"),
     maxBodyBytes: 4096,
@@ -51,7 +51,7 @@ describe("HTTP API document", () => {
         served,
         JSON.parse(readFileSync(OPENAPI_FILE, "utf8")),
         "docs/openapi.json differs from the served document: run " +
-          "`node services/gateway/dist/write-openapi.js && npx biome format --write docs/openapi.json`",
+          "`node libs/http-api/dist/write-openapi.js && npx biome format --write docs/openapi.json`",
       );
     } finally {
       await app.close();

@@ -1,7 +1,7 @@
 /**
- * Writes docs/openapi.json, the OpenAPI document of the gateway's HTTP API, from its route table:
- * `node services/gateway/dist/write-openapi.js && npx biome format --write docs/openapi.json`.
- * http-api.test.ts fails when the committed file and what the gateway serves differ.
+ * Writes docs/openapi.json, the OpenAPI document of the HTTP API (gateway and longshot serve), from its route table:
+ * `node libs/http-api/dist/write-openapi.js && npx biome format --write docs/openapi.json`.
+ * http-api.test.ts fails when the committed file and what the API serves differ.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -1,5 +1,6 @@
 /**
- * Validation of Generate requests against the model packs the gateway serves: a pure function, so
+ * Validation of Generate requests against the model packs a job service serves (the gateway's and longshot serve's
+ * embedded one run this same function): a pure function, so
  * every rule is unit-tested without a server. A bad field is answered INVALID_ARGUMENT naming it
  * (proto field names: "prompt", "keyframe_steps", ...); a valid request comes back with every default
  * filled in from its pack and the seed fixed, which is what the job records and the stages run.
@@ -22,7 +23,7 @@ import {
 import type { DefaultsSpec } from "@longshot/pack";
 import { GenerateRequest, Mode, modeFromName, OutputFormat, Sampler, samplerFromName } from "@longshot/proto";
 
-/** What the gateway needs of a pack manifest (a PackManifest from @longshot/pack satisfies it). */
+/** What validation needs of a pack manifest (a PackManifest from @longshot/pack satisfies it). */
 export interface CatalogPack {
   readonly name: string;
   readonly version: string;
@@ -53,12 +54,12 @@ const PROTO_FIELDS: RequestFieldNames = {
 };
 
 /** The engine's name of a Sampler; undefined for UNSPECIFIED and unknown numbers. */
-function schedulerNameOf(sampler: Sampler | undefined): SchedulerName | undefined {
+export function schedulerNameOf(sampler: Sampler | undefined): SchedulerName | undefined {
   return sampler === undefined ? undefined : SCHEDULER_NAMES.find((name) => samplerFromName(name) === sampler);
 }
 
 /** The engine's name of a Mode; undefined for UNSPECIFIED and unknown numbers. */
-function interpolationModeOf(mode: Mode | undefined): InterpolationMode | undefined {
+export function interpolationModeOf(mode: Mode | undefined): InterpolationMode | undefined {
   return mode === undefined ? undefined : INTERPOLATION_MODES.find((name) => modeFromName(name) === mode);
 }
 
@@ -68,7 +69,7 @@ interface CatalogEntry {
   readonly requestPack: RequestPack;
 }
 
-/** The packs a gateway serves, by name; the first is the default. */
+/** The packs a job service serves, by name; the first is the default. */
 export class PackCatalog {
   readonly defaultPack: string;
   readonly #entries = new Map<string, CatalogEntry>();
@@ -76,7 +77,7 @@ export class PackCatalog {
   /** Throws ConfigError for no packs, duplicate names, or defaults the gateway cannot honour. */
   constructor(packs: readonly CatalogPack[], limits: GenerateLimits) {
     const first = packs[0];
-    if (!first) throw new ConfigError("the gateway needs at least one model pack");
+    if (!first) throw new ConfigError("a job service needs at least one model pack");
     for (const pack of packs) {
       const id = `${pack.name}@${pack.version}`;
       if (this.#entries.has(pack.name)) throw new ConfigError(`model pack ${pack.name} is configured twice`);
@@ -90,12 +91,12 @@ export class PackCatalog {
         const { steps, guidance } = pack.defaults[stage];
         if (steps > limits.maxSteps) {
           throw new ConfigError(
-            `model pack ${id}: default ${stage} steps ${steps} exceed the gateway's maxSteps ${limits.maxSteps}`,
+            `model pack ${id}: default ${stage} steps ${steps} exceed this server's maxSteps ${limits.maxSteps}`,
           );
         }
         if (guidance > limits.maxGuidance) {
           throw new ConfigError(
-            `model pack ${id}: default ${stage} guidance ${guidance} exceeds the gateway's maxGuidance ${limits.maxGuidance}`,
+            `model pack ${id}: default ${stage} guidance ${guidance} exceeds this server's maxGuidance ${limits.maxGuidance}`,
           );
         }
       }
@@ -158,7 +159,7 @@ export function validateGenerateRequest(
   const packName = request.pack === "" ? catalog.defaultPack : request.pack;
   const entry = catalog.get(packName);
   if (!entry)
-    fail("pack", `unknown pack ${JSON.stringify(request.pack)}; this gateway serves ${catalog.names.join(", ")}`);
+    fail("pack", `unknown pack ${JSON.stringify(request.pack)}; this server serves ${catalog.names.join(", ")}`);
   const { pack } = entry;
 
   // The enums as the engine names them; unset (UNSPECIFIED) is the pack's default.
@@ -215,4 +216,16 @@ export function validateGenerateRequest(
       outputFormats,
     },
   };
+}
+
+/** The fields two Generate requests differ in (proto field names), for ALREADY_EXISTS on a reused idempotency key. */
+export function differingFields(a: GenerateRequest, b: GenerateRequest): string[] {
+  const ja = GenerateRequest.toJSON(a) as Record<string, unknown>;
+  const jb = GenerateRequest.toJSON(b) as Record<string, unknown>;
+  const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const keys = new Set([...Object.keys(ja), ...Object.keys(jb)]);
+  return [...keys]
+    .filter((k) => JSON.stringify(ja[k]) !== JSON.stringify(jb[k]))
+    .map(snake)
+    .sort();
 }

@@ -75,7 +75,7 @@ export const createVideoBody = {
     negative_prompt: { type: "string", description: "What it should not show" },
     seed: {
       description:
-        "Noise seed in [0, 2^64): a number up to 2^53 − 1, or a decimal string; absent: the gateway picks one",
+        "Noise seed in [0, 2^64): a number up to 2^53 − 1, or a decimal string; absent: the server picks one",
       anyOf: [
         { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
         { type: "string", pattern: "^[0-9]{1,20}$" },
@@ -89,7 +89,7 @@ export const createVideoBody = {
     interpolation_strength: { type: "number", description: "Share of each interpolation pass's timesteps, (0, 1]" },
     sampler: { type: "string", enum: SAMPLERS.names },
     mode: { type: "string", enum: MODES.names },
-    pack: { type: "string", description: "Model pack name; absent: the gateway's default pack" },
+    pack: { type: "string", description: "Model pack name; absent: the server's default pack" },
     idempotency_key: {
       type: "string",
       description: "A repeated request with the same key returns the first one's job (also the Idempotency-Key header)",
@@ -150,7 +150,12 @@ export const contentQuery = {
   type: "object",
   additionalProperties: false,
   properties: {
-    variant: { type: "string", enum: ["video", "gif"], default: "video", description: "video: the MP4; gif" },
+    variant: {
+      type: "string",
+      enum: ["video", "gif", "spritesheet"],
+      default: "video",
+      description: "video: the MP4; gif; spritesheet: the keyframes side by side as one PNG",
+    },
   },
 } as const;
 

@@ -1,0 +1,1 @@
+export { EmbeddedJobs, type EmbeddedJobsOptions } from "./embedded-jobs.js";
