@@ -320,32 +320,38 @@ function JobCard({ id, onEnded, onDismiss }) {
     <p class="announcement" role="status">${job.announcement}</p>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${job.failure && html`<p class="error" role="alert">${job.failure}</p>`}
-    <ol class="stages" aria-label="Stages">
-      ${sortedStages(job.stages).map((s) => html`<${StageRow} key=${stageKey(s.stage, s.level)} s=${s} />`)}
-    </ol>
-    ${
-      preview &&
-      html`<figure class="keyframes">
-        <img src=${preview} alt=${`Keyframes of “${title}”`} data-testid="keyframes" />
-        <figcaption>Keyframes</figcaption>
-      </figure>`
-    }
-    ${
-      job.status === "completed" &&
-      html`<figure class="video">
-        <video
-          src=${`${VIDEOS}/${encodeURIComponent(id)}/content`}
-          controls
-          autoplay
-          muted
-          loop
-          playsinline
-          aria-label=${`Video of “${title}”`}
-        ></video>
-        <figcaption><a href=${`${VIDEOS}/${encodeURIComponent(id)}/content`} download=${`${id}.mp4`}>Download MP4</a></figcaption>
-      </figure>`
-    }
-    ${request && html`<${Settings} request=${request} model=${job.video?.model} size=${job.video?.size} seconds=${job.video?.seconds} />`}
+    <div class="job-body">
+      <div class="job-progress">
+        <ol class="stages" aria-label="Stages">
+          ${sortedStages(job.stages).map((s) => html`<${StageRow} key=${stageKey(s.stage, s.level)} s=${s} />`)}
+        </ol>
+        ${request && html`<${Settings} request=${request} model=${job.video?.model} size=${job.video?.size} seconds=${job.video?.seconds} />`}
+      </div>
+      <div class="job-media">
+        ${
+          job.status === "completed" &&
+          html`<figure class="video">
+            <video
+              src=${`${VIDEOS}/${encodeURIComponent(id)}/content`}
+              controls
+              autoplay
+              muted
+              loop
+              playsinline
+              aria-label=${`Video of “${title}”`}
+            ></video>
+            <figcaption><a href=${`${VIDEOS}/${encodeURIComponent(id)}/content`} download=${`${id}.mp4`}>Download MP4</a></figcaption>
+          </figure>`
+        }
+        ${
+          preview &&
+          html`<figure class="keyframes">
+            <img src=${preview} alt=${`Keyframes of “${title}”`} data-testid="keyframes" />
+            <figcaption>Keyframes</figcaption>
+          </figure>`
+        }
+      </div>
+    </div>
     <div class="actions">
       ${!ended && html`<button type="button" onClick=${cancel} disabled=${cancelling} aria-label=${`Cancel “${title}”`}>Cancel</button>`}
       ${ended && html`<button type="button" onClick=${() => onDismiss(id)} aria-label=${`Dismiss “${title}”`}>Dismiss</button>`}

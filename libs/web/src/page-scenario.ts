@@ -135,7 +135,13 @@ export async function runPageScenario(
   await page.goto(base, { waitUntil: "networkidle0" });
   assert.equal(await page.title(), "longshot");
   // The options come from the API's OpenAPI document: the samplers are listed.
-  await page.waitForSelector("#field-sampler option[value=dpmpp_2m]", { timeout: 10_000 });
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll("#field-sampler option")].some(
+        (o) => (o as HTMLOptionElement).value === "dpmpp_2m",
+      ),
+    { timeout: 10_000 },
+  );
 
   // 1. A bad value: the API's 400 names the field, and the page shows it there.
   const before = (await json(base, "v1/videos?limit=1000")).data.length;

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 1000, deviceScaleFactor: 1 });
     await page.goto(url, { waitUntil: "networkidle0" });
-    await page.waitForSelector("#field-sampler option[value=ddim]");
+    await page.waitForFunction(() => document.querySelectorAll("#field-sampler option").length > 1);
     await page.type("#field-prompt", PROMPT);
     await page.type("#field-seed", String(SEED));
     await page.$eval("#field-count", (el) => {
