@@ -54,6 +54,8 @@ describe("longshot (built CLI)", () => {
       "--seed",
       "--frames 17|65|257",
       "--fps N",
+      "--num-videos N",
+      "keyframes.png",
       "--steps",
       "--guidance",
       "--mode pinned|seed",
@@ -233,6 +235,24 @@ describe("longshot (built CLI)", () => {
     { name: "--fps abc", args: [...P, "--fps=abc"], arg: "--fps", says: /must be an integer in \[1, 240\], got "abc"/ },
     { name: "--fps 1000", args: [...P, "--fps", "1000"], arg: "--fps", says: /must be an integer in \[1, 240\]/ },
     { name: "--fps without a value", args: [...P, "--fps"], arg: "--fps", says: /needs a value \(N\)/ },
+    {
+      name: "--num-videos 0",
+      args: [...P, "--num-videos", "0"],
+      arg: "--num-videos",
+      says: /must be an integer in \[1, 1000\], got "0"/,
+    },
+    {
+      name: "--num-videos with --noise",
+      args: [...P, "--num-videos", "2", "--noise", "n.safetensors"],
+      arg: "--num-videos",
+      says: /does not go with --noise: .*every video would be the same/,
+    },
+    {
+      name: "--num-videos past the last seed",
+      args: [...P, "--num-videos", "3", "--seed", "18446744073709551614"],
+      arg: "--num-videos",
+      says: /seeds 18446744073709551614 … 18446744073709551616 go past 2\^64 - 1/,
+    },
     { name: "--overlap without --window", args: [...P, "--overlap", "4"], arg: "--overlap", says: /needs --window N/ },
     {
       name: "flag given twice",

@@ -70,6 +70,18 @@ describe("longshot generate, end to end", () => {
     assert.match(r.stderr, /^decode: 65\/65 /m);
     assert.ok(!r.stderr.includes("\r"), "no carriage returns outside a terminal");
     assert.match(r.stdout, /^wrote .*run\/ \(65 frames, 64x64 at 16 fps, seed 7, /);
+    // The keyframe preview is written (and its path printed) as soon as the keyframes exist, before the
+    // interpolation levels finish.
+    const manifestNow = (await loadPack(pack)).manifest;
+    const hasPreview = manifestNow.latent.previewRgb !== undefined;
+    const previewLine = r.stderr.indexOf(`keyframes: ${out}/keyframes.png\n`);
+    if (hasPreview) {
+      assert.ok(previewLine > 0, `the keyframes.png path is printed:\n${r.stderr}`);
+      assert.ok(previewLine < r.stderr.indexOf("interpolate L2 →65 frames (window 5/5): 10/10"), "before level 2 ends");
+      assert.ok(r.stdout.includes(", keyframes.png, result.json"), r.stdout);
+      const sheet = await readPng(path.join(out, "keyframes.png"));
+      assert.deepEqual([sheet.width, sheet.height], [5 * manifestNow.video.width, manifestNow.video.height]);
+    }
 
     const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
     const manifest = (await loadPack(pack)).manifest;
@@ -102,17 +114,21 @@ describe("longshot generate, end to end", () => {
 
     // Every output file is listed with its size and hash.
     const names = result.files.map((f) => f.path);
-    assert.equal(names.length, 65 + 2);
+    const extra = hasPreview ? ["video.mp4", "video.gif", "keyframes.png"] : ["video.mp4", "video.gif"];
+    assert.equal(names.length, 65 + extra.length);
     assert.equal(names[0], "frames/0000.png");
     assert.equal(names[64], "frames/0064.png");
-    assert.deepEqual(names.slice(65), ["video.mp4", "video.gif"]);
+    assert.deepEqual(names.slice(65), extra);
     for (const f of result.files) {
       const bytes = await readFile(path.join(out, f.path));
       assert.equal(bytes.length, f.bytes, f.path);
       assert.equal(createHash("sha256").update(bytes).digest("hex"), f.sha256, f.path);
     }
     assert.deepEqual((await readdir(path.join(out, "frames"))).length, 65);
-    assert.deepEqual((await readdir(out)).sort(), ["frames", "result.json", "video.gif", "video.mp4"]);
+    assert.deepEqual(
+      (await readdir(out)).sort(),
+      [...(hasPreview ? ["keyframes.png"] : []), "frames", "result.json", "video.gif", "video.mp4"].sort(),
+    );
 
     // The MP4 is H.264 yuv420p at 4x and decodes to the same 65 frames (close to the PNGs).
     const info = await inspectVideo(path.join(out, "video.mp4"));
@@ -168,7 +184,12 @@ describe("longshot generate, end to end", () => {
     const args = ["generate", "--prompt", "a cat", "--frames", "17", "--steps", "2", "--pack", pack, "--out", out];
     const r = await longshot([...args, "--noise", noiseFile, "--window", "9", "--overlap", "4", "--quiet"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, "", "--quiet prints no progress");
+    // --quiet prints no progress; the warning about a word the pack never saw stays (a pack with a vocabulary).
+    const warning =
+      manifest.text.vocabulary?.includes("cat") === false
+        ? 'warning: the pack never saw this word: "cat"; expect it to ignore it\n'
+        : "";
+    assert.equal(r.stderr, warning, "--quiet prints no progress");
     const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
     assert.equal(result.frames, 17);
     assert.deepEqual(result.window, { frames: 9, overlap: 4 });
@@ -214,6 +235,43 @@ describe("longshot generate, end to end", () => {
       assert.ok(Math.abs((gif.durationSeconds ?? 0) - want) < 0.1, `video.gif lasts ${gif.durationSeconds} s`);
       assert.equal((await decodeVideo(path.join(out, "video.gif"))).frames.length, gifTiming.frames);
     }
+  });
+
+  test("--num-videos 2: seeds s and s + 1 in one process, one folder each, the same videos as runs of one", {
+    timeout: 600_000,
+  }, async () => {
+    const root = path.join(dir, "batch");
+    const base = ["generate", "--prompt", PROMPT, "--frames", "17", "--steps", "2", "--interpolation-strength", "1"];
+    const r = await longshot([...base, "--seed", "11", "--num-videos", "2", "--pack", pack, "--out", root]);
+    assert.equal(r.code, 0, r.stderr);
+    // The models load once; progress and the summary say which video.
+    assert.equal(r.stderr.match(/^loading /gm)?.length, 1, r.stderr);
+    assert.match(r.stderr, /^video 1\/2 \(seed 11\) keyframes: 2\/2 /m);
+    assert.match(r.stderr, /^video 2\/2 \(seed 12\) decode: 17\/17 /m);
+    assert.match(
+      r.stdout,
+      /^video 1\/2: wrote .*batch\/a-red-circle-moving-right-on-a-dark-blue-background-11\/ \(17 frames, .*seed 11,/m,
+    );
+    assert.match(
+      r.stdout,
+      /^video 2\/2: wrote .*batch\/a-red-circle-moving-right-on-a-dark-blue-background-12\/ \(17 frames, .*seed 12,/m,
+    );
+    const folders = (await readdir(root)).sort();
+    assert.deepEqual(folders, [
+      "a-red-circle-moving-right-on-a-dark-blue-background-11",
+      "a-red-circle-moving-right-on-a-dark-blue-background-12",
+    ]);
+    const read = async (folder: string) =>
+      JSON.parse(await readFile(path.join(folder, "result.json"), "utf8")) as GenerateRecord;
+    const second = await read(path.join(root, folders[1] as string));
+    assert.equal((await read(path.join(root, folders[0] as string))).seed, 11);
+    assert.equal(second.seed, 12);
+    // Video 2 of the batch is the video a run of seed 12 alone makes: nothing carries over between videos.
+    const alone = path.join(dir, "alone-12");
+    const single = await longshot([...base, "--seed", "12", "--pack", pack, "--out", alone, "--quiet"]);
+    assert.equal(single.code, 0, single.stderr);
+    const frames = (rec: GenerateRecord) => rec.files.filter((f) => f.path.startsWith("frames/")).map((f) => f.sha256);
+    assert.deepEqual(frames(second), frames(await read(alone)));
   });
 
   test("Ctrl-C stops a run: exit 130, and the output folder it created is removed", { timeout: 120_000 }, async () => {

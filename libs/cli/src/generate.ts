@@ -12,7 +12,7 @@ import {
   resolveGenerateOptions,
   SCHEDULER_NAMES,
 } from "@longshot/engine";
-import { DEFAULT_SCALE, digestFile, type OutputFile } from "@longshot/media";
+import { DEFAULT_SCALE, digestFile, keyframePreviewPng, type OutputFile } from "@longshot/media";
 import { loadPack, type Pack } from "@longshot/pack";
 import { isWorldPrompt, type ProbeScore, score } from "@longshot/probe";
 import { decodeSafetensors, type Tensor } from "@longshot/tensor";
@@ -20,15 +20,17 @@ import { decimal, integer, type OptionSpec, oneOf, parseArgs, seedValue, UsageEr
 import { EXECUTION_PROVIDERS, FRAME_COUNTS, generateHelp } from "./help.js";
 import type { CliIo } from "./io.js";
 import { prepareOutDir } from "./out-dir.js";
-import { cliVersion, defaultOutDir, defaultPackDir } from "./paths.js";
+import { cliVersion, defaultOutDir, defaultPackDir, slugify } from "./paths.js";
 import { ProgressReporter } from "./progress.js";
 import { checkRemoteArgs, remoteGenerate } from "./remote.js";
 import { type GifTiming, writeVideoFiles } from "./video-files.js";
+import { unknownWordsWarning } from "./vocabulary.js";
 
 export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   prompt: { meta: "TEXT" },
   "negative-prompt": { meta: "TEXT" },
   seed: { meta: "N" },
+  "num-videos": { meta: "N" },
   frames: { meta: "17|65|257" },
   fps: { meta: "N" },
   steps: { meta: "N" },
@@ -58,6 +60,8 @@ export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 };
 
 const MAX_STEPS = 10_000;
+/** The most videos one --num-videos run makes. */
+export const MAX_VIDEOS = 1000;
 /** The highest --fps. */
 export const MAX_FPS = 240;
 
@@ -66,6 +70,8 @@ export interface GenerateArgs {
   prompt: string;
   negativePrompt: string | undefined;
   seed: number | bigint | undefined;
+  /** --num-videos: videos to make, at seeds seed, seed + 1, … (default 1). */
+  numVideos: number;
   frames: number | undefined;
   /** --fps: frame rate of the video files; undefined: {@link defaultFps}. */
   fps: number | undefined;
@@ -174,6 +180,17 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     if (v.trim() === "") throw new UsageError("--out", "must name an output folder");
     return v;
   });
+  const numVideos = get("num-videos", (v) => integer("num-videos", v, 1, MAX_VIDEOS)) ?? 1;
+  const seed = get("seed", (v) => seedValue("seed", v));
+  if (numVideos > 1 && noise !== undefined) {
+    throw new UsageError(
+      "--num-videos",
+      "does not go with --noise: the noise file replaces the seed's noise, so every video would be the same",
+    );
+  }
+  if (seed !== undefined && BigInt(seed) + BigInt(numVideos - 1) >= 1n << 64n) {
+    throw new UsageError("--num-videos", `seeds ${seed} … ${BigInt(seed) + BigInt(numVideos - 1)} go past 2^64 - 1`);
+  }
   const file = (name: (typeof TLS_FLAGS)[number]) =>
     get(name, (v) => {
       if (v.trim() === "") throw new UsageError(`--${name}`, "must name a PEM file");
@@ -182,7 +199,8 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
   return {
     prompt,
     negativePrompt: o.get("negative-prompt"),
-    seed: get("seed", (v) => seedValue("seed", v)),
+    seed,
+    numVideos,
     frames: get("frames", (v) => Number(oneOf("frames", v.trim(), FRAME_COUNTS))),
     fps: get("fps", (v) => integer("fps", v, 1, MAX_FPS)),
     keyframeSteps: perStage("steps", "keyframe-steps", "keyframeSteps", steps),
@@ -334,6 +352,30 @@ export interface GenerateRecord {
   ffmpeg: { path: string; version: string; source: string } | null;
 }
 
+/** The seed of video `i` of a --num-videos run: `first + i`, a number while it is a safe integer. */
+export function seedAt(first: number | bigint, i: number): number | bigint {
+  const n = BigInt(first) + BigInt(i);
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+}
+
+/**
+ * The output folder of each video. One video: --out, else out/<slug>-<seed>. Several: --out is the folder that
+ * holds them (DIR/<slug>-<seed> each), else out/<slug>-<seed> each.
+ */
+export function outDirs(
+  args: Pick<GenerateArgs, "prompt" | "out" | "numVideos">,
+  seeds: readonly (number | bigint)[],
+): string[] {
+  if (seeds.length === 1 && args.out !== undefined) return [path.resolve(args.out)];
+  return seeds.map((seed) =>
+    path.resolve(
+      args.out === undefined
+        ? defaultOutDir(args.prompt, seed)
+        : path.join(args.out, `${slugify(args.prompt)}-${seed}`),
+    ),
+  );
+}
+
 export async function generateCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const tStart = performance.now();
   const parsed = parseGenerateArgs(argv);
@@ -342,19 +384,22 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     return 0;
   }
   const args = parsed;
-  if (args.remote !== undefined) return remoteGenerate(args, args.remote, io, tStart);
+  if (args.remote !== undefined) return remoteGenerateMany(args, args.remote, io, tStart);
   const progress = new ProgressReporter(args.quiet ? { write: () => true } : io.stderr);
 
   progress.phase("checking the model pack");
   const pack = await loadPackForCli(args, io.env);
+  const warning = unknownWordsWarning(args.prompt, pack.manifest.text.vocabulary);
+  if (warning !== undefined) progress.note(warning, io.stderr);
   const noise = args.noise !== undefined ? await loadNoise(args.noise) : undefined;
-  const seed = args.seed ?? randomInt(0, 2 ** 32);
+  const first = args.seed ?? randomInt(0, 2 ** 32);
+  const seeds = Array.from({ length: args.numVideos }, (_, i) => seedAt(first, i));
   const factor = pack.manifest.video.interpolationFactor;
   // Windows by default, with the gateway's plan: memory stays flat as frames grow, and an embedded run
   // gives the same video as a --remote run of the same seed.
   const windowFrames = args.window ?? DEFAULT_WINDOW;
   const window = { frames: windowFrames, overlap: args.overlap ?? defaultOverlap(windowFrames, factor) };
-  const opts: GenerateOptions = {
+  const optsFor = (seed: number | bigint): GenerateOptions => ({
     prompt: args.prompt,
     negativePrompt: args.negativePrompt,
     seed,
@@ -368,37 +413,20 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     interpolationStrength: args.interpolationStrength,
     window,
     noise,
-  };
+  });
   // Every option is checked against the pack before anything heavy starts.
   try {
-    resolveGenerateOptions(pack.manifest, opts);
+    resolveGenerateOptions(pack.manifest, optsFor(first));
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw asUsage(err, args);
     throw err;
   }
-  const outDir = path.resolve(args.out ?? defaultOutDir(args.prompt, seed));
-  const created = await prepareOutDir(outDir);
-  try {
-    return await generateInto(outDir, { args, pack, opts, io, progress, tStart });
-  } catch (err) {
-    // A failed run leaves no folder it created behind (partial outputs without result.json are not a result).
-    if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
-    throw err;
-  }
-}
-
-async function generateInto(
-  outDir: string,
-  ctx: {
-    args: GenerateArgs;
-    pack: Pack;
-    opts: GenerateOptions;
-    io: CliIo;
-    progress: ProgressReporter;
-    tStart: number;
-  },
-): Promise<number> {
-  const { args, pack, opts, io, progress, tStart } = ctx;
+  const dirs = outDirs(args, seeds);
+  // Several videos under --out DIR: DIR is checked (and made) before the models load.
+  const root = seeds.length > 1 && args.out !== undefined ? path.resolve(args.out) : undefined;
+  let createdRoot = root === undefined ? undefined : await prepareOutDir(root);
+  // One video: its folder is checked before the models load; several: each just before its run.
+  let firstCreated = seeds.length === 1 ? await prepareOutDir(dirs[0] as string) : undefined;
 
   progress.phase(`loading ${pack.id} (${args.ep})`);
   const tLoad = performance.now();
@@ -410,19 +438,130 @@ async function generateInto(
       ...(args.threads !== undefined ? { threads: args.threads } : {}),
     });
   } catch (err) {
+    if (firstCreated !== undefined) await rm(firstCreated, { recursive: true, force: true }).catch(() => undefined);
+    if (createdRoot !== undefined) await rm(createdRoot, { recursive: true, force: true }).catch(() => undefined);
     if (err instanceof InvalidArgumentError) throw asUsage(err, args);
     throw err;
   }
   const loadMs = performance.now() - tLoad;
-  let res: GenerateResult;
   try {
-    res = await engine.generate(opts, { onProgress: (e) => progress.event(e), signal: io.signal });
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw asUsage(err, args);
-    throw err;
+    for (let i = 0; i < seeds.length; i++) {
+      const seed = seeds[i] as number | bigint;
+      const outDir = dirs[i] as string;
+      if (seeds.length > 1) progress.setPrefix(`video ${i + 1}/${seeds.length} (seed ${seed}) `);
+      const created = i === 0 && seeds.length === 1 ? firstCreated : await prepareOutDir(outDir);
+      firstCreated = undefined;
+      try {
+        await generateInto(outDir, {
+          args,
+          pack,
+          engine,
+          opts: optsFor(seed),
+          io,
+          progress,
+          tStart: i === 0 ? tStart : performance.now(),
+          loadMs: i === 0 ? loadMs : 0,
+          video: seeds.length > 1 ? { index: i, count: seeds.length } : undefined,
+        });
+      } catch (err) {
+        // A failed run leaves no folder it created behind (partial outputs without result.json are not a
+        // result); the videos already made stay.
+        if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+        if (i === 0 && createdRoot !== undefined) {
+          await rm(createdRoot, { recursive: true, force: true }).catch(() => undefined);
+        }
+        throw err;
+      }
+      createdRoot = undefined;
+    }
   } finally {
     await engine.close();
   }
+  return 0;
+}
+
+/**
+ * --num-videos N with --remote: one job after the other, at seeds s, s + 1, … (s: --seed, else a random one
+ * picked here so that the seeds follow each other).
+ */
+async function remoteGenerateMany(args: GenerateArgs, remote: string, io: CliIo, tStart: number): Promise<number> {
+  if (args.numVideos === 1) return remoteGenerate(args, remote, io, tStart);
+  const first = args.seed ?? randomInt(0, 2 ** 32);
+  const seeds = Array.from({ length: args.numVideos }, (_, i) => seedAt(first, i));
+  const dirs = outDirs(args, seeds);
+  for (let i = 0; i < seeds.length; i++) {
+    const seed = seeds[i] as number | bigint;
+    const code = await remoteGenerate({ ...args, seed, out: dirs[i], numVideos: 1 }, remote, io, performance.now(), {
+      prefix: `video ${i + 1}/${seeds.length} (seed ${seed}) `,
+    });
+    if (code !== 0) return code;
+  }
+  return 0;
+}
+
+/** Writes keyframes.png (keyframePreviewPng of the keyframe latents) into `outDir`; undefined without a map. */
+async function writeKeyframePreview(
+  outDir: string,
+  latents: Tensor<"float32">,
+  pack: Pack,
+): Promise<OutputFile | undefined> {
+  if (pack.manifest.latent.previewRgb === undefined) return undefined;
+  const file = path.join(outDir, KEYFRAMES_PNG);
+  await writeFile(file, keyframePreviewPng(latents, pack.manifest.latent));
+  const digest = await digestFile(file);
+  return { path: KEYFRAMES_PNG, bytes: digest.bytes, sha256: digest.sha256 };
+}
+
+/** The keyframe preview's file name in a run folder. */
+export const KEYFRAMES_PNG = "keyframes.png";
+/** The name of the keyframe stage's latents in GenerateControl.onLatents. */
+const KEYFRAME_STREAM = "keyframes";
+
+/** `dir` as the summary shows it: relative to the working directory when inside it. */
+function shownDir(dir: string): string {
+  const rel = path.relative(process.cwd(), dir) || ".";
+  return rel.startsWith("..") ? dir : rel;
+}
+
+async function generateInto(
+  outDir: string,
+  ctx: {
+    args: GenerateArgs;
+    pack: Pack;
+    engine: Engine;
+    opts: GenerateOptions;
+    io: CliIo;
+    progress: ProgressReporter;
+    tStart: number;
+    loadMs: number;
+    /** Which video of a --num-videos run this is. */
+    video: { index: number; count: number } | undefined;
+  },
+): Promise<number> {
+  const { args, pack, engine, opts, io, progress, tStart, loadMs } = ctx;
+  let preview: Promise<OutputFile | undefined> | undefined;
+  let res: GenerateResult;
+  try {
+    res = await engine.generate(opts, {
+      onProgress: (e) => progress.event(e),
+      signal: io.signal,
+      // The keyframe preview is written as soon as the keyframes exist, while the rest of the video runs.
+      onLatents: (name, latents) => {
+        if (name !== KEYFRAME_STREAM) return;
+        preview = writeKeyframePreview(outDir, latents, pack).then((file) => {
+          if (file !== undefined) progress.note(`keyframes: ${shownDir(outDir)}/${file.path}`);
+          return file;
+        });
+        // Awaited below; a failure is reported there.
+        preview.catch(() => undefined);
+      },
+    });
+  } catch (err) {
+    await preview?.catch(() => undefined);
+    if (err instanceof InvalidArgumentError) throw asUsage(err, args);
+    throw err;
+  }
+  const previewFile = await preview;
   if (io.signal?.aborted) throw new CancelledError("generate: cancelled");
 
   const fps = args.fps ?? defaultFps(pack.manifest.video, res.frames.length);
@@ -492,7 +631,7 @@ async function generateInto(
       total: round1(performance.now() - tStart),
     },
     probe,
-    files: outputs.files,
+    files: previewFile === undefined ? outputs.files : [...outputs.files, previewFile],
     ffmpeg: outputs.ffmpeg
       ? { path: outputs.ffmpeg.path, version: outputs.ffmpeg.version, source: outputs.ffmpeg.source }
       : null,
@@ -503,15 +642,15 @@ async function generateInto(
   await rename(tmp, resultFile);
   progress.finish();
 
-  const rel = path.relative(process.cwd(), outDir) || ".";
-  const shown = rel.startsWith("..") ? outDir : rel;
+  const shown = shownDir(outDir);
   const n = res.frames.length;
   const gif = outputs.gif;
   const gifNote = gif !== undefined && gif.frameStep > 1 ? ` (1 frame in ${gif.frameStep}, at ${gif.fps} fps)` : "";
   const lines = [
     `wrote ${shown}/ (${n} frames, ${res.width}x${res.height} at ${fps} fps, seed ${s.seed}, ${((performance.now() - tStart) / 1000).toFixed(1)} s)`,
-    `  video.mp4 (${outputs.videoWidth}x${outputs.videoHeight}), video.gif${gifNote}, frames/${outputs.files[0]?.path.replace("frames/", "") ?? ""} … frames/${outputs.files[n - 1]?.path.replace("frames/", "") ?? ""}, result.json`,
+    `  video.mp4 (${outputs.videoWidth}x${outputs.videoHeight}), video.gif${gifNote}, frames/${outputs.files[0]?.path.replace("frames/", "") ?? ""} … frames/${outputs.files[n - 1]?.path.replace("frames/", "") ?? ""}, ${previewFile === undefined ? "" : `${KEYFRAMES_PNG}, `}result.json`,
   ];
+  if (ctx.video !== undefined) lines[0] = `video ${ctx.video.index + 1}/${ctx.video.count}: ${lines[0]}`;
   if (probe) lines.push(`  probe: ${describeScore(probe)}`);
   io.stdout.write(`${lines.join("\n")}\n`);
   return 0;

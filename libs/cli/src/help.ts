@@ -27,11 +27,17 @@ Generates a video in one process with a model pack and writes
   DIR/frames/0000.png …   every frame, at the pack's size
   DIR/video.mp4           H.264 (yuv420p, faststart), upscaled with nearest-neighbour
   DIR/video.gif           looping GIF, same size as the MP4
+  DIR/keyframes.png       the keyframes side by side, drawn from their latents with the pack's preview map
+                          (no VAE) as soon as they exist, while the rest runs; its path is printed then
   DIR/result.json         prompt, seed, pack, settings, timings, keyframe indices, probe score, file hashes
+A prompt word the pack never saw in training (pack.json text.vocabulary) gets a warning on stderr.
 
 Options:
   --prompt TEXT              what the video shows (required)
   --seed N                   integer in [0, 2^64 - 1]; default: a random one (printed, and in result.json)
+  --num-videos N             N videos (1 to 1000) at seeds s, s + 1, … (s: --seed, else a random one) in one
+                             process, the models loaded once; one folder each: out/<slug>-<seed>, or
+                             DIR/<slug>-<seed> with --out DIR; with --remote, one job after the other
   --frames 17|65|257         video length (keyframes 5 → 17 → 65 → 257); default: the pack's (65)
   --fps N                    frame rate of video.mp4 and video.gif, an integer in [1, 240]; default: the pack's
                              (16), times 4 for 257 frames (the same seconds of motion as 65, smoother); a GIF
@@ -54,7 +60,7 @@ Options:
                              every level as one whole pass
   --noise FILE.safetensors   initial noise instead of the seed's (keys keyframes, interp1, interp2, …)
   --pack DIR                 model pack; default: $LONGSHOT_PACK, else ${BUNDLED_PACK} in the repository
-  --out DIR                  output folder; default: out/<slug-of-prompt>-<seed>
+  --out DIR                  output folder; default: out/<slug-of-prompt>-<seed> (longshot list shows them)
   --scale N                  upscale of video.mp4 and video.gif (integer, default 4: 64x64 → 256x256)
   --threads N                onnxruntime threads per session; default: onnxruntime decides
   --ep cpu|cuda              execution provider (default cpu; cuda never falls back to cpu)
@@ -63,7 +69,8 @@ Options:
                              frames when the gateway made them) are downloaded through their presigned URLs and
                              checked against their SHA-256; --pack then names a pack the gateway serves (default:
                              its default pack); --noise, --window, --overlap, --fps, --threads and --ep do not apply;
-                             Ctrl-C cancels the job
+                             no keyframes.png and no unknown-word warning (the gateway holds the pack); Ctrl-C
+                             cancels the job
   --tls-ca FILE              with --remote: TLS, the gateway's certificate checked against this PEM CA bundle;
                              default: $LONGSHOT_GRPC_TLS_CA
   --tls-cert FILE --tls-key FILE

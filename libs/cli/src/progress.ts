@@ -64,6 +64,7 @@ export class ProgressReporter {
   readonly #now: () => number;
   #bar: Bar | undefined;
   #lineOpen = false;
+  #prefix = "";
 
   constructor(out: ProgressStream, options: { tty?: boolean; now?: () => number } = {}) {
     this.#out = out;
@@ -71,15 +72,32 @@ export class ProgressReporter {
     this.#now = options.now ?? (() => performance.now());
   }
 
+  /** Text put before every label from now on, e.g. "video 2/3 (seed 8) " in a --num-videos run. */
+  setPrefix(prefix: string): void {
+    this.#prefix = prefix;
+    this.#bar = undefined;
+  }
+
   /** A stage with no steps of its own ("loading pack", "writing video.mp4"). */
   phase(label: string): void {
     this.#bar = undefined;
-    if (this.#tty) this.#draw(`${label} …`);
-    else this.#out.write(`${label}\n`);
+    if (this.#tty) this.#draw(`${this.#prefix}${label} …`);
+    else this.#out.write(`${this.#prefix}${label}\n`);
+  }
+
+  /**
+   * A line that stays (a file written, a warning), on its own line even on a terminal, where the bar is then
+   * redrawn below it. `to`: another stream for it (a warning goes to stderr even when progress is quiet).
+   */
+  note(text: string, to: ProgressStream = this.#out): void {
+    if (this.#tty && this.#lineOpen) this.#out.write("\r\x1b[2K");
+    this.#lineOpen = false;
+    to.write(`${text}\n`);
   }
 
   event(e: ProgressEvent): void {
     const d = describeEvent(e);
+    d.label = `${this.#prefix}${d.label}`;
     const now = this.#now();
     if (!this.#bar || this.#bar.key !== d.key) {
       this.#bar = { key: d.key, label: d.label, started: now, lastTenth: -1 };

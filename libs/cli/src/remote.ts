@@ -297,8 +297,15 @@ export class RemoteProgress {
 }
 
 /** Runs a remote generation (see the module comment). Returns the exit code. */
-export async function remoteGenerate(args: GenerateArgs, remote: string, io: CliIo, tStart: number): Promise<number> {
+export async function remoteGenerate(
+  args: GenerateArgs,
+  remote: string,
+  io: CliIo,
+  tStart: number,
+  options: { prefix?: string } = {},
+): Promise<number> {
   const progress = new ProgressReporter(args.quiet ? { write: () => true } : io.stderr);
+  if (options.prefix !== undefined) progress.setPrefix(options.prefix);
   const tls = remoteTls(args.tls, io.env);
   // A given --out is checked (and made) before the job is submitted; the default one needs the job's seed.
   const outDir = args.out === undefined ? undefined : path.resolve(args.out);

@@ -3,10 +3,11 @@ import path from "node:path";
 import { describe, test } from "node:test";
 import type { ProgressEvent } from "@longshot/engine";
 import { parseArgs, suggest, UsageError } from "./args.js";
-import { defaultFps, defaultOverlap, parseGenerateArgs } from "./generate.js";
+import { defaultFps, defaultOverlap, outDirs, parseGenerateArgs, seedAt } from "./generate.js";
 import { defaultOutDir, defaultPackDir, REPO_ROOT, slugify } from "./paths.js";
 import { formatDuration, ProgressReporter } from "./progress.js";
 import { gifTiming } from "./video-files.js";
+import { promptWords, unknownWords, unknownWordsWarning } from "./vocabulary.js";
 
 describe("parseGenerateArgs", () => {
   test("--steps and --guidance set both stages; per-stage flags override", () => {
@@ -189,5 +190,79 @@ describe("ProgressReporter", () => {
     assert.ok(text.endsWith("\n"));
     assert.ok(frames.every((f) => f.replace("\u001b[2K", "").trimEnd().length <= 79));
     assert.equal(formatDuration(125_000), "2m05s");
+  });
+});
+
+describe("--num-videos", () => {
+  test("default 1; seeds follow each other, as bigints past 2^53", () => {
+    const one = parseGenerateArgs(["--prompt", "x"]);
+    const three = parseGenerateArgs(["--prompt", "x", "--num-videos", "3"]);
+    assert.ok(one !== "help" && three !== "help");
+    assert.equal(one.numVideos, 1);
+    assert.equal(three.numVideos, 3);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => seedAt(7, i)),
+      [7, 8, 9],
+    );
+    assert.equal(seedAt(Number.MAX_SAFE_INTEGER, 1), BigInt(Number.MAX_SAFE_INTEGER) + 1n);
+    assert.equal(seedAt(18446744073709551614n, 1), 18446744073709551615n);
+  });
+
+  test("one folder per video: --out is the video's folder for one, the folder holding them for several", () => {
+    const a = { prompt: "A red ball!", numVideos: 1 };
+    assert.deepEqual(outDirs({ ...a, out: "runs/x" }, [5]), [path.resolve("runs/x")]);
+    assert.deepEqual(outDirs({ ...a, out: undefined }, [5]), [path.resolve("out/a-red-ball-5")]);
+    assert.deepEqual(outDirs({ ...a, numVideos: 2, out: "runs" }, [5, 6]), [
+      path.resolve("runs/a-red-ball-5"),
+      path.resolve("runs/a-red-ball-6"),
+    ]);
+    assert.deepEqual(outDirs({ ...a, numVideos: 2, out: undefined }, [5, 6]), [
+      path.resolve("out/a-red-ball-5"),
+      path.resolve("out/a-red-ball-6"),
+    ]);
+  });
+
+  test("progress lines say which video", () => {
+    let text = "";
+    const p = new ProgressReporter({ write: (s: string) => (text += s) }, { tty: false, now: () => 0 });
+    p.setPrefix("video 2/3 (seed 8) ");
+    p.phase("writing video.mp4");
+    p.event({ stage: "keyframes", step: 0, total: 4 });
+    assert.deepEqual(text.trim().split("\n"), [
+      "video 2/3 (seed 8) writing video.mp4",
+      "video 2/3 (seed 8) keyframes: 0/4",
+    ]);
+  });
+
+  test("a note stays on its own line on a terminal; the bar is cleared first", () => {
+    let text = "";
+    const p = new ProgressReporter({ write: (s: string) => (text += s), columns: 80 }, { tty: true, now: () => 0 });
+    p.event({ stage: "keyframes", step: 1, total: 4 });
+    p.note("keyframes: out/x/keyframes.png");
+    assert.ok(text.endsWith("\r\u001b[2Kkeyframes: out/x/keyframes.png\n"), JSON.stringify(text));
+  });
+});
+
+describe("prompt words the pack never saw", () => {
+  const vocabulary = ["a", "ball", "left", "moving", "red"];
+
+  test("words are runs of letters and digits, lower case, each once", () => {
+    assert.deepEqual(promptWords("A red, RED ball -- moving left!"), ["a", "red", "ball", "moving", "left"]);
+    assert.deepEqual(promptWords("2 élans, naïve"), ["2", "élans", "naïve"]);
+    assert.deepEqual(promptWords("  ,;  "), []);
+  });
+
+  test("the unknown words in order, and the warning naming them", () => {
+    assert.deepEqual(unknownWords("a purple ball moving zigzag left", vocabulary), ["purple", "zigzag"]);
+    assert.equal(
+      unknownWordsWarning("a purple ball moving zigzag left", vocabulary),
+      'warning: the pack never saw these words: "purple", "zigzag"; expect it to ignore them',
+    );
+    assert.equal(
+      unknownWordsWarning("a Cat", vocabulary),
+      'warning: the pack never saw this word: "cat"; expect it to ignore it',
+    );
+    assert.equal(unknownWordsWarning("A red ball moving left", vocabulary), undefined);
+    assert.equal(unknownWordsWarning("a cat", undefined), undefined, "a pack without a vocabulary: no warning");
   });
 });
