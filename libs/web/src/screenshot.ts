@@ -3,17 +3,18 @@
  * of README's prompt (seeds 1 and 2, the pack's default steps), waits until both are done and their videos
  * play, and saves the page.
  *
- *   node libs/web/dist/screenshot.js [--url URL] [--out docs/images/page.png]
+ *   node libs/web/dist/screenshot.js [--cluster | --url URL] [--out docs/images/page.png]
  *
- * Without --url it starts the local cluster (scripts/cluster, the bundled pack) and stops it afterwards; with
- * --url it uses a running server of the page (`longshot serve`, a gateway).
+ * By default it starts `longshot serve` with the bundled pack (README's command), with --cluster the local
+ * cluster (scripts/cluster), and stops it afterwards; with --url it uses a running server of the page.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { launchBrowser } from "./browser.js";
-import { type LocalCluster, startLocalCluster } from "./local-cluster.js";
+import { BUNDLED_PACK, startLocalCluster } from "./local-cluster.js";
+import { startLocalServe } from "./local-serve.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const PROMPT = "a red circle moving right on a dark blue background";
@@ -24,15 +25,20 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       url: { type: "string" },
+      cluster: { type: "boolean", default: false },
       out: { type: "string", default: path.join(ROOT, "docs", "images", "page.png") },
     },
   });
   const out = path.resolve(values.out as string);
-  let cluster: LocalCluster | undefined;
+  let stop: (() => Promise<void>) | undefined;
   const browser = await launchBrowser();
   try {
-    if (values.url === undefined) cluster = await startLocalCluster();
-    const url = values.url ?? (cluster as LocalCluster).url;
+    let url = values.url;
+    if (url === undefined) {
+      const server = values.cluster ? await startLocalCluster() : await startLocalServe(BUNDLED_PACK);
+      stop = "down" in server ? server.down : server.stop;
+      url = server.url;
+    }
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 1000, deviceScaleFactor: 1 });
     await page.goto(url, { waitUntil: "networkidle0" });
@@ -64,7 +70,7 @@ async function main(): Promise<void> {
     console.log(`wrote ${out}`);
   } finally {
     await browser.close();
-    await cluster?.down();
+    await stop?.();
   }
 }
 
