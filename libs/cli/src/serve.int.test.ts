@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { malformedRequests } from "@longshot/http-api/cases";
 import { decodePng, decodeVideo } from "@longshot/media";
 import { makeTempDir, removeTempDir } from "@longshot/testing";
-import { MAIN } from "./test-support.js";
+import { longshot, MAIN } from "./test-support.js";
 
 interface Server {
   child: ChildProcess;
@@ -246,6 +246,20 @@ describe("longshot serve (a real process, the bundled pack)", { timeout: 600_000
       assert.equal(r.json.error.field, c.field, `${c.what}: ${r.json.error.message}`);
     }
     assert.equal((await api(base, "GET", "/v1/videos?limit=1000")).json.data.length, before);
+  });
+
+  it("exits 2 naming --port when the port is taken, and --pack when the pack is not one", async () => {
+    const { base } = server as Server;
+    const port = new URL(base).port;
+    const other = path.join(root, "other");
+    const taken = await longshot(["serve", "--port", port, "--out", other, "--threads", "1"], { timeoutMs: 60_000 });
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.match(taken.stderr, /longshot serve: --port: cannot listen/);
+    const noPack = await longshot(["serve", "--port", "0", "--pack", path.join(root, "no-pack")], {
+      timeoutMs: 30_000,
+    });
+    assert.equal(noPack.code, 2, noPack.stderr);
+    assert.match(noPack.stderr, /longshot serve: --pack: /);
   });
 
   it("drains on SIGTERM (exit 0); a restart on the same --out lists both jobs and serves the first one's files", async () => {
