@@ -3,10 +3,22 @@
 // diffusers: the keyframe latents, the text embeddings, the keyframes decoded by the pack's VAE decoder graph through
 // the engine's runtime session (float, before the uint8 conversion), and the uint8 frames at the keyframe slots.
 // Usage: node convert_engine.mjs SETTINGS.json  (packDir, noise, prompt, frames, keyframeSteps, keyframeGuidance,
-// interpolationSteps, out)
+// interpolationSteps, out), or: node convert_engine.mjs --load PACK (opens every session, prints "loaded" or
+// "refused: <message>").
 import { readFileSync, writeFileSync } from "node:fs";
 import { Engine, readNoiseFile } from "@longshot/engine";
 import { encodeSafetensors, Tensor } from "@longshot/tensor";
+
+if (process.argv[2] === "--load") {
+  try {
+    const engine = await Engine.create({ packDir: process.argv[3], threads: 1 });
+    await engine.close();
+    console.log("loaded");
+  } catch (err) {
+    console.log(`refused: ${err.message}`);
+  }
+  process.exit(0);
+}
 
 const s = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const engine = await Engine.create({ packDir: s.packDir, threads: 1 });
