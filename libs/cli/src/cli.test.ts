@@ -47,6 +47,13 @@ describe("longshot (built CLI)", () => {
     assert.equal(main.code, 0);
     assert.match(main.stdout, /longshot generate --prompt/);
     assert.match(main.stdout, /longshot probe/);
+    assert.match(main.stdout, /longshot list \[--out DIR \| --remote H:P\]/);
+    const list = await longshot(["list", "--help"]);
+    assert.equal(list.code, 0);
+    for (const flag of ["--out DIR", "--remote HOST:PORT", "--limit N", "--json", "unfinished"]) {
+      assert.ok(list.stdout.includes(flag), `list --help mentions ${flag}`);
+    }
+    assert.equal((await longshot(["help", "list"])).stdout, list.stdout);
     const gen = await longshot(["generate", "--help"]);
     assert.equal(gen.code, 0);
     for (const flag of [
@@ -130,7 +137,10 @@ describe("longshot (built CLI)", () => {
   test("no command or an unknown command: exit 2", async () => {
     const none = await longshot([]);
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /^longshot: missing command: expected generate or probe/);
+    assert.match(
+      none.stderr,
+      /^longshot: missing command: expected generate, list, probe or serve \(see longshot --help\)$/m,
+    );
     const unknown = await longshot(["generat"]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /^longshot: unknown command "generat" \(did you mean generate\?\)/);

@@ -2,8 +2,9 @@
 import { CancelledError, InvalidArgumentError, LongshotError } from "@longshot/core";
 import { suggest, UsageError } from "./args.js";
 import { generateCommand } from "./generate.js";
-import { generateHelp, mainHelp, probeHelp, serveHelp } from "./help.js";
+import { generateHelp, listHelp, mainHelp, probeHelp, serveHelp } from "./help.js";
 import type { CliIo } from "./io.js";
+import { listCommand } from "./list.js";
 import { cliVersion } from "./paths.js";
 import { probeCommand } from "./probe-command.js";
 import { serveCommand } from "./serve.js";
@@ -15,9 +16,16 @@ export const EXIT_INTERRUPTED = 130;
 
 const COMMANDS: Record<string, (argv: readonly string[], io: CliIo) => Promise<number>> = {
   generate: generateCommand,
+  list: listCommand,
   probe: probeCommand,
   serve: serveCommand,
 };
+
+/** "generate, list, probe or serve". */
+function commandNames(): string {
+  const names = Object.keys(COMMANDS);
+  return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;
+}
 
 function errorText(prefix: string, message: string): string {
   return `${prefix}${message}\n`;
@@ -27,12 +35,12 @@ function errorText(prefix: string, message: string): string {
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined) {
-    io.stderr.write("longshot: missing command: expected generate or probe (see longshot --help)\n");
+    io.stderr.write(`longshot: missing command: expected ${commandNames()} (see longshot --help)\n`);
     return EXIT_USAGE;
   }
   if (first === "--help" || first === "-h" || first === "help") {
     const topic = first === "help" ? rest[0] : undefined;
-    const help = { generate: generateHelp, probe: probeHelp, serve: serveHelp }[topic ?? ""];
+    const help = { generate: generateHelp, list: listHelp, probe: probeHelp, serve: serveHelp }[topic ?? ""];
     io.stdout.write(help?.() ?? mainHelp());
     return EXIT_OK;
   }
@@ -45,7 +53,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const names = Object.keys(COMMANDS);
     const hint = names.find((n) => first.length >= 2 && n.startsWith(first)) ?? suggest(first, names);
     io.stderr.write(
-      `longshot: unknown command ${JSON.stringify(first)}${hint ? ` (did you mean ${hint}?)` : ""}: expected generate or probe (see longshot --help)\n`,
+      `longshot: unknown command ${JSON.stringify(first)}${hint ? ` (did you mean ${hint}?)` : ""}: expected ${commandNames()} (see longshot --help)\n`,
     );
     return EXIT_USAGE;
   }

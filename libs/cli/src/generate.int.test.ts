@@ -266,6 +266,19 @@ describe("longshot generate, end to end", () => {
     const second = await read(path.join(root, folders[1] as string));
     assert.equal((await read(path.join(root, folders[0] as string))).seed, 11);
     assert.equal(second.seed, 12);
+    // `longshot list` shows them, newest first.
+    const list = await longshot(["list", "--out", root, "--json"]);
+    assert.equal(list.code, 0, list.stderr);
+    const listed = JSON.parse(list.stdout) as Array<{ seed: string; state: string; video: string; prompt: string }>;
+    assert.deepEqual(
+      listed.map((x) => [x.seed, x.state, x.prompt, x.video]),
+      [12, 11].map((seed) => [
+        String(seed),
+        "succeeded",
+        PROMPT,
+        path.join(root, `a-red-circle-moving-right-on-a-dark-blue-background-${seed}`, "video.mp4"),
+      ]),
+    );
     // Video 2 of the batch is the video a run of seed 12 alone makes: nothing carries over between videos.
     const alone = path.join(dir, "alone-12");
     const single = await longshot([...base, "--seed", "12", "--pack", pack, "--out", alone, "--quiet"]);

@@ -9,6 +9,7 @@ export function mainHelp(): string {
 
 Usage:
   longshot generate --prompt "…" [options]   generate a video (longshot generate --help)
+  longshot list [--out DIR | --remote H:P]    the runs in an output root, or a gateway's jobs (longshot list --help)
   longshot probe DIR|VIDEO [--prompt "…"]     score a video with the eval probe (longshot probe --help)
   longshot serve [--port N] [--out DIR]       the HTTP API (and web page) on this machine (longshot serve --help)
   longshot --help | --version
@@ -83,6 +84,29 @@ Options:
 Progress goes to stderr (a redrawn bar on a terminal, plain lines otherwise); the summary to stdout.
 Environment: LONGSHOT_PACK (default pack), LONGSHOT_FFMPEG (ffmpeg binary; else ffmpeg on PATH, else the
 npm package @ffmpeg-installer/ffmpeg), LONGSHOT_GRPC_TLS_CA / _CERT / _KEY (--remote over TLS, see above).
+`;
+}
+
+export function listHelp(): string {
+  return `Usage: longshot list [--out DIR] [--json] [--limit N]
+       longshot list --remote HOST:PORT [--tls | --tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--json] [--limit N]
+
+Lists the runs in an output root, newest first: the folders of longshot generate (result.json; a folder with
+outputs but no result.json yet is "unfinished": still running, or stopped), of generate --remote, and the job
+folders of longshot serve (job.json), down to three levels (generate --num-videos --out DIR puts them in DIR/).
+With --remote, the jobs of a longshot gateway instead (ListJobs, every page).
+
+Each run: when it was created (UTC), its state (queued, running, succeeded, failed, cancelled, unfinished), seed,
+frames, prompt and video (its video.mp4; on a gateway the artifact's URI), else its folder or job id.
+
+Options:
+  --out DIR                  output root (default: out, where generate and serve write by default)
+  --remote HOST:PORT         list a gateway's jobs instead; --tls, --tls-ca, --tls-cert and --tls-key as for
+                             generate --remote (default: $LONGSHOT_GRPC_TLS_CA / _CERT / _KEY)
+  --limit N                  the newest N only
+  --json                     a JSON array: id, source, prompt, seed (a string), frames, state, createdAt, video,
+                             dir, error for each run
+  -h, --help                 this help
 `;
 }
 
