@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createLogger, InvalidArgumentError, LongshotError, NotFoundError } from "@longshot/core";
 import { Engine } from "@longshot/engine";
 import {
@@ -225,13 +225,12 @@ describe("EmbeddedJobs (bundled pack, real engine)", { timeout: 600_000 }, () =>
     );
   });
 
-  it("a restart on the same root lists every job, serves its files, and fails the job a dead process left running", async () => {
+  it("a restart on the (moved) root lists every job, serves its files, and fails the job a dead process left running", async () => {
     await jobs.close();
     // A job.json as a process that died mid-run leaves it: RUNNING, no terminal event.
     const file = path.join(jobs.dirOf(done.id), "job.json");
     const saved = JSON.parse(readFileSync(file, "utf8"));
     const copyId = `${done.id}x`;
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(jobs.dirOf(copyId));
     writeFileSync(
       path.join(jobs.dirOf(copyId), "job.json"),
@@ -241,13 +240,25 @@ describe("EmbeddedJobs (bundled pack, real engine)", { timeout: 600_000 }, () =>
         events: saved.events.slice(0, 3).map((e: { jobId: string }) => ({ ...e, jobId: copyId })),
       }),
     );
-    const reopened = await EmbeddedJobs.open({ engine, outRoot: root, limits: LIMITS, logger: silent });
+    // The output root renamed: the jobs' files are found where their folders are now.
+    const moved = `${root}-moved`;
+    renameSync(root, moved);
+    root = moved;
+    const reopened = await EmbeddedJobs.open({ engine, outRoot: moved, limits: LIMITS, logger: silent });
     try {
       const list = await reopened.listJobs(ListJobsRequest.create({}));
       assert.equal(list.jobs.length, 6);
       const same = await reopened.getJob(done.id);
       assert.equal(same.state, JobState.JOB_STATE_SUCCEEDED);
-      assert.deepEqual(same.artifacts, done.artifacts);
+      assert.deepEqual(
+        same.artifacts.map((a) => ({ ...a, uri: "" })),
+        done.artifacts.map((a) => ({ ...a, uri: "" })),
+      );
+      const mp4 = same.artifacts[0];
+      assert.ok(mp4 !== undefined);
+      assert.equal(mp4.uri, pathToFileURL(path.join(moved, done.id, "video.mp4")).href);
+      const bytes = readFileSync(reopened.files().keyOf(mp4.uri));
+      assert.equal(createHash("sha256").update(bytes).digest("hex"), mp4.sha256);
       assert.deepEqual(await allEvents(reopened, done.id), await allEvents(jobs, done.id), "the same events");
       assert.equal((await reopened.getJob(cancelledRunning)).state, JobState.JOB_STATE_CANCELLED);
       const png = await reopened.files().keyframesPng(same);

@@ -206,8 +206,10 @@ export class EmbeddedJobs implements VideoJobs {
         continue;
       }
       if (file.format !== JOB_FILE_FORMAT) continue;
-      const job = Job.fromJSON(file.job);
-      if (job.id !== d.name) continue;
+      const parsed = Job.fromJSON(file.job);
+      if (parsed.id !== d.name) continue;
+      // The files where the folder is now (the output root may have been moved or renamed since).
+      const job = { ...parsed, artifacts: parsed.artifacts.map((a) => ({ ...a, uri: movedUri(a.uri, dir) })) };
       const entry: Entry = {
         job,
         original: GenerateRequest.fromJSON(file.originalRequest),
@@ -284,12 +286,12 @@ export class EmbeddedJobs implements VideoJobs {
       wake: new Set(),
       saving: Promise.resolve(),
     };
-    await mkdir(entry.dir, { recursive: true });
+    // Known (and its key bound) before the first await, so a concurrent request with the same key finds it.
     this.#jobs.set(id, entry);
     if (key !== "") this.#keys.set(key, id);
+    this.#queue.push(entry);
     this.#emit(entry, { $case: "queued", value: { jobsAhead: active } }, now);
     await entry.saving;
-    this.#queue.push(entry);
     this.#log.info(
       { jobId: id, seed: String(resolved.seed), frames: resolved.frames, jobsAhead: active },
       "job queued",
@@ -688,6 +690,19 @@ export class EmbeddedJobs implements VideoJobs {
       await entry.saving;
     }
   }
+}
+
+/** A job file's URI in the job's folder `dir`: its name, under frames/ for a PNG frame. */
+function movedUri(uri: string, dir: string): string {
+  let file: string;
+  try {
+    file = fileURLToPath(uri);
+  } catch {
+    return uri;
+  }
+  const parent = path.basename(path.dirname(file));
+  const rel = parent === "frames" ? path.join("frames", path.basename(file)) : path.basename(file);
+  return pathToFileURL(path.join(dir, rel)).href;
 }
 
 function isTerminalEvent(e: JobEvent): boolean {
