@@ -199,7 +199,8 @@ function useKeyframePreview(id, ready) {
     let stopped = false;
     let objectUrl = null;
     (async () => {
-      for (let attempt = 0; attempt < 20 && !stopped; attempt++) {
+      // The stage_completed event and the preview can cross: ask again soon, then less often (about 20 s in all).
+      for (let attempt = 0; attempt < 30 && !stopped; attempt++) {
         const res = await fetch(`${VIDEOS}/${encodeURIComponent(id)}/content?variant=spritesheet`).catch(() => null);
         if (res?.ok) {
           const blob = await res.blob();
@@ -209,7 +210,7 @@ function useKeyframePreview(id, ready) {
           return;
         }
         if (res !== null && res.status !== 404) return;
-        await sleep(500);
+        await sleep(Math.min(100 * 2 ** attempt, 1000));
       }
     })();
     return () => {
@@ -547,7 +548,10 @@ function Gallery({ refreshKey, onRerun, onEdit, onWatch, watching }) {
   }
 
   return html`<section class="gallery" aria-labelledby="gallery-title">
-    <h2 id="gallery-title">Gallery</h2>
+    <header class="gallery-header">
+      <h2 id="gallery-title">Gallery</h2>
+      <button type="button" onClick=${() => load("")}>Refresh</button>
+    </header>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${videos.length === 0 && !error && html`<p>No videos yet.</p>`}
     <ul class="cards">

@@ -240,7 +240,8 @@ export async function runPageScenario(
       `${id}: the video lasts ${duration} s, ${FRAMES} frames at ${pack.video.fps} fps are ${FRAMES / pack.video.fps} s`,
     );
     log(
-      `${id}: ${announced.length} announcements, ${stages.length} stages, keyframes ${size.join("x")}, video ${duration} s`,
+      `${id}: ${announced.length} announcements, ${stages.length} stages, keyframes ${size.join("x")} shown ` +
+        `${(done.t - shown.t).toFixed(0)} ms before completion, video ${duration} s`,
     );
   }
 
@@ -287,6 +288,17 @@ export async function runPageScenario(
   assert.ok(
     Math.abs(galleryDuration - FRAMES / pack.video.fps) < 0.5 / pack.video.fps,
     `gallery video ${galleryDuration} s`,
+  );
+
+  // Edit copies a job's settings into the form.
+  await page.click(`section.gallery article[data-job-id="${first}"] button[aria-label^="Edit"]`);
+  await page.waitForFunction(() => document.activeElement?.id === "field-prompt", { timeout: 5_000 });
+  const form = await page.$$eval("form.prompt-form [name]", (els) =>
+    Object.fromEntries(els.map((e) => [(e as HTMLInputElement).name, (e as HTMLInputElement).value])),
+  );
+  assert.deepEqual(
+    [form.prompt, form.seed, form.frames, form.keyframe_steps, form.interpolation_steps, form.count],
+    [PROMPT, String(SEED), String(FRAMES), "4", "2", "1"],
   );
 
   await page.click(`section.gallery article[data-job-id="${first}"] button[aria-label^="Re-run"]`);
