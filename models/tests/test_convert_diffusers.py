@@ -102,3 +102,20 @@ def test_engine_keyframes_match_diffusers_text_to_video(converted: tuple[Path, P
     assert np.abs(got["keyframe_frames"] - ref_u8).max() <= 1
     # Not vacuous: the sampler moved the latents away from the noise, and guidance mattered.
     assert np.abs(ref_latents - keyframe_noise.numpy()).max() > 0.1
+
+
+def test_longshot_generate_runs_the_converted_pack_to_65_frames(converted: tuple[Path, Path], tmp_path: Path) -> None:
+    """End to end through the CLI: text → 5 keyframes → 17 → 65 frames, decoded and written."""
+    _, pack = converted
+    out = tmp_path / "video"
+    cli = Path(__file__).resolve().parents[2] / "libs" / "cli" / "dist" / "main.js"
+    run_node([str(cli), "generate", "--pack", str(pack), "--prompt", PROMPT, "--seed", "11", "--frames", "65", "--keyframe-steps", "3", "--interpolation-steps", "2", "--threads", "1", "--out", str(out), "--quiet"])
+    result = json.loads((out / "result.json").read_text())
+    assert result["frames"] == 65 and result["pack"]["name"] == "checkpoint"
+    frames = sorted((out / "frames").glob("*.png"))
+    assert len(frames) == 65
+    from PIL import Image
+
+    first = np.asarray(Image.open(frames[0]))
+    assert first.shape == (16, 16, 3)
+    assert (out / "video.mp4").stat().st_size > 0
