@@ -155,6 +155,23 @@ def example_inputs(graph: str, frames: int = 5, batch: int = 2, seed: int = 0) -
     raise KeyError(graph)
 
 
+def export_interpolation_graph(path: Path, window: int | None = None) -> None:
+    """The interpolation UNet of models/weights alone, as `python -m longshot_models.export` writes it; with
+    `window`, its temporal attention sees |i - j| <= window // 2 instead of the trained band (same weights; e.g.
+    a window of 2 F + 1 or more is full temporal attention over F frames, run as one fused attention over the
+    masked F x F logits): the scaling study's full-attention graph (docs/benchmarks.md)."""
+    model = train.load_unet("interpolation")
+    if window is not None:
+        for block in model.modules():
+            if isinstance(block, unet.TransformerBlock):
+                block.window = window
+    module = InterpolationGraph(model)
+    if window is not None and window > model.cfg.temporal_window:
+        module.net.band = False  # type: ignore[union-attr]
+    contract = graph_contracts()["interpolationUnet"]
+    _export(module, tuple(example_inputs("interpolationUnet").values()), path, contract)
+
+
 def torch_modules() -> tuple[dict[str, nn.Module], float]:
     vae_model, scale = train.load_vae()
     return {
@@ -228,12 +245,15 @@ _MISSING = object()
 
 
 def parity(pack: Path, frames: tuple[int, ...] = (5, 17, 65, 257)) -> dict[str, float]:
-    """Max |ORT - torch| for every UNet/VAE graph at each frame count (random inputs, batch 2; batch 1 at 257)."""
+    """Max |ORT - torch| for every UNet/VAE graph at each frame count (random inputs, batch 2; batch 1 at 257). The
+    UNet graphs compute graph.FastUNet; they are compared with the training module's forward (unet.py)."""
     modules, _ = torch_modules()
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     worst: dict[str, float] = {}
     for name, module in modules.items():
+        if isinstance(module, (KeyframeGraph, InterpolationGraph)):  # against the training module's own forward
+            module = type(module)(module.model, fast=False)
         sess = ort.InferenceSession(str(pack / graph_contracts()[name]["file"]), so, providers=["CPUExecutionProvider"])  # type: ignore[operator]
         for f in frames if name != "vaeDecoder" else (1, 5):
             inputs = example_inputs(name, frames=f, batch=1 if f > 65 else 2)
