@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "puppeteer-core";
 
 export const PROMPT = "a red circle moving right on a dark blue background";
@@ -70,6 +71,35 @@ function recordPageChanges(): void {
   document.addEventListener("DOMContentLoaded", () =>
     observer.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true }),
   );
+}
+
+const AXE_SOURCE = readFileSync(fileURLToPath(import.meta.resolve("axe-core/axe.min.js")), "utf8");
+
+/**
+ * axe-core's WCAG 2.1 A and AA rules on the page as it is now (labels, names, ARIA, contrast, …). Its source is
+ * evaluated through DevTools, as the page's Content-Security-Policy (rightly) refuses injected scripts.
+ */
+async function assertAccessible(page: Page, when: string): Promise<void> {
+  await page.evaluate(AXE_SOURCE);
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
+    assert.deepEqual(await axeViolations(page), [], `accessibility ${when}, ${scheme} colour scheme`);
+  }
+  await page.emulateMediaFeatures([]);
+}
+
+async function axeViolations(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    type Violation = { id: string; help: string; nodes: Array<{ target: unknown }> };
+    const axe = (window as unknown as { axe: { run(c: Document, o: object): Promise<{ violations: Violation[] }> } })
+      .axe;
+    const result = await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return result.violations.map(
+      (v) => `${v.id} (${v.help}): ${v.nodes.map((n) => JSON.stringify(n.target)).join(", ")}`,
+    ) as string[];
+  });
 }
 
 async function fill(page: Page, selector: string, value: string): Promise<void> {
@@ -159,6 +189,7 @@ export async function runPageScenario(
   assert.equal(await page.evaluate(() => document.activeElement?.id), "field-frames", "the bad field has the focus");
   assert.equal((await json(base, "v1/videos?limit=1000")).data.length, before, "no job was made");
   log(`400 shown at the Frames field: ${frameError}`);
+  await assertAccessible(page, "with the error shown");
 
   // 2. Two videos, seeds 7 and 8.
   await fill(page, "#field-frames", String(FRAMES));
@@ -245,6 +276,8 @@ export async function runPageScenario(
     );
   }
 
+  await assertAccessible(page, "with two videos done");
+
   // 3. A long job, cancelled from its card.
   await fill(page, "#field-seed", String(CANCEL_SEED));
   await fill(page, "#field-frames", "257");
@@ -289,6 +322,8 @@ export async function runPageScenario(
     Math.abs(galleryDuration - FRAMES / pack.video.fps) < 0.5 / pack.video.fps,
     `gallery video ${galleryDuration} s`,
   );
+
+  await assertAccessible(page, "of the gallery after a reload");
 
   // Edit copies a job's settings into the form.
   await page.click(`section.gallery article[data-job-id="${first}"] button[aria-label^="Edit"]`);
