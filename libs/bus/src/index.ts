@@ -1,3 +1,4 @@
+export { type Change, updateByCompareAndSet } from "./compare-and-set.js";
 export { type Bus, busConfig, busOptionsFromConfig, connectBus } from "./connect.js";
 export {
   type DeadLetterRecord,
@@ -6,12 +7,14 @@ export {
   makeDeadLetterRecord,
   publishDeadLetter,
 } from "./dead-letter.js";
+export { startDeadLetterConsumer } from "./dead-letter-consumer.js";
 export { AlreadyExistsError, isWrongLastSequence, RevisionConflictError, toBusError } from "./errors.js";
 export { isTerminalEvent, publishEvent, replayEvents } from "./events.js";
 export { isTerminalState } from "./job-state.js";
 export { JobStore } from "./job-store.js";
 export {
   checkJobId,
+  DLQ_CONSUMER,
   DLQ_STREAM,
   DLQ_SUBJECT_PREFIX,
   EVENTS_STREAM,
@@ -19,8 +22,10 @@ export {
   eventSubject,
   HEADER_EVENT_SEQUENCE,
   HEADER_TASK_ID,
+  PROGRESS_QUEUE_GROUP,
   RESULTS_DLQ_STAGE,
   RESULTS_STREAM,
+  RUNS_BUCKET,
   STAGES,
   type StageName,
   stageOf,
@@ -28,8 +33,10 @@ export {
   taskSubject,
 } from "./names.js";
 export { publishCancel, publishTask } from "./publish.js";
+export type { DeliveryContext, PullLoop } from "./pull-options.js";
 export { publishResult, type ResultConsumer, startResultConsumer } from "./results.js";
+export { sleep } from "./retry.js";
 export { runStageWorker, type StageHandler } from "./stage-worker.js";
 export { encodeTask } from "./task-codec.js";
-export { ensureTopology } from "./topology.js";
+export { ensureTopology, openRunsBucket } from "./topology.js";
 export { runWorker, type Worker } from "./worker.js";

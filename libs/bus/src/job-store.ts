@@ -14,6 +14,7 @@ import { IntegrityError, InvalidArgumentError, type Logger, NotFoundError } from
 import { Job, JobState } from "@longshot/proto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
+import { updateByCompareAndSet } from "./compare-and-set.js";
 import {
   AlreadyExistsError,
   errorMessage,
@@ -137,10 +138,6 @@ function compareNewestFirst(a: { t: number; id: string }, b: { t: number; id: st
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 export class JobStore {
   private constructor(
     private readonly kv: KV,
@@ -228,27 +225,18 @@ export class JobStore {
    * RevisionConflictError after too many conflicts.
    */
   async update(id: string, fn: JobUpdater): Promise<StoredJob> {
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.get(id);
-      const next = await fn(Job.decode(encodeJob(current.job)));
-      if (next === null) return current;
-      try {
-        return await this.write(id, current.job, next, current.revision);
-      } catch (err) {
-        if (!(err instanceof RevisionConflictError)) throw err;
-        if (attempt >= this.maxUpdateAttempts) {
-          throw new RevisionConflictError(
-            jobKey(id),
-            `job ${id}: gave up after ${attempt} conflicting concurrent updates`,
-            {
-              cause: err,
-            },
-          );
-        }
-        this.logger?.debug({ jobId: id, attempt }, "job update conflict; retrying");
-        await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
-      }
-    }
+    const { stored } = await updateByCompareAndSet(
+      {
+        key: jobKey(id),
+        read: () => this.get(id),
+        copy: (current: StoredJob) => Job.decode(encodeJob(current.job)),
+        write: (current, next) => this.write(id, current.job, next, current.revision),
+        maxAttempts: this.maxUpdateAttempts,
+        logger: this.logger,
+      },
+      async (job: Job) => ({ next: await fn(job), value: undefined }),
+    );
+    return stored;
   }
 
   private async write(id: string, from: Job, to: Job, revision: number): Promise<StoredJob> {

@@ -9,8 +9,12 @@
  * | stage results (WorkQueue)    | stream LONGSHOT_RESULTS, `longshot.results.<stage>` |
  * | results consumer (pull)      | `coordinator`                                     |
  * | dead letters (Limits)        | stream LONGSHOT_DLQ, `longshot.dlq.<stage>`, `longshot.dlq.results` |
+ * | dead-letter consumer (pull)  | `gateway`                                         |
  * | cancel notices (core NATS)   | `longshot.cancel.<jobId>`                         |
  * | job records (KV)             | bucket `longshot-jobs`, keys `job.<id>`, `idem.<sha256>` |
+ * | run records, slots (KV)      | bucket `longshot-runs`, keys `run.<id>`, `slot.<n>` |
+ * | progress listener (core NATS)| `longshot.events.*`, queue group `longshot-gateway-progress` |
+ * | MAX_DELIVERIES advisories    | `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`, queue group `longshot-dlq.<stream>.<consumer>` |
  */
 import { InvalidArgumentError } from "@longshot/core";
 import { Stage } from "@longshot/proto";
@@ -24,7 +28,13 @@ export const DLQ_STREAM = "LONGSHOT_DLQ";
 export const RESULTS_STREAM = "LONGSHOT_RESULTS";
 /** The durable pull consumer that reads every stage's results (the gateway's coordinator). */
 export const RESULTS_CONSUMER = "coordinator";
+/** The durable pull consumer that reads the dead letters (the gateway: it fails their jobs). */
+export const DLQ_CONSUMER = "gateway";
 export const JOBS_BUCKET = "longshot-jobs";
+/** The gateway's run records (`run.<jobId>`) and admission slots (`slot.<n>`). */
+export const RUNS_BUCKET = "longshot-runs";
+/** Queue group of the gateway's progress listener on job events (one replica handles each event). */
+export const PROGRESS_QUEUE_GROUP = "longshot-gateway-progress";
 
 export const TASKS_SUBJECT_PREFIX = "longshot.tasks";
 export const EVENTS_SUBJECT_PREFIX = "longshot.events";
@@ -111,6 +121,16 @@ export function dlqSubject(stage: string): string {
 
 export function cancelSubject(jobId: string): string {
   return `${CANCEL_SUBJECT_PREFIX}.${checkJobId(jobId)}`;
+}
+
+/** Where nats-server reports a message of `stream`/`consumer` that ran out of deliveries. */
+export function maxDeliveriesAdvisorySubject(stream: string, consumer: string): string {
+  return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`;
+}
+
+/** The queue group the advisory listeners of one consumer share (one process acts on each advisory). */
+export function advisoryQueueGroup(stream: string, consumer: string): string {
+  return `longshot-dlq.${stream}.${consumer}`;
 }
 
 /** The stage a task subject (`longshot.tasks.<stage>`) is for, or undefined. */

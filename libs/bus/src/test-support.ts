@@ -6,7 +6,8 @@ import { Stage, type StageTask } from "@longshot/proto";
 import { startServers, type TestServers } from "@longshot/testing";
 import { type Bus, connectBus } from "./connect.js";
 import { DLQ_STREAM, EVENTS_STREAM, type StageName, TASKS_STREAM } from "./names.js";
-import { ensureTopology, type TopologyConfig } from "./topology.js";
+import { ensureTopology } from "./topology.js";
+import type { TopologyConfig } from "./topology-config.js";
 
 export type NatsServers = TestServers<{ nats: true; otlp: boolean }>;
 

@@ -7,11 +7,13 @@ import { ConfigError } from "@longshot/core";
 import { RetentionPolicy } from "@nats-io/jetstream";
 import type { Bus } from "./connect.js";
 import {
+  DLQ_CONSUMER,
   DLQ_STREAM,
   EVENTS_STREAM,
   JOBS_BUCKET,
   RESULTS_CONSUMER,
   RESULTS_STREAM,
+  RUNS_BUCKET,
   STAGES,
   TASKS_STREAM,
 } from "./names.js";
@@ -30,7 +32,7 @@ describe("ensureTopology (real nats-server)", { timeout: 60_000 }, () => {
     await servers?.stop();
   });
 
-  it("creates every stream, consumer and the KV bucket, then finds them unchanged", async () => {
+  it("creates every stream, consumer and KV bucket, then finds them unchanged", async () => {
     const first = await ensureTopology(bus.js, {
       ackWaitMs: 10_000,
       maxDeliver: 4,
@@ -40,8 +42,9 @@ describe("ensureTopology (real nats-server)", { timeout: 60_000 }, () => {
       Object.values(first.actions).every((a) => a === "created"),
       JSON.stringify(first.actions),
     );
-    // 4 streams (tasks, results, events, DLQ), one consumer per stage + the results consumer, the KV bucket.
-    assert.equal(Object.keys(first.actions).length, 4 + STAGES.length + 1 + 1);
+    // 4 streams (tasks, results, events, DLQ), one consumer per stage + the results and DLQ consumers,
+    // the job and run buckets.
+    assert.equal(Object.keys(first.actions).length, 4 + STAGES.length + 2 + 2);
 
     const tasks = await bus.jsm.streams.info(TASKS_STREAM);
     assert.equal(tasks.config.retention, RetentionPolicy.Workqueue);
@@ -68,6 +71,15 @@ describe("ensureTopology (real nats-server)", { timeout: 60_000 }, () => {
     assert.equal(coordinator.config.ack_policy, "explicit");
     assert.equal(coordinator.config.ack_wait, 30e9);
     assert.equal(coordinator.config.max_deliver, 4); // follows maxDeliver unless resultsMaxDeliver is set
+    const gateway = await bus.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER);
+    assert.equal(gateway.config.filter_subject, "longshot.dlq.>");
+    assert.equal(gateway.config.ack_policy, "explicit");
+    assert.equal(gateway.config.ack_wait, 10e9);
+    assert.equal(gateway.config.max_deliver, -1); // its reader gives up on its own
+    const runs = await bus.jsm.streams.info(`KV_${RUNS_BUCKET}`);
+    assert.equal(runs.config.max_msgs_per_subject, 1);
+    assert.equal(runs.config.max_age, 7 * 24 * 3600e9);
+    assert.equal(runs.config.allow_direct, false);
 
     const again = await ensureTopology(bus.js, {
       ackWaitMs: 10_000,

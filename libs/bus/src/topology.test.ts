@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvalidArgumentError } from "@longshot/core";
-import { consumerConfig, resolveTopology } from "./topology.js";
+import { consumerConfig, resolveTopology } from "./topology-config.js";
 
 describe("resolveTopology", () => {
   it("applies defaults: AckWait 30 s, MaxDeliver 5, BackOff starting at AckWait, 2 min dedupe", () => {

@@ -3,8 +3,19 @@
  * job is and recomputed from the run record whenever it changes, so the numbers are what the run
  * record says (results in, levels stitched) however often a result is redelivered.
  */
+
+import type { JobStore } from "@longshot/bus";
+import { NotFoundError } from "@longshot/core";
 import { strengthBeginIndex } from "@longshot/engine/light";
-import { type GenerateRequest, type Job, Stage, type StageProgress, StageState } from "@longshot/proto";
+import {
+  type GenerateRequest,
+  type Job,
+  type JobEvent,
+  JobState,
+  Stage,
+  type StageProgress,
+  StageState,
+} from "@longshot/proto";
 import { decodeTaskId, type JobPlan, keyframeTaskId, windowTaskId } from "./plan.js";
 import type { RunRecord, TaskRecord } from "./run-record.js";
 
@@ -96,4 +107,30 @@ export function progressStages(run: RunRecord, job: Job): StageProgress[] {
       endTime: complete ? (latest(withResult, (t) => t.result?.receivedAt) ?? entry.endTime) : undefined,
     };
   });
+}
+
+/**
+ * A job event seen on the event stream (the gateway's progress listener): the keyframe stage starting
+ * makes a queued job RUNNING, with the stage's start time.
+ */
+export async function onJobEvent(jobs: JobStore, event: JobEvent): Promise<void> {
+  if (event.event?.$case !== "stageStarted" || event.event.value.stage !== Stage.STAGE_KEYFRAME) return;
+  const started = event.time ?? new Date();
+  await jobs
+    .update(event.jobId, (job) => {
+      if (job.state !== JobState.JOB_STATE_QUEUED) return null;
+      return {
+        ...job,
+        state: JobState.JOB_STATE_RUNNING,
+        startTime: job.startTime ?? started,
+        stages: job.stages.map((s) =>
+          s.stage === Stage.STAGE_KEYFRAME
+            ? { ...s, state: StageState.STAGE_STATE_RUNNING, startTime: s.startTime ?? started }
+            : s,
+        ),
+      };
+    })
+    .catch((err: unknown) => {
+      if (!(err instanceof NotFoundError)) throw err;
+    });
 }

@@ -62,9 +62,19 @@ describe("RunStore", { timeout: 60_000 }, () => {
 
   it("update re-applies its function when another writer won, so no change is lost", async () => {
     await runs.create(record("j2"));
-    await Promise.all(
-      Array.from({ length: 8 }, (_, i) => runs.update("j2", (r) => ({ ...r, reruns: { ...r.reruns, [`k${i}`]: 1 } }))),
+    const updates = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        runs.update("j2", (r) => ({ next: { ...r, reruns: { ...r.reruns, [`k${i}`]: 1 } }, value: `v${i}` })),
+      ),
     );
+    // Each caller gets the value its own function returned on the run that was written.
+    assert.deepEqual(
+      updates.map((u) => u.value),
+      ["v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7"],
+    );
+    const unchanged = await runs.update("j2", (r) => ({ next: null, value: Object.keys(r.reruns).length }));
+    assert.equal(unchanged.value, 8);
+    assert.equal(unchanged.revision, updates.map((u) => u.revision).sort((a, b) => b - a)[0]);
     assert.deepEqual(Object.keys((await runs.get("j2")).run.reruns).sort(), [
       "k0",
       "k1",

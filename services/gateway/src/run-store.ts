@@ -11,15 +11,22 @@
  * Reads go to the stream leader (no direct gets), so a writer sees its own writes.
  */
 
-import { isWrongLastSequence, RevisionConflictError, toBusError } from "@longshot/bus";
+import {
+  type Change,
+  isWrongLastSequence,
+  openRunsBucket,
+  RevisionConflictError,
+  RUNS_BUCKET,
+  toBusError,
+  updateByCompareAndSet,
+} from "@longshot/bus";
 import { IntegrityError, InvalidArgumentError, type Logger, NotFoundError } from "@longshot/core";
-import { type JetStreamClient, StorageType } from "@nats-io/jetstream";
-import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
-import { decodeRunRecord, encodeRunRecord, type RunRecord } from "./run-record.js";
-
-export const RUNS_BUCKET = "longshot-runs";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV, KvEntry } from "@nats-io/kv";
+import { cloneRun, decodeRunRecord, encodeRunRecord, type RunRecord } from "./run-record.js";
 
 export interface RunStoreOptions {
+  /** Default `longshot-runs` (its settings are in @longshot/bus's topology). */
   bucket?: string;
   /** How long records live after their last write (default 7 days; slots are rewritten as jobs come and go). */
   ttlMs?: number;
@@ -33,14 +40,14 @@ export interface StoredRun {
   revision: number;
 }
 
-/** What `update`'s function returns: the new record, or null to leave it unchanged. */
-export type RunUpdater = (run: RunRecord) => RunRecord | null | Promise<RunRecord | null>;
+/**
+ * What `update`'s function returns: `next`, the new record (null: leave it as it is), and `value`, which
+ * `update` hands back to its caller (what the function found or decided).
+ */
+export type RunChange<T> = Change<RunRecord, T>;
+export type RunUpdater<T> = (run: RunRecord) => RunChange<T> | Promise<RunChange<T>>;
 
 const MAX_UPDATE_ATTEMPTS = 20;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function isLive(e: KvEntry | null): e is KvEntry {
   return e !== null && e.operation === "PUT";
@@ -55,23 +62,13 @@ export class RunStore {
 
   /** Creates the bucket when missing (safe from every replica at once) and opens it. */
   static async open(js: JetStreamClient, options: RunStoreOptions = {}): Promise<RunStore> {
-    const bucket = options.bucket ?? RUNS_BUCKET;
-    try {
-      const kv = await new Kvm(js).create(bucket, {
-        history: 1,
-        ttl: options.ttlMs ?? 7 * 24 * 3_600_000,
-        replicas: options.replicas ?? 1,
-        storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
-        description: "longshot gateway run records and admission slots",
-        allow_direct: false,
-      });
-      return new RunStore(kv, bucket, options.logger);
-    } catch (err) {
-      if (/already in use|already exists/i.test(String((err as Error)?.message))) {
-        return new RunStore(await new Kvm(js).open(bucket), bucket, options.logger);
-      }
-      throw toBusError(err, `open KV bucket ${bucket}`);
-    }
+    const kv = await openRunsBucket(js, {
+      ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
+      ...(options.ttlMs === undefined ? {} : { runsTtlMs: options.ttlMs }),
+      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+      ...(options.storage === undefined ? {} : { storage: options.storage }),
+    });
+    return new RunStore(kv, options.bucket ?? RUNS_BUCKET, options.logger);
   }
 
   // --- run records ------------------------------------------------------------------------------
@@ -120,21 +117,22 @@ export class RunStore {
 
   /**
    * Read, apply `fn`, compare-and-set; on a conflict read again and re-apply (fn must be safe to
-   * run again: it gets a fresh copy each time). Null from fn leaves the record as it is.
+   * run again: it gets a fresh copy each time). Returns the stored record and the `value` of fn's
+   * last run.
    */
-  async update(jobId: string, fn: RunUpdater): Promise<StoredRun> {
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.get(jobId);
-      const next = await fn(structuredClone(current.run));
-      if (next === null) return current;
-      try {
-        return await this.compareAndSet(next, current.revision);
-      } catch (err) {
-        if (!(err instanceof RevisionConflictError) || attempt >= MAX_UPDATE_ATTEMPTS) throw err;
-        this.logger?.debug({ jobId, attempt }, "run record update conflict; retrying");
-        await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
-      }
-    }
+  async update<T>(jobId: string, fn: RunUpdater<T>): Promise<StoredRun & { value: T }> {
+    const { stored, value } = await updateByCompareAndSet(
+      {
+        key: `run.${jobId}`,
+        read: () => this.get(jobId),
+        copy: (current: StoredRun) => cloneRun(current.run),
+        write: (current, next: RunRecord) => this.compareAndSet(next, current.revision),
+        maxAttempts: MAX_UPDATE_ATTEMPTS,
+        logger: this.logger,
+      },
+      fn,
+    );
+    return { ...stored, value };
   }
 
   // --- admission slots --------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * reflection) and the coordinator of the distributed pipeline.
  *
  * Start-up: verify the model packs; connect to NATS and create or reconcile the JetStream topology
- * (streams, consumers, the job bucket) plus the gateway's own run bucket and DLQ consumer; open the
+ * (streams, consumers, the job and run buckets: `ensureTopology` of @longshot/bus); open the
  * S3 bucket and install the lifecycle backstop on `jobs/` (where the server supports it); start the
  * result consumer (`coordinator`), the DLQ consumer (`gateway`), the progress listener and the
  * reconciler; serve gRPC; report SERVING.
@@ -16,17 +16,17 @@ import {
   type Bus,
   busOptionsFromConfig,
   connectBus,
-  DLQ_STREAM,
-  DLQ_SUBJECT_PREFIX,
-  decodeDeadLetter,
+  type DeadLetterRecord,
   EVENTS_SUBJECT_PREFIX,
   ensureTopology,
   JobStore,
+  PROGRESS_QUEUE_GROUP,
+  type PullLoop,
   type ResultConsumer,
+  startDeadLetterConsumer,
   startResultConsumer,
-  toBusError,
 } from "@longshot/bus";
-import { ConfigError, InvalidArgumentError, isTransient, type Logger } from "@longshot/core";
+import { ConfigError, InvalidArgumentError, type Logger } from "@longshot/core";
 import { checkWindowSizes } from "@longshot/engine/light";
 import { checkListJobs, type GenerateLimits, generateInSpan, PackCatalog } from "@longshot/http-api";
 import { loadPack, type Pack, type PackManifest } from "@longshot/pack";
@@ -47,7 +47,6 @@ import {
   type WatchJobRequest,
 } from "@longshot/proto";
 import { extractMetadataContext } from "@longshot/telemetry";
-import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
 import { context } from "@opentelemetry/api";
 import { type GatewayConfig, packDirs } from "./config.js";
@@ -55,11 +54,6 @@ import { type Clock, Coordinator, type PackShape, systemClock } from "./coordina
 import { type HttpApi, httpsOptionsOf, s3VideoFiles, startHttpApi } from "./http-api.js";
 import { JobService } from "./job-service.js";
 import { RunStore } from "./run-store.js";
-
-/** The gateway's durable consumer on LONGSHOT_DLQ. */
-export const DLQ_CONSUMER = "gateway";
-/** Queue group of the progress listener on job events (one replica handles each event). */
-export const PROGRESS_QUEUE_GROUP = "longshot-gateway-progress";
 
 export interface GatewayService {
   readonly port: number;
@@ -114,80 +108,6 @@ function packShapeOf(manifest: PackManifest): PackShape {
   };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** Creates the gateway's DLQ consumer when missing. */
-async function ensureDlqConsumer(bus: Bus, ackWaitMs: number): Promise<void> {
-  try {
-    await bus.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER);
-    return;
-  } catch (err) {
-    if (toBusError(err, "consumer info").code !== "NOT_FOUND")
-      throw toBusError(err, `consumer ${DLQ_STREAM}/${DLQ_CONSUMER}`);
-  }
-  try {
-    await bus.jsm.consumers.add(DLQ_STREAM, {
-      durable_name: DLQ_CONSUMER,
-      description: "longshot gateway: fails jobs whose tasks were dead-lettered",
-      filter_subject: `${DLQ_SUBJECT_PREFIX}.>`,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: ackWaitMs * 1_000_000,
-      max_ack_pending: 64,
-    });
-  } catch (err) {
-    if (!/already in use|already exists/i.test(String((err as Error)?.message))) {
-      throw toBusError(err, `create consumer ${DLQ_STREAM}/${DLQ_CONSUMER}`);
-    }
-  }
-}
-
-/** The DLQ loop: one record at a time; transient failures are retried with a delay, others logged and acked. */
-async function runDlqLoop(bus: Bus, coordinator: Coordinator, signal: AbortSignal, logger: Logger): Promise<void> {
-  const log = logger.child({ component: "dlq" });
-  let failures = 0;
-  while (!signal.aborted) {
-    let msg: JsMsg | null;
-    try {
-      const consumer = await bus.js.consumers.get(DLQ_STREAM, DLQ_CONSUMER);
-      msg = await consumer.next({ expires: 5000 });
-      failures = 0;
-    } catch (err) {
-      if (signal.aborted || bus.nc.isClosed()) return;
-      failures++;
-      if (failures === 1 || failures % 20 === 0)
-        log.warn({ err: toBusError(err, "pull DLQ"), failures }, "pull failed");
-      await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), signal);
-      continue;
-    }
-    if (msg === null) continue;
-    try {
-      const record = decodeDeadLetter(msg.data);
-      await coordinator.handleDeadLetter(record);
-      msg.ack();
-    } catch (err) {
-      if (isTransient(err) && msg.info.deliveryCount < 20) {
-        msg.nak(Math.min(30_000, 1000 * 2 ** Math.min(msg.info.deliveryCount, 5)));
-        log.warn({ err, seq: msg.seq }, "dead letter not handled yet; retrying");
-      } else {
-        log.error({ err, seq: msg.seq }, "dead letter could not be handled; dropped");
-        msg.term();
-      }
-    }
-  }
-}
-
 /**
  * Checks the gRPC TLS files (LONGSHOT_GRPC_TLS_*), loads and verifies every configured pack, connects,
  * serves gRPC on grpcHost:grpcPort (plaintext, TLS or mutual TLS as those settings say) and reports SERVING.
@@ -235,6 +155,7 @@ export async function startGatewayService(
   const stopAc = new AbortController();
   const background: Promise<unknown>[] = [];
   let resultConsumer: ResultConsumer | undefined;
+  let deadLetters: PullLoop<DeadLetterRecord> | undefined;
   let eventsSub: Subscription | undefined;
   let server: GrpcServer | undefined;
   let http: HttpApi | undefined;
@@ -242,7 +163,6 @@ export async function startGatewayService(
     await ensureTopology(bus.js, { ackWaitMs: config.ackWait, maxDeliver: config.maxDeliver, logger });
     const jobs = await JobStore.open(bus.js, { logger, maxUpdateAttempts: 50 });
     const runs = await RunStore.open(bus.js, { logger });
-    await ensureDlqConsumer(bus, config.ackWait);
 
     const store = s3StoreOf(config.s3Endpoint, config);
     await store.ensureBucket();
@@ -347,11 +267,16 @@ export async function startGatewayService(
         );
       },
     });
+    deadLetters = await startDeadLetterConsumer({
+      js: bus.js,
+      nc: bus.nc,
+      logger,
+      signal: stopAc.signal,
+      handle: (record) => coordinator.handleDeadLetter(record),
+    });
     background.push(
       resultConsumer.done.catch((err: unknown) => logger.error({ err }, "result consumer ended")),
-      runDlqLoop(bus, coordinator, stopAc.signal, logger).catch((err: unknown) =>
-        logger.error({ err }, "DLQ loop ended"),
-      ),
+      deadLetters.done.catch((err: unknown) => logger.error({ err }, "dead-letter consumer ended")),
     );
     eventsSub = bus.nc.subscribe(`${EVENTS_SUBJECT_PREFIX}.*`, {
       queue: PROGRESS_QUEUE_GROUP,
@@ -395,6 +320,7 @@ export async function startGatewayService(
     const grpc = server;
     const api = http;
     const rc = resultConsumer;
+    const dlc = deadLetters;
     const sub = eventsSub;
     let draining: Promise<DrainResult> | undefined;
     return {
@@ -415,7 +341,12 @@ export async function startGatewayService(
           grpc.setServing(false);
           stopAc.abort();
           sub.unsubscribe();
-          const [result, httpResult] = await Promise.all([grpc.drain(timeoutMs), api?.close(timeoutMs), rc.stop()]);
+          const [result, httpResult] = await Promise.all([
+            grpc.drain(timeoutMs),
+            api?.close(timeoutMs),
+            rc.stop(),
+            dlc.stop(),
+          ]);
           await Promise.all(background);
           await bus.drain();
           return { ...result, forced: result.forced || httpResult?.forced === true };
@@ -427,6 +358,7 @@ export async function startGatewayService(
     stopAc.abort();
     eventsSub?.unsubscribe();
     await resultConsumer?.stop().catch(() => {});
+    await deadLetters?.stop().catch(() => {});
     await server?.drain(0).catch(() => {});
     await http?.close(0).catch(() => {});
     await bus.close().catch(() => {});
