@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decodeVideo, inspectVideo, readPng } from "@longshot/media";
+import { copyPack, editManifest, readManifestJson } from "@longshot/pack/testing";
 import { loadPack } from "@longshot/runtime";
 import { encodeSafetensors, Tensor } from "@longshot/tensor";
 import type { GenerateRecord } from "./generate.js";
@@ -335,6 +336,64 @@ describe("longshot generate, end to end", () => {
       assert.match(errorLine(r), says, extra.join(" "));
     }
     assert.equal(existsSync(path.join(dir, "never")), false, "nothing is written when the arguments are bad");
+  });
+});
+
+describe("keyframes.png with the runtime's tiny pack (fast)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "longshot-preview-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const TINY = path.join(REPO_ROOT, "libs", "runtime", "fixtures", "tiny-pack");
+  const args = (pack: string, out: string) => [
+    "generate",
+    ...["--prompt", "a cat", "--seed", "1", "--frames", "17", "--steps", "1", "--interpolation-strength", "1"],
+    ...["--pack", pack, "--out", out],
+  ];
+
+  test("a pack without latent.previewRgb: no keyframes.png, and a line saying why", { timeout: 120_000 }, async () => {
+    const out = path.join(dir, "no-map");
+    const r = await longshot(args(TINY, out));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^no keyframes\.png: pack .* declares no latent\.previewRgb/m);
+    assert.equal(existsSync(path.join(out, "keyframes.png")), false);
+    assert.ok(!r.stderr.includes("warning:"), "a pack without a vocabulary warns about no word");
+  });
+
+  test("the same pack with a map: keyframes.png of the mapped colour, listed in result.json", {
+    timeout: 120_000,
+  }, async () => {
+    const copy = await copyPack(TINY);
+    try {
+      // Every latent channel weighs 0: the preview is the bias colour whatever the keyframes hold.
+      await editManifest(copy.dir, (m) => {
+        m.latent.previewRgb = { weights: [0, 1, 2].map(() => Array(m.latent.channels).fill(0)), bias: [1, 0.5, 0] };
+        m.text.vocabulary = ["a"];
+      });
+      const out = path.join(dir, "map");
+      const r = await longshot(args(copy.dir, out));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^warning: the pack never saw this word: "cat"; expect it to ignore it$/m);
+      const manifest = await readManifestJson(copy.dir);
+      const sheet = await readPng(path.join(out, "keyframes.png"));
+      assert.deepEqual([sheet.width, sheet.height], [5 * manifest.video.width, manifest.video.height]);
+      for (let i = 0; i < sheet.data.length; i += 3) {
+        assert.deepEqual([...sheet.data.subarray(i, i + 3)], [255, 128, 0], `pixel ${i / 3}`);
+      }
+      const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8")) as GenerateRecord;
+      const entry = result.files.find((f) => f.path === "keyframes.png");
+      assert.equal(
+        entry?.sha256,
+        createHash("sha256")
+          .update(await readFile(path.join(out, "keyframes.png")))
+          .digest("hex"),
+      );
+    } finally {
+      await copy.dispose();
+    }
   });
 });
 

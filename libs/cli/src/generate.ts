@@ -549,7 +549,11 @@ async function generateInto(
       onLatents: (name, latents) => {
         if (name !== KEYFRAME_STREAM) return;
         preview = writeKeyframePreview(outDir, latents, pack).then((file) => {
-          if (file !== undefined) progress.note(`keyframes: ${shownDir(outDir)}/${file.path}`);
+          progress.note(
+            file !== undefined
+              ? `keyframes: ${shownDir(outDir)}/${file.path}`
+              : `no ${KEYFRAMES_PNG}: pack ${pack.id} declares no latent.previewRgb (docs/model-pack.md)`,
+          );
           return file;
         });
         // Awaited below; a failure is reported there.
