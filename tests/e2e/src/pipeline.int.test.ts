@@ -17,7 +17,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Engine } from "@longshot/engine";
-import { decodePng, decodeVideo } from "@longshot/media";
+import { decodePng, decodeVideo, keyframePreviewPng } from "@longshot/media";
 import { score } from "@longshot/probe";
 import {
   CancelJobRequest,
@@ -378,6 +378,27 @@ describe("distributed pipeline (shared cluster)", { timeout: 900_000 }, () => {
       });
       assert.ok(maxDiff <= 24, `MP4 frames within codec error of the embedded frames (max diff ${maxDiff})`);
     }
+    // The keyframes over HTTP (?variant=spritesheet, from the keyframe latents the gateway kept): the preview of the
+    // embedded run's keyframes.
+    const sheet = await fetch(`${cluster.gatewayHttpUrl}/v1/videos/${job.id}/content?variant=spritesheet`);
+    const { latent } = engine.pack.manifest;
+    if (latent.previewRgb === undefined) {
+      assert.equal(sheet.status, 404, "a pack without latent.previewRgb has no spritesheet");
+    } else {
+      assert.equal(sheet.status, 200, await sheet.clone().text());
+      assert.equal(sheet.headers.get("content-type"), "image/png");
+      const got = decodePng(new Uint8Array(await sheet.arrayBuffer()));
+      const keyframes = embedded.latents.keyframes;
+      assert.ok(keyframes !== undefined);
+      const want = decodePng(keyframePreviewPng(keyframes, latent));
+      assert.deepEqual([got.width, got.height], [want.width, want.height]);
+      let maxDiff = 0;
+      for (let p = 0; p < want.data.length; p++) {
+        maxDiff = Math.max(maxDiff, Math.abs((got.data[p] as number) - (want.data[p] as number)));
+      }
+      assert.ok(maxDiff <= 2, `the spritesheet is the embedded keyframes' preview (max diff ${maxDiff})`);
+    }
+
     // What the MP4 in the bucket shows: the colour and the direction the prompt asks for.
     const fromBucket = await decodeVideo(file, { width: embedded.width, height: embedded.height });
     const s = score({ frames: fromBucket.frames, width: embedded.width, height: embedded.height }, PROMPT);
