@@ -80,6 +80,7 @@ describe("longshot (built CLI)", () => {
       "--threads",
       "--ep cpu|cuda",
       "--tls-ca FILE",
+      "--remote-http URL",
       "--tls-cert FILE --tls-key FILE",
       "--tls ",
       "LONGSHOT_GRPC_TLS_CA",
@@ -307,6 +308,18 @@ describe("longshot (built CLI)", () => {
       args: [...P, "--remote", "localhost:50051", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
       arg: "--tls-cert",
       says: /a client certificate needs TLS: give --tls-ca FILE/,
+    },
+    {
+      name: "--remote-http without --remote",
+      args: [...P, "--remote-http", "http://127.0.0.1:8080"],
+      arg: "--remote-http",
+      says: /applies only with --remote HOST:PORT/,
+    },
+    {
+      name: "--remote-http not an http URL",
+      args: [...P, "--remote", "localhost:50051", "--remote-http", "127.0.0.1:8080"],
+      arg: "--remote-http",
+      says: /must be the gateway's HTTP API as an http:\/\/ or https:\/\/ URL/,
     },
     {
       name: "--remote not HOST:PORT",

@@ -51,6 +51,7 @@ export const GENERATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   threads: { meta: "N" },
   ep: { meta: EXECUTION_PROVIDERS.join("|") },
   remote: { meta: "HOST:PORT" },
+  "remote-http": { meta: "URL" },
   tls: { value: false },
   "tls-ca": { meta: "FILE" },
   "tls-cert": { meta: "FILE" },
@@ -95,6 +96,8 @@ export interface GenerateArgs {
   quiet: boolean;
   /** Gateway HOST:PORT: run there instead of in-process (`--pack` then names a pack the gateway serves). */
   remote: string | undefined;
+  /** --remote-http: the gateway's HTTP API (base URL), where keyframes.png of a --remote run comes from. */
+  remoteHttp: string | undefined;
   /** TLS towards the gateway as given on the command line (see remoteTls for the environment). */
   tls: TlsFlags;
 }
@@ -127,6 +130,8 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
       throw new UsageError("--remote", `must be HOST:PORT, got ${JSON.stringify(remote)}`);
     }
     checkRemoteArgs(argv);
+  } else if (o.has("remote-http")) {
+    throw new UsageError("--remote-http", "applies only with --remote HOST:PORT (the gateway's HTTP API)");
   } else {
     const tlsFlag = TLS_FLAGS.find((f) => o.has(f));
     if (tlsFlag !== undefined) {
@@ -191,6 +196,21 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
   if (seed !== undefined && BigInt(seed) + BigInt(numVideos - 1) >= 1n << 64n) {
     throw new UsageError("--num-videos", `seeds ${seed} … ${BigInt(seed) + BigInt(numVideos - 1)} go past 2^64 - 1`);
   }
+  const remoteHttp = get("remote-http", (v) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(v);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "") {
+      throw new UsageError(
+        "--remote-http",
+        `must be the gateway's HTTP API as an http:// or https:// URL, e.g. http://127.0.0.1:8080, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  });
   const file = (name: (typeof TLS_FLAGS)[number]) =>
     get(name, (v) => {
       if (v.trim() === "") throw new UsageError(`--${name}`, "must name a PEM file");
@@ -225,6 +245,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs | "help
     ep: get("ep", (v) => oneOf("ep", v, EXECUTION_PROVIDERS)) ?? "cpu",
     quiet: o.has("quiet"),
     remote,
+    remoteHttp,
     tls: { on: o.has("tls"), caFile: file("tls-ca"), certFile: file("tls-cert"), keyFile: file("tls-key") },
   };
 }

@@ -70,8 +70,10 @@ Options:
                              frames when the gateway made them) are downloaded through their presigned URLs and
                              checked against their SHA-256; --pack then names a pack the gateway serves (default:
                              its default pack); --noise, --window, --overlap, --fps, --threads and --ep do not apply;
-                             no keyframes.png and no unknown-word warning (the gateway holds the pack); Ctrl-C
-                             cancels the job
+                             no unknown-word warning (the gateway holds the pack); Ctrl-C cancels the job
+  --remote-http URL          with --remote: the gateway's HTTP API (e.g. http://127.0.0.1:8080, same TLS as
+                             --remote): keyframes.png is fetched from it (GET /v1/videos/{id}/content?variant=
+                             spritesheet) as soon as the keyframe stage completes; without it, no keyframes.png
   --tls-ca FILE              with --remote: TLS, the gateway's certificate checked against this PEM CA bundle;
                              default: $LONGSHOT_GRPC_TLS_CA
   --tls-cert FILE --tls-key FILE

@@ -1,9 +1,14 @@
 /**
- * `longshot generate --remote … --num-videos N` against a stand-in gateway (a real gRPC server with a VideoService
- * whose jobs are done at once, without artifacts): one Generate per video at seeds s, s + 1, …, one folder each.
+ * `longshot generate --remote …` against a stand-in gateway (a real gRPC server with a VideoService whose jobs are
+ * done at once, without artifacts, after a keyframe stage_completed event, and a real HTTP server answering the
+ * spritesheet): `--num-videos N` makes one Generate per video at seeds s, s + 1, …, one folder each;
+ * `--remote-http URL` fetches keyframes.png from the HTTP API once the keyframe stage completes.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
@@ -12,9 +17,11 @@ import {
   type GenerateRequest,
   type GrpcServer,
   Job,
+  type JobEvent,
   JobState,
   Mode,
   Sampler,
+  Stage,
   silentLogger,
   VideoServiceService,
 } from "@longshot/proto";
@@ -22,8 +29,27 @@ import { makeTempDir, removeTempDir } from "@longshot/testing";
 import { run } from "./cli.js";
 import type { CliIo } from "./io.js";
 
-describe("longshot generate --remote --num-videos", () => {
+/** Runs the CLI in this process. */
+async function longshotIn(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+  };
+  const code = await run(argv, io);
+  return { code, stdout, stderr };
+}
+
+/** What the stand-in HTTP API answers for a job's spritesheet (job j1: 404 twice, then the PNG). */
+const SHEET = Buffer.from("\x89PNG stand-in bytes");
+
+describe("longshot generate --remote --num-videos / --remote-http", () => {
   let server: GrpcServer;
+  let http: Server;
+  let httpUrl: string;
+  const httpRequests: string[] = [];
   let address: string;
   let dir: string;
   const requests: GenerateRequest[] = [];
@@ -43,7 +69,15 @@ describe("longshot generate --remote --num-videos", () => {
         jobs.set(job.id, job);
         return { job, deduplicated: false };
       },
-      async *watchJob() {},
+      async *watchJob(request) {
+        const event: JobEvent = {
+          sequence: 1n,
+          jobId: request.jobId,
+          time: new Date(),
+          event: { $case: "stageCompleted", value: { stage: Stage.STAGE_KEYFRAME, level: 0, duration: undefined } },
+        };
+        yield { event };
+      },
       async getJob(request) {
         return { job: jobs.get(request.jobId) };
       },
@@ -58,22 +92,30 @@ describe("longshot generate --remote --num-videos", () => {
     await server.listen("127.0.0.1:0");
     server.setServing(true);
     address = `127.0.0.1:${server.port}`;
+    http = createServer((req, res) => {
+      httpRequests.push(req.url ?? "");
+      const m = /^\/api\/v1\/videos\/([^/]+)\/content\?variant=spritesheet$/.exec(req.url ?? "");
+      const ready = m?.[1] === "j4" && httpRequests.length > 2;
+      if (!ready) {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: "not_found", message: `no keyframes for ${m?.[1]} yet` } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "image/png" });
+      res.end(SHEET);
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/api`;
   });
   after(async () => {
+    await new Promise((resolve) => http?.close(resolve));
     await server?.drain(0);
     removeTempDir(dir);
   });
 
   test("one job per seed, one folder each under --out", async () => {
-    let stdout = "";
-    let stderr = "";
-    const io: CliIo = {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-      env: {},
-    };
     const argv = ["generate", "--prompt", "a cat", "--remote", address, "--seed", "41", "--num-videos", "3"];
-    const code = await run([...argv, "--out", dir], io);
+    const { code, stdout, stderr } = await longshotIn([...argv, "--out", dir]);
     assert.equal(code, 0, stderr);
     assert.deepEqual(
       requests.map((r) => r.seed),
@@ -88,5 +130,50 @@ describe("longshot generate --remote --num-videos", () => {
       assert.equal(result.remote.jobId, `j${i + 1}`);
     }
     assert.equal(stdout.match(/^wrote /gm)?.length, 3, stdout);
+  });
+
+  test("--remote-http: keyframes.png from the HTTP API's spritesheet when the keyframe stage completes", async () => {
+    const out = path.join(dir, "with-preview");
+    const r = await longshotIn([
+      "generate",
+      "--prompt",
+      "a cat",
+      "--remote",
+      address,
+      "--remote-http",
+      httpUrl,
+      "--out",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(httpRequests.slice(0, 3), Array(3).fill("/api/v1/videos/j4/content?variant=spritesheet"));
+    assert.deepEqual(await readFile(path.join(out, "keyframes.png")), SHEET);
+    assert.match(r.stderr, /^keyframes: .*with-preview\/keyframes\.png$/m);
+    const result = JSON.parse(await readFile(path.join(out, "result.json"), "utf8"));
+    assert.deepEqual(
+      result.files.map((f: { path: string; uri: string }) => [f.path, f.uri]),
+      [["keyframes.png", `${httpUrl}/v1/videos/j4/content?variant=spritesheet`]],
+    );
+  });
+
+  test("--remote-http that never has the keyframes: the run still succeeds, saying why there is no keyframes.png", async () => {
+    const out = path.join(dir, "no-preview");
+    const r = await longshotIn([
+      "generate",
+      "--prompt",
+      "a cat",
+      "--remote",
+      address,
+      "--remote-http",
+      httpUrl,
+      "--out",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /^no keyframes\.png: GET http:\/\/127\.0\.0\.1:\d+\/api\/v1\/videos\/j5\/content\?variant=spritesheet: HTTP 404 \(no keyframes for j5 yet\)$/m,
+    );
+    assert.equal(existsSync(path.join(out, "keyframes.png")), false);
   });
 });

@@ -6,7 +6,10 @@
  * their SHA-256, and result.json. Ctrl-C cancels the job on the gateway.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 import { CancelledError, IntegrityError, isTransient, LongshotError } from "@longshot/core";
 import type { ProgressEvent } from "@longshot/engine";
@@ -106,15 +109,37 @@ export interface RemoteTls {
  * root CAs). Throws UsageError naming the flag or variable when a setting is missing, unreadable or
  * not PEM, or a client certificate is given without TLS.
  */
-export function remoteTls(flags: TlsFlags, env: NodeJS.ProcessEnv): RemoteTls {
+function pickTlsFiles(flags: TlsFlags, env: NodeJS.ProcessEnv) {
   const pick = (flag: string, fromFlag: string | undefined, variable: string) => {
     if (fromFlag !== undefined) return { file: fromFlag, name: `--${flag}` };
     const fromEnv = env[variable];
     return fromEnv === undefined || fromEnv === "" ? undefined : { file: fromEnv, name: variable };
   };
-  const ca = pick("tls-ca", flags.caFile, "LONGSHOT_GRPC_TLS_CA");
-  const cert = pick("tls-cert", flags.certFile, "LONGSHOT_GRPC_TLS_CERT");
-  const key = pick("tls-key", flags.keyFile, "LONGSHOT_GRPC_TLS_KEY");
+  return {
+    ca: pick("tls-ca", flags.caFile, "LONGSHOT_GRPC_TLS_CA"),
+    cert: pick("tls-cert", flags.certFile, "LONGSHOT_GRPC_TLS_CERT"),
+    key: pick("tls-key", flags.keyFile, "LONGSHOT_GRPC_TLS_KEY"),
+  };
+}
+
+/** The PEM files a --remote run's TLS uses (flags, else the environment); checked by {@link remoteTls}. */
+export interface TlsFiles {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+export function remoteTlsFiles(flags: TlsFlags, env: NodeJS.ProcessEnv): TlsFiles {
+  const { ca, cert, key } = pickTlsFiles(flags, env);
+  return {
+    ...(ca === undefined ? {} : { caFile: ca.file }),
+    ...(cert === undefined ? {} : { certFile: cert.file }),
+    ...(key === undefined ? {} : { keyFile: key.file }),
+  };
+}
+
+export function remoteTls(flags: TlsFlags, env: NodeJS.ProcessEnv): RemoteTls {
+  const { ca, cert, key } = pickTlsFiles(flags, env);
   if (!flags.on && ca === undefined) {
     const client = cert ?? key;
     if (client !== undefined) {
@@ -311,7 +336,14 @@ export async function remoteGenerate(
   const outDir = args.out === undefined ? undefined : path.resolve(args.out);
   let created = outDir === undefined ? undefined : await prepareOutDir(outDir);
   try {
-    return await remoteRun(args, remote, io, tStart, { progress, tls, outDir, created: (dir) => (created ??= dir) });
+    const tlsFiles = tls.mode === "plaintext" ? {} : remoteTlsFiles(args.tls, io.env);
+    return await remoteRun(args, remote, io, tStart, {
+      progress,
+      tls,
+      tlsFiles,
+      outDir,
+      created: (dir) => (created ??= dir),
+    });
   } catch (err) {
     // A failed run leaves no folder it created behind.
     if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
@@ -327,6 +359,8 @@ async function remoteRun(
   ctx: {
     progress: ProgressReporter;
     tls: RemoteTls;
+    /** The PEM files of TLS towards the gateway (its HTTP API serves the same TLS). */
+    tlsFiles: TlsFiles;
     outDir: string | undefined;
     /** Records the folder prepareOutDir created for the default output folder. */
     created: (dir: string | undefined) => void;
@@ -365,6 +399,30 @@ async function remoteRun(
     const jobId = job.id;
     const seed = job.request?.seed ?? 0n;
     progress.phase(`job ${jobId} queued on ${remote} (seed ${seed})`);
+    // The folder is known from the job's seed on: keyframes.png may arrive before the video.
+    let outDir = ctx.outDir;
+    if (outDir === undefined) {
+      outDir = path.resolve(defaultOutDir(args.prompt, seed));
+      ctx.created(await prepareOutDir(outDir));
+    }
+    const folder = outDir;
+    // With --remote-http, keyframes.png comes from the gateway's HTTP API once the keyframe stage completes.
+    let preview: Promise<RemoteRecord["files"][number] | undefined> | undefined;
+    const onKeyframes =
+      args.remoteHttp === undefined
+        ? undefined
+        : () => {
+            preview ??= fetchKeyframes(args.remoteHttp as string, jobId, folder, ctx.tlsFiles, io.signal).then(
+              (file) => {
+                progress.note(`keyframes: ${shownPath(path.join(folder, file.path))}`);
+                return file;
+              },
+              (err: unknown) => {
+                progress.note(`no keyframes.png: ${(err as Error).message}`);
+                return undefined;
+              },
+            );
+          };
 
     // Ctrl-C cancels the job on the gateway; the channel stays open until the cancel is answered.
     let cancelling: Promise<unknown> | undefined;
@@ -381,7 +439,7 @@ async function remoteRun(
     io.signal?.addEventListener("abort", onAbort, { once: true });
     let final: Job | undefined;
     try {
-      final = await follow(client, job, progress, io);
+      final = await follow(client, job, progress, io, onKeyframes);
     } catch (err) {
       if (!io.signal?.aborted) throw err;
     } finally {
@@ -399,12 +457,11 @@ async function remoteRun(
     }
     const tEnd = performance.now();
 
-    let outDir = ctx.outDir;
-    if (outDir === undefined) {
-      outDir = path.resolve(defaultOutDir(args.prompt, seed));
-      ctx.created(await prepareOutDir(outDir));
-    }
+    // A job that ended before its keyframe stage_completed event was seen: the keyframes exist by now.
+    onKeyframes?.();
+    const previewFile = await preview;
     const files = await download(final.artifacts, outDir, progress, io.signal);
+    if (previewFile !== undefined) files.push(previewFile);
     const tDownload = performance.now() - tEnd;
     const probe = await probeOf(args.prompt, outDir, files, progress);
     const r = final.request;
@@ -460,6 +517,7 @@ async function follow(
   job: Job,
   progress: ProgressReporter,
   io: CliIo,
+  onKeyframes: (() => void) | undefined,
 ): Promise<Job> {
   const mapper = new RemoteProgress(job);
   let from = 1n;
@@ -477,6 +535,7 @@ async function follow(
         if (ev.event?.$case === "queued") {
           progress.phase(`queued (${ev.event.value.jobsAhead} job${ev.event.value.jobsAhead === 1 ? "" : "s"} ahead)`);
         }
+        if (ev.event?.$case === "stageCompleted" && ev.event.value.stage === Stage.STAGE_KEYFRAME) onKeyframes?.();
         const p = mapper.toProgress(ev);
         if (p !== undefined) progress.event(p);
       }
@@ -491,6 +550,74 @@ async function follow(
   const { job: final } = await client.getJob(GetJobRequest.create({ jobId: job.id }));
   if (final === undefined) throw new LongshotError(`GetJob ${job.id} returned no job`);
   return final;
+}
+
+/** `file` relative to the working directory when inside it. */
+function shownPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel === "" || rel.startsWith("..") ? file : rel;
+}
+
+/** The keyframe preview's URL on the gateway's HTTP API at `base` (OpenAI /v1/videos names it "spritesheet"). */
+export function spritesheetUrl(base: string, jobId: string): URL {
+  const url = new URL(`v1/videos/${encodeURIComponent(jobId)}/content`, base.endsWith("/") ? base : `${base}/`);
+  url.searchParams.set("variant", "spritesheet");
+  return url;
+}
+
+/** GET `url` (http or https, with the gateway's TLS files): status and body. */
+function httpGet(url: URL, tls: TlsFiles, signal: AbortSignal | undefined): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const options: https.RequestOptions = { signal, timeout: 30_000 };
+    if (url.protocol === "https:") {
+      if (tls.caFile !== undefined) options.ca = readFileSync(tls.caFile);
+      if (tls.certFile !== undefined) options.cert = readFileSync(tls.certFile);
+      if (tls.keyFile !== undefined) options.key = readFileSync(tls.keyFile);
+    }
+    const req = (url.protocol === "https:" ? https : http).get(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url.href}: no answer in 30 s`)));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * Fetches the job's keyframe preview from the gateway's HTTP API into `outDir`/keyframes.png. The keyframes are
+ * stored before their stage_completed event, so a 404 (not there yet) is asked again only briefly.
+ */
+async function fetchKeyframes(
+  base: string,
+  jobId: string,
+  outDir: string,
+  tls: TlsFiles,
+  signal: AbortSignal | undefined,
+): Promise<RemoteRecord["files"][number]> {
+  const url = spritesheetUrl(base, jobId);
+  for (let attempt = 1; ; attempt++) {
+    const res = await httpGet(url, tls, signal).catch((err: unknown) => {
+      throw new LongshotError(`GET ${url.href}: ${(err as Error).message}`, { code: "UNAVAILABLE", cause: err });
+    });
+    if (res.status === 200) {
+      const file = path.join(outDir, "keyframes.png");
+      await writeFile(file, res.body);
+      const got = await digestFile(file);
+      return { path: "keyframes.png", bytes: got.bytes, sha256: got.sha256, uri: url.href };
+    }
+    if (res.status !== 404 || attempt >= 5) {
+      let why = "";
+      try {
+        why = (JSON.parse(res.body.toString("utf8")) as { error?: { message?: string } }).error?.message ?? "";
+      } catch {
+        // not the API's JSON error
+      }
+      throw new LongshotError(`GET ${url.href}: HTTP ${res.status}${why ? ` (${why})` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
 }
 
 const FILE_NAMES: Record<number, string> = {
