@@ -144,6 +144,36 @@ describe("EmbeddedJobs (bundled pack, real engine)", { timeout: 600_000 }, () =>
     assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "a PNG");
   });
 
+  it("throttles step progress: within the interval only each loop's last step is sent", async () => {
+    const throttled = await EmbeddedJobs.open({
+      engine,
+      outRoot: path.join(root, "throttled"),
+      limits: LIMITS,
+      logger: silent,
+      progressIntervalMs: 3_600_000,
+    });
+    try {
+      const { job } = await throttled.generate(
+        request({ prompt: "a red circle moving up", seed: 4n, frames: 17, keyframeSteps: 6 }),
+      );
+      const steps = (await allEvents(throttled, job?.id as string)).flatMap((e) =>
+        e.event?.$case === "stepProgress"
+          ? [`${Stage[e.event.value.stage]}${e.event.value.level} ${e.event.value.step}/${e.event.value.total}`]
+          : [],
+      );
+      // The first step of a stage goes out (nothing was sent yet), then only the last one; decode reports frames.
+      assert.deepEqual(steps, [
+        "STAGE_KEYFRAME0 1/6",
+        "STAGE_KEYFRAME0 6/6",
+        "STAGE_INTERPOLATION1 1/1",
+        "STAGE_DECODE0 16/17",
+        "STAGE_DECODE0 17/17",
+      ]);
+    } finally {
+      await throttled.close();
+    }
+  });
+
   it("answers a bad request INVALID_ARGUMENT naming the field, an idempotency key with its first job", async () => {
     await assert.rejects(
       jobs.generate(request({ prompt: "x", keyframeSteps: 0 })),
