@@ -90,7 +90,7 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
     from diffusers import AutoencoderKL, UNet3DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from .inflate import inflate_interpolation
+    from .inflate import INFLATED_KEY, MID_HEADS_KEY, inflate_interpolation, restore_mid_block_heads
 
     def load(what: str, fn: Any) -> Any:
         try:
@@ -102,11 +102,23 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
 
     text_encoder = load("text_encoder", lambda: CLIPTextModel.from_pretrained(ckpt.component("text_encoder"), attn_implementation="eager"))
     tokenizer = load("tokenizer", lambda: CLIPTokenizer.from_pretrained(ckpt.component("tokenizer")))
-    unet = load("unet", lambda: UNet3DConditionModel.from_pretrained(ckpt.component("unet")))
+    def load_unet(what: str) -> Any:
+        unet = load(what, lambda: UNet3DConditionModel.from_pretrained(ckpt.component(what)))
+        heads = ckpt.config(what).get(MID_HEADS_KEY)
+        if heads is not None:
+            restore_mid_block_heads(unet, int(heads))
+        return unet
+
+    unet = load_unet("unet")
     vae = load("vae", lambda: AutoencoderKL.from_pretrained(ckpt.component("vae")))
     if ckpt.has_interpolation:
-        interp = load(INTERPOLATION, lambda: UNet3DConditionModel.from_pretrained(ckpt.component(INTERPOLATION)))
-        inflated = False
+        inflated = bool(ckpt.config(INTERPOLATION).get(INFLATED_KEY))
+        if inflated and not opts.inflate_interpolation:
+            raise ConvertError(
+                f"{INTERPOLATION}/config.json says {INFLATED_KEY}: this interpolation UNet was inflated from a keyframe UNet and "
+                "not trained; fine-tune it first, or pass --inflate-interpolation to export it anyway (its output is not meaningful)"
+            )
+        interp = load_unet(INTERPOLATION)
     elif opts.inflate_interpolation:
         interp = inflate_interpolation(unet)
         inflated = True

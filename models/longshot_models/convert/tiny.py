@@ -119,3 +119,25 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def build_sd(folder: Path, seed: int = 0) -> Path:
+    """A tiny random Stable Diffusion 1.x-layout folder (UNet2DConditionModel with conv projections in its
+    transformers, as SD 1.x), for `python -m longshot_models.convert.inflate`."""
+    from diffusers import UNet2DConditionModel
+
+    build(folder, interpolation=False, seed=seed)
+    import shutil
+
+    shutil.rmtree(folder / "unet")
+    torch.manual_seed(seed + 1)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=4, cross_attention_dim=32, attention_head_dim=4,
+    )
+    unet.save_pretrained(folder / "unet")
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return folder
