@@ -352,9 +352,16 @@ describe("longshot (built CLI)", () => {
       ],
       [file, /^--out: .*a-file exists and is not a folder/],
     ];
-    for (const [out, says] of cases) {
+    // --num-videos 2: --out is the folder holding the videos, checked the same way before anything runs.
+    const runs = cases.flatMap(
+      ([out, says]): Array<[string[], string, RegExp]> => [
+        [[], out, says],
+        [["--num-videos", "2"], out, says],
+      ],
+    );
+    for (const [extra, out, says] of runs) {
       const t0 = Date.now();
-      const r = await longshot([...P, "--out", out], { timeoutMs: 30_000 });
+      const r = await longshot([...P, ...extra, "--out", out], { timeoutMs: 30_000 });
       assert.ok(!r.timedOut, `--out ${out}: still running after 30 s`);
       assert.equal(r.code, 2, `--out ${out}: exit code; stderr: ${r.stderr}`);
       const line = errorLine(r);

@@ -446,8 +446,14 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   // Several videos under --out DIR: DIR is checked (and made) before the models load.
   const root = seeds.length > 1 && args.out !== undefined ? path.resolve(args.out) : undefined;
   let createdRoot = root === undefined ? undefined : await prepareOutDir(root);
-  // One video: its folder is checked before the models load; several: each just before its run.
-  let firstCreated = seeds.length === 1 ? await prepareOutDir(dirs[0] as string) : undefined;
+  // The first video's folder is checked (and made) before the models load; the others just before their run.
+  let firstCreated: string | undefined;
+  try {
+    firstCreated = await prepareOutDir(dirs[0] as string);
+  } catch (err) {
+    if (createdRoot !== undefined) await rm(createdRoot, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
 
   progress.phase(`loading ${pack.id} (${args.ep})`);
   const tLoad = performance.now();
@@ -470,7 +476,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
       const seed = seeds[i] as number | bigint;
       const outDir = dirs[i] as string;
       if (seeds.length > 1) progress.setPrefix(`video ${i + 1}/${seeds.length} (seed ${seed}) `);
-      const created = i === 0 && seeds.length === 1 ? firstCreated : await prepareOutDir(outDir);
+      const created = i === 0 ? firstCreated : await prepareOutDir(outDir);
       firstCreated = undefined;
       try {
         await generateInto(outDir, {
