@@ -224,7 +224,7 @@ export function startPullLoop<P>(spec: PullLoopSpec<P>, opened: OpenedConsumer):
       const err = result.err;
       if (entry.abortKind === "stop") {
         msg.nak();
-        log.info(`stopping; ${noun} handed back`);
+        log.info(`worker stopping; ${noun} handed back`);
         return finish("handed_back");
       }
       if (entry.abortKind === "cancel" || err instanceof CancelledError) {

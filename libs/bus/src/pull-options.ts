@@ -117,7 +117,8 @@ export interface PullLoopStats {
   handed_back: number;
 }
 
-export interface PullLoop<P> {
+/** A running loop, as the code that started it sees it. */
+export interface PullLoopHandle {
   /** AckWait and MaxDeliver of the consumer, as the server reports them. */
   readonly ackWaitMs: number;
   readonly maxDeliver: number;
@@ -125,12 +126,15 @@ export interface PullLoop<P> {
   /** Messages being handled right now. */
   readonly inFlight: number;
   readonly stats: Readonly<PullLoopStats>;
-  /** Aborts the in-flight handlers whose payload `pick` picks; their messages are terminated. */
-  abortWhere(pick: (payload: P) => boolean, reason: Error): void;
-  /** Stops (see the module comment); resolves when every slot has ended. Idempotent. */
+  /** Stops (as aborting `signal`); resolves when every slot has ended. Idempotent. */
   stop(): Promise<void>;
   /** Resolves once stopped; rejects with UnavailableError if the NATS connection was closed under the loop. */
   readonly done: Promise<void>;
+}
+
+export interface PullLoop<P> extends PullLoopHandle {
+  /** Aborts the in-flight handlers whose payload `pick` picks; their messages are terminated. */
+  abortWhere(pick: (payload: P) => boolean, reason: Error): void;
 }
 
 /** A durable pull consumer, checked and opened. */

@@ -48,7 +48,13 @@ import {
   stageOfResultSubject,
 } from "./names.js";
 import { startPullLoop } from "./pull-loop.js";
-import { type DeliveryContext, openPullConsumer, type PullLoopStats, type PullOptions } from "./pull-options.js";
+import {
+  type DeliveryContext,
+  openPullConsumer,
+  type PullLoopHandle,
+  type PullLoopStats,
+  type PullOptions,
+} from "./pull-options.js";
 
 /** Largest result payload accepted by default (results carry references, never tensors). */
 export const DEFAULT_MAX_RESULT_BYTES = 256 * 1024;
@@ -201,17 +207,7 @@ export interface ResultConsumerOptions extends PullOptions {
 
 export type ResultConsumerStats = PullLoopStats;
 
-export interface ResultConsumer {
-  readonly ackWaitMs: number;
-  readonly maxDeliver: number;
-  readonly heartbeatMs: number;
-  readonly inFlight: number;
-  readonly stats: Readonly<ResultConsumerStats>;
-  /** Stops (as aborting `signal`); resolves when every slot has ended. Idempotent. */
-  stop(): Promise<void>;
-  /** Resolves once stopped; rejects with UnavailableError if the NATS connection was closed under the consumer. */
-  readonly done: Promise<void>;
-}
+export type ResultConsumer = PullLoopHandle;
 
 /** A result and the stage of the subject it came on. */
 interface Delivered {

@@ -43,6 +43,7 @@ import {
   type DeliveryContext,
   defaultRetryDelay,
   openPullConsumer,
+  type PullLoopHandle,
   type PullLoopStats,
   type PullOptions,
 } from "./pull-options.js";
@@ -82,20 +83,9 @@ export interface WorkerOptions extends PullOptions {
 
 export type WorkerStats = PullLoopStats;
 
-export interface Worker {
+export interface Worker extends PullLoopHandle {
   readonly stage: StageName;
   readonly workerId: string;
-  /** AckWait and MaxDeliver of the consumer, as the server reports them. */
-  readonly ackWaitMs: number;
-  readonly maxDeliver: number;
-  readonly heartbeatMs: number;
-  /** Tasks being handled right now. */
-  readonly inFlight: number;
-  readonly stats: Readonly<WorkerStats>;
-  /** Stops (see the module comment); resolves when every slot has ended. Idempotent. */
-  stop(): Promise<void>;
-  /** Resolves once stopped; rejects if the NATS connection was closed under the worker. */
-  readonly done: Promise<void>;
 }
 
 const RECENT_CANCELS = 1000;

@@ -8,7 +8,8 @@
 import { type DeadLetterRecord, isTerminalState, RESULTS_DLQ_STAGE, STAGES, stageOf } from "@longshot/bus";
 import type { Logger } from "@longshot/core";
 import { type Job, Stage } from "@longshot/proto";
-import { type CorruptionOutcome, type DriveOutcome, drive, handleCorruptionReport } from "./drive.js";
+import { type CorruptionOutcome, handleCorruptionReport } from "./corruption.js";
+import { type DriveOutcome, drive } from "./drive.js";
 import type { JobLifecycle } from "./lifecycle.js";
 import { type ParsedTaskId, parseTaskId } from "./plan.js";
 

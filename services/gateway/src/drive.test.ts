@@ -13,7 +13,8 @@ import {
   Stage,
   type StageTask,
 } from "@longshot/proto";
-import { CorruptObjectError, type DriveEffects, drive, handleCorruptionReport, type StitchInput } from "./drive.js";
+import { handleCorruptionReport } from "./corruption.js";
+import { CorruptObjectError, type DriveEffects, drive, type StitchInput } from "./drive.js";
 import {
   decodeTaskId,
   keyframesKey,

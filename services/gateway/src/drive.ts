@@ -25,8 +25,8 @@
  * A corrupted object met while stitching (a window's output, or the level's input) sends its
  * producer around once more (`takeRerun`): the window task, the keyframe task or the previous
  * level's stitch; a second corruption of the same object fails the job with DATA_LOSS.
- * `handleCorruptionReport` does the same for a stage worker that dead-lettered a task because an
- * input failed its hash check.
+ * `handleCorruptionReport` (corruption.ts) does the same for a stage worker that dead-lettered a task
+ * because an input failed its hash check.
  */
 import { IntegrityError } from "@longshot/core";
 import {
@@ -40,16 +40,15 @@ import {
 } from "@longshot/proto";
 import {
   attemptTaskId,
-  decodeTask,
+  decodeStageTask,
   decodeTaskId,
+  type JobTaskFields,
   keyframesKey,
   keyframeTask,
   keyframeTaskId,
   levelKey,
   type PlanLevel,
   type PlanWindow,
-  type TaskContext,
-  textKey,
   windowKey,
   windowTask,
   windowTaskId,
@@ -112,7 +111,7 @@ function modeName(mode: Mode): "pinned" | "seed" {
   return mode === Mode.MODE_SEED ? "seed" : "pinned";
 }
 
-export function taskContextOf(run: RunRecord, job: Job): TaskContext {
+export function jobTaskFieldsOf(run: RunRecord, job: Job): JobTaskFields {
   if (job.request === undefined) throw new IntegrityError(`job ${job.id} has no request`);
   return {
     jobId: run.jobId,
@@ -182,7 +181,8 @@ async function reportLevel(
   return { ...run, stageEvents: { ...run.stageEvents, [name]: now.toISOString() } };
 }
 
-function rerunReason(key: string, producer: string, detail: string): string {
+/** Why a job fails when an object is corrupted again after its producer ran once more. */
+export function rerunReason(key: string, producer: string, detail: string): string {
   return `object ${key} failed its SHA-256 check again after its producer (${producer}) was re-run once: ${detail}`;
 }
 
@@ -191,7 +191,7 @@ export async function drive(start: RunRecord, job: Job, effects: DriveEffects, d
   if (depth > 8) throw new IntegrityError(`job ${start.jobId}: drive did not settle (too many rewinds)`);
   let run = start;
   const jobId = run.jobId;
-  const ctx = taskContextOf(run, job);
+  const ctx = jobTaskFieldsOf(run, job);
   const kfId = keyframeTaskId(jobId);
   const kf = run.tasks[kfId];
   if (kf?.result === undefined) {
@@ -307,109 +307,9 @@ export async function drive(start: RunRecord, job: Job, effects: DriveEffects, d
     run = await publishTask(
       run,
       { taskId: decId, stage: "decode", level: 0 },
-      decodeTask(ctx, latentRef(input), frames, formats),
+      decodeStageTask(ctx, latentRef(input), frames, formats),
       effects,
     );
   }
   return { kind: "waiting", run };
-}
-
-/** One input of a task: its ref as the run has it now, its key, and who produces it. */
-interface TaskInput {
-  ref: StoredRef | undefined;
-  key: string;
-  /** The keyframe task, or the stitch of a level. */
-  producer: { task: string } | { level: number };
-}
-
-/** The inputs of a task, from the run's current state. */
-export function taskInputs(run: RunRecord, task: TaskRecord): TaskInput[] {
-  const jobId = run.jobId;
-  const kfId = keyframeTaskId(jobId);
-  const kf = run.tasks[kfId]?.result;
-  if (task.stage === "keyframe") return [];
-  if (task.stage === "interpolation") {
-    const L = task.level;
-    const latents =
-      L === 1
-        ? { ref: kf?.latents, key: keyframesKey(jobId), producer: { task: kfId } }
-        : { ref: run.levels[String(L - 1)], key: levelKey(jobId, L - 1), producer: { level: L - 1 } };
-    return [latents, { ref: kf?.text, key: textKey(jobId), producer: { task: kfId } }];
-  }
-  const last = run.plan.interpolation.length;
-  return [{ ref: run.levels[String(last)], key: levelKey(jobId, last), producer: { level: last } }];
-}
-
-export type CorruptionOutcome =
-  | { kind: "stale"; run: RunRecord; why: string }
-  | { kind: "rerun"; run: RunRecord; keys: string[] }
-  | { kind: "failed"; run: RunRecord; code: "DATA_LOSS"; reason: string; stage: Stage };
-
-/**
- * A stage worker dead-lettered `taskId` (base id) with DATA_LOSS: an input failed its hash check.
- * Finds which input is bad now (`effects.verify`), sends its producer around once more and marks
- * the task for publishing again (the caller then runs `drive`). `streamSeq` is the dead-lettered
- * message's sequence in LONGSHOT_TASKS: a report about an older copy of the task is stale.
- */
-export async function handleCorruptionReport(
-  run: RunRecord,
-  taskId: string,
-  streamSeq: number,
-  reason: string,
-  effects: Pick<DriveEffects, "verify">,
-): Promise<CorruptionOutcome> {
-  const task = run.tasks[taskId];
-  if (task === undefined) return { kind: "stale", run, why: `task ${taskId} is not in the run record` };
-  if (task.result !== undefined) return { kind: "stale", run, why: `task ${taskId} has a result` };
-  if (streamSeq > 0 && streamSeq < task.streamSeq) {
-    return {
-      kind: "stale",
-      run,
-      why: `the report is about an older copy of ${taskId} (#${streamSeq} < #${task.streamSeq})`,
-    };
-  }
-  const stage =
-    task.stage === "keyframe"
-      ? Stage.STAGE_KEYFRAME
-      : task.stage === "interpolation"
-        ? Stage.STAGE_INTERPOLATION
-        : Stage.STAGE_DECODE;
-  const inputs = taskInputs(run, task);
-  if (inputs.some((i) => i.ref === undefined)) {
-    return { kind: "stale", run, why: `an input of ${taskId} is being produced again already` };
-  }
-  const bad: TaskInput[] = [];
-  for (const i of inputs) if (!(await effects.verify(i.ref as StoredRef))) bad.push(i);
-  let next = run;
-  if (bad.length === 0) {
-    // Every input checks out now: run the task itself once more.
-    const taken = takeRerun(next, `task:${taskId}`);
-    if (!taken.allowed) {
-      return {
-        kind: "failed",
-        run,
-        code: "DATA_LOSS",
-        reason: `task ${taskId} failed again after a re-run with a data-integrity error although its inputs verify: ${reason}`,
-        stage,
-      };
-    }
-    return { kind: "rerun", run: withTaskReset(taken.run, taskId), keys: [] };
-  }
-  for (const b of bad) {
-    const taken = takeRerun(next, b.key);
-    const producer = "task" in b.producer ? `task ${b.producer.task}` : `the stitch of level ${b.producer.level}`;
-    if (!taken.allowed) {
-      return {
-        kind: "failed",
-        run,
-        code: "DATA_LOSS",
-        reason: rerunReason(b.key, producer, reason),
-        stage: "task" in b.producer ? Stage.STAGE_KEYFRAME : Stage.STAGE_INTERPOLATION,
-      };
-    }
-    next =
-      "task" in b.producer ? withTaskReset(taken.run, b.producer.task) : withLevelReset(taken.run, b.producer.level);
-  }
-  // The dead-lettered task itself is downstream of every reset producer, so it is no longer pending.
-  return { kind: "rerun", run: next, keys: bad.map((b) => b.key) };
 }

@@ -7,7 +7,7 @@ import { GenerateRequest, Mode, OutputFormat, Sampler, Stage, validateStageTask 
 import {
   anchorFrames,
   attemptTaskId,
-  decodeTask,
+  decodeStageTask,
   intermediateKeys,
   keyframeTask,
   newJobId,
@@ -102,7 +102,7 @@ describe("job plan", () => {
     assert.ok(wt.params?.$case === "interpolation");
     assert.deepEqual(wt.params.value.anchorFrames, anchorFrames(w, 4));
     assert.ok(wt.params.value.anchorFrames.every((f) => f % 4 === 0 && f >= w.start && f < w.end));
-    const dt = validateStageTask(decodeTask(ctx, ref, 65, request.outputFormats), "task", Stage.STAGE_DECODE);
+    const dt = validateStageTask(decodeStageTask(ctx, ref, 65, request.outputFormats), "task", Stage.STAGE_DECODE);
     assert.equal(dt.outputKey, `jobs/${jobId}/video.mp4`);
     const keys = intermediateKeys(jobId, plan);
     assert.equal(keys.length, 2 + 1 + 1 + 5 + 1);

@@ -200,7 +200,7 @@ export function anchorFrames(w: PlanWindow, factor: number): number[] {
 
 // --- tasks -----------------------------------------------------------------------------------------
 
-export interface TaskContext {
+export interface JobTaskFields {
   jobId: string;
   /** The resolved request (defaults filled in, seed fixed). */
   request: GenerateRequest;
@@ -210,7 +210,7 @@ export interface TaskContext {
   keyframes: number;
 }
 
-function base(ctx: TaskContext, taskId: string, outputKey: string, stage: Stage): StageTask {
+function base(ctx: JobTaskFields, taskId: string, outputKey: string, stage: Stage): StageTask {
   return {
     jobId: ctx.jobId,
     taskId,
@@ -225,7 +225,7 @@ function base(ctx: TaskContext, taskId: string, outputKey: string, stage: Stage)
   };
 }
 
-export function keyframeTask(ctx: TaskContext): StageTask {
+export function keyframeTask(ctx: JobTaskFields): StageTask {
   const r = ctx.request;
   return {
     ...base(ctx, keyframeTaskId(ctx.jobId), keyframesKey(ctx.jobId), Stage.STAGE_KEYFRAME),
@@ -242,7 +242,7 @@ export function keyframeTask(ctx: TaskContext): StageTask {
 }
 
 export function windowTask(
-  ctx: TaskContext,
+  ctx: JobTaskFields,
   plan: JobPlan,
   level: PlanLevel,
   w: PlanWindow,
@@ -282,7 +282,12 @@ export function windowTask(
   };
 }
 
-export function decodeTask(ctx: TaskContext, latents: LatentRef, frames: number, formats: OutputFormat[]): StageTask {
+export function decodeStageTask(
+  ctx: JobTaskFields,
+  latents: LatentRef,
+  frames: number,
+  formats: OutputFormat[],
+): StageTask {
   return {
     ...base(ctx, decodeTaskId(ctx.jobId), videoKey(ctx.jobId), Stage.STAGE_DECODE),
     params: {

@@ -8,7 +8,8 @@
 import { isTerminalState } from "@longshot/bus";
 import { type Logger, UnavailableError } from "@longshot/core";
 import { type Job, JobState, type StageResult } from "@longshot/proto";
-import { type DriveOutcome, drive, taskInputs } from "./drive.js";
+import { taskInputs } from "./corruption.js";
+import { type DriveOutcome, drive } from "./drive.js";
 import type { JobLifecycle } from "./lifecycle.js";
 import { jobPrefix, type ParsedTaskId, parseTaskId } from "./plan.js";
 import { checkResult, InvalidResultError } from "./result-check.js";
