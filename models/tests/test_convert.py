@@ -154,6 +154,8 @@ def test_inflate_with_external_data(ckpt: Path, tmp_path: Path) -> None:
         assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     assert max(result.parity.values()) <= TOLERANCE
     check_pack(out)
+    if engine_built():
+        assert run_node([str(NODE_SCRIPT), "--load", str(out)]).strip() == "loaded"
     data = out / "keyframe_unet.onnx.data"
     raw = bytearray(data.read_bytes())
     raw[-1] ^= 1

@@ -7,6 +7,7 @@
 import "./float16-guard.js";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { ConfigError, IntegrityError, LongshotError } from "@longshot/core";
 import type { DType } from "@longshot/tensor";
@@ -77,7 +78,12 @@ async function load(req: Extract<WorkerRequest, { op: "load" }>): Promise<LoadRe
       .join(", ");
     throw new ConfigError(`this onnxruntime-node build has no CUDA execution provider (it has: ${names})`);
   }
-  const session = await ort.InferenceSession.create(bytes, sessionOptions());
+  // A graph over 2 GB keeps its weights in an ONNX external data file beside it (listed and hashed in pack.json,
+  // verified by loadPack); onnxruntime resolves it in the graph's folder, never outside it.
+  const session = await ort.InferenceSession.create(bytes, {
+    ...sessionOptions(),
+    extra: { session: { model_external_initializers_file_folder_path: dirname(req.file) } },
+  });
   sessions.set(req.sessionId, { graph: req.graph, session });
   return { inputs: metadata(session.inputMetadata), outputs: metadata(session.outputMetadata) };
 }
