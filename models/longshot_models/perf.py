@@ -302,9 +302,215 @@ def format_report(report: Mapping[str, object]) -> str:
     return "\n".join(lines)
 
 
+class _TorchSession:
+    """An onnxruntime session look-alike over a torch module (run(None, feeds) -> [output]) that records how long
+    each call took: what reference.ReferencePipeline needs to run PyTorch eager instead of ONNX Runtime."""
+
+    def __init__(self, module: nn.Module, inputs: Sequence[str]) -> None:
+        self.module = module.eval()
+        self.inputs = list(inputs)
+        self.calls: list[float] = []
+
+    def run(self, _outputs: object, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.inputs]
+        t = time.perf_counter()
+        with torch.no_grad():
+            out = self.module(*args).numpy()
+        self.calls.append(time.perf_counter() - t)
+        return [out]
+
+
+def eager_pipeline(pack: Path, threads: int) -> object:
+    """reference.ReferencePipeline (the same sampler, conditioning and stages as the TypeScript engine) with every
+    graph replaced by its PyTorch eager module: the fp32 text encoder (text.TextEncoderGraph), the UNets' training
+    modules (unet.py's forward) and the VAE decoder, all from models/weights. What a PyTorch user would run."""
+    from tokenizers import Tokenizer
+
+    from . import reference, text, train, vae
+
+    torch.set_num_threads(threads)
+    pipe = reference.ReferencePipeline.__new__(reference.ReferencePipeline)
+    pipe.pack = pack
+    pipe.manifest = json.loads((pack / "pack.json").read_text())
+    modules = eager_modules()
+    vae_model, _ = train.load_vae()
+    pipe.text = _TorchSession(text.TextEncoderGraph(), ["input_ids", "attention_mask"])
+    pipe.kf = _TorchSession(modules["keyframeUnet"][0], ["sample", "timestep", "encoder_hidden_states"])
+    pipe.interp = _TorchSession(modules["interpolationUnet"][0], ["sample", "timestep", "encoder_hidden_states", "frame_stride"])
+    pipe.dec = _TorchSession(vae.VaeDecoderGraph(vae_model), ["latent"])
+    pipe.scale = float(pipe.manifest["latent"]["scalingFactor"])
+    pipe.sched = reference.Ddim(pipe.manifest["scheduler"])
+    pipe.tok = Tokenizer.from_file(str(pack / pipe.manifest["text"]["tokenizer"]))
+    pipe.tok.enable_truncation(pipe.manifest["text"]["maxTokens"])
+    pipe.tok.enable_padding(length=pipe.manifest["text"]["maxTokens"], pad_id=0, pad_token="[PAD]")
+    return pipe
+
+
+def run_pipeline(pack: Path, prompt: str, seed: int, frames: int, threads: int, noise_file: Path | None = None, steps: int | None = None) -> dict[str, object]:
+    """One text-to-video generation in PyTorch eager with the pack's defaults (reference.Settings.pack_defaults),
+    timed per stage and per UNet call, with each stage's FLOPs per UNet call and the machine's fp32 peak measured
+    in the same process. The initial noise is reference.make_noise(seed); `noise_file` receives it (safetensors,
+    streams keyframes, interp1, ...) so that another pipeline can start from the same noise."""
+    from safetensors.numpy import save_file
+
+    from . import reference
+
+    pipe = eager_pipeline(pack, threads)
+    overrides: dict[str, object] = {"frames": frames}
+    if steps is not None:
+        overrides.update(keyframe_steps=steps, interp_steps=steps)
+    st = reference.Settings.pack_defaults(pipe.manifest, **overrides)  # type: ignore[attr-defined]
+    noise = reference.make_noise(pipe.noise_shapes(frames), seed)  # type: ignore[attr-defined]
+    if noise_file is not None:
+        save_file({k: np.ascontiguousarray(v) for k, v in noise.items()}, str(noise_file))
+    peak = matmul_peak(threads)
+    seconds: dict[str, float] = {}
+    step_ms: dict[str, list[float]] = {}
+    flops: dict[str, int] = {}
+    fast = {k: v[1] for k, v in eager_modules().items()}
+    t0 = time.perf_counter()
+    t = time.perf_counter()
+    ctx = pipe.encode_prompt(prompt)  # type: ignore[attr-defined]
+    seconds["encode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lat = pipe.keyframes(ctx, noise["keyframes"], st)  # type: ignore[attr-defined]
+    seconds["keyframes"] = time.perf_counter() - t
+    step_ms["keyframes"] = [c * 1e3 for c in pipe.kf.calls]  # type: ignore[attr-defined]
+    kf_batch = 1 if st.keyframe_guidance == 1.0 else 2
+    flops["keyframes"] = count_flops(fast["keyframeUnet"], _shape_inputs("keyframeUnet", kf_batch, lat.shape[2]))
+    level = 1
+    strides = pipe.manifest["interpolation"]["strides"]  # type: ignore[attr-defined]
+    while lat.shape[2] < st.frames:
+        fout = (lat.shape[2] - 1) * 4 + 1
+        pipe.interp.calls.clear()  # type: ignore[attr-defined]
+        t = time.perf_counter()
+        lat = pipe.interpolate(ctx, lat, noise[f"interp{level}"], float(strides[str(fout)]), st)  # type: ignore[attr-defined]
+        seconds[f"interp{level}"] = time.perf_counter() - t
+        step_ms[f"interp{level}"] = [c * 1e3 for c in pipe.interp.calls]  # type: ignore[attr-defined]
+        batch = 1 if st.interp_guidance == 1.0 else 2
+        flops[f"interp{level}"] = count_flops(fast["interpolationUnet"], _shape_inputs("interpolationUnet", batch, fout))
+        level += 1
+    t = time.perf_counter()
+    pipe.decode(lat)  # type: ignore[attr-defined]
+    seconds["decode"] = time.perf_counter() - t
+    seconds["total"] = sum(seconds.values())  # the stages only: FLOP counting ran between them, untimed
+    return {
+        "runtime": "pytorch-eager",
+        "torch": torch.__version__,
+        "threads": threads,
+        "pack": str(pack),
+        "prompt": prompt,
+        "seed": seed,
+        "frames": frames,
+        "settings": dict(st.__dict__),
+        "peakGflops": peak / 1e9,
+        "seconds": seconds,
+        "stepMs": step_ms,
+        "flopsPerCall": flops,
+        "wallSeconds": time.perf_counter() - t0,
+    }
+
+
+def _vm_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def scaling_case(graph_file: Path, frames: int, threads: int, runs: int) -> dict[str, float]:
+    """One interpolation-UNet call (batch 1) at `frames` frames: median seconds over `runs` calls after a warm-up,
+    and the process's peak resident memory during those calls above what it held before them (Linux: VmHWM is
+    reset through /proc/self/clear_refs). Run it in a fresh process per case (`scaling` does)."""
+    from . import export
+
+    feeds = {k: v.numpy() for k, v in export.example_inputs("interpolationUnet", frames=frames, batch=1).items()}
+    sess = session(graph_file, SessionSettings(threads, "all", False))
+    sess.run(None, feeds)
+    base = _vm_kb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        times.append(time.perf_counter() - t)
+    peak = _vm_kb("VmHWM")
+    return {"frames": frames, "seconds": statistics.median(times), "baseMB": base / 1024, "peakMB": peak / 1024, "runMB": (peak - base) / 1024}
+
+
+def scaling(pack: Path, frames: Sequence[int] = (17, 65, 257), threads: int = 2, runs: int = 3) -> dict[str, object]:
+    """The scaling study: the interpolation UNet at each frame count with its local temporal attention (the
+    pack's graph) and with full temporal attention (the same weights exported with a window covering every frame,
+    export.export_interpolation_graph), each case in a fresh process, local and full alternating."""
+    import subprocess
+    import sys
+
+    from . import export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "interpolation_unet_full.onnx"
+        export.export_interpolation_graph(full, window=2 * max(frames) + 1)
+        graphs = {"local": pack / str(export.graph_contracts()["interpolationUnet"]["file"]), "full": full}
+        rows: dict[str, list[dict[str, float]]] = {"local": [], "full": []}
+        for f in frames:
+            for name, g in graphs.items():
+                cmd = [sys.executable, "-m", "longshot_models.perf", "scaling-case", str(g), str(f), str(threads), str(runs)]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+                rows[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"threads": threads, "runs": runs, "window": 5, "local": rows["local"], "full": rows["full"]}
+
+
+def _shape_inputs(graph: str, batch: int, frames: int) -> tuple[torch.Tensor, ...]:
+    from . import export
+
+    return tuple(export.example_inputs(graph, frames=frames, batch=batch).values())
+
+
+def pipeline_main(argv: list[str]) -> None:
+    from . import export
+
+    ap = argparse.ArgumentParser(prog="python -m longshot_models.perf pipeline", description=run_pipeline.__doc__)
+    ap.add_argument("--pack", type=Path, default=export.DEFAULT_OUT)
+    ap.add_argument("--prompt", required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--frames", type=int, default=65)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--noise-out", type=Path)
+    ap.add_argument("--json", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if args.frames not in (5, 17, 65, 257):
+        ap.error(f"--frames must be 5, 17, 65 or 257, got {args.frames}")
+    rec = run_pipeline(args.pack, args.prompt, args.seed, args.frames, args.threads, args.noise_out, args.steps)
+    args.json.write_text(json.dumps(rec, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     from . import export
 
+    argv = list(argv if argv is not None else __import__("sys").argv[1:])
+    if argv[:1] == ["pipeline"]:
+        pipeline_main(argv[1:])
+        return
+    if argv[:1] == ["scaling-case"]:
+        graph_file, frames, threads, runs = argv[1:5]
+        print(json.dumps(scaling_case(Path(graph_file), int(frames), int(threads), int(runs))))
+        return
+    if argv[:1] == ["scaling"]:
+        sp = argparse.ArgumentParser(prog="python -m longshot_models.perf scaling", description=scaling.__doc__)
+        sp.add_argument("--pack", type=Path, default=export.DEFAULT_OUT)
+        sp.add_argument("--frames", default="17,65,257")
+        sp.add_argument("--threads", type=int, default=2)
+        sp.add_argument("--runs", type=int, default=3)
+        sp.add_argument("--json", type=Path)
+        a = sp.parse_args(argv[1:])
+        res = scaling(a.pack, [int(x) for x in a.frames.split(",")], a.threads, a.runs)
+        for name in ("local", "full"):
+            for r in res[name]:  # type: ignore[attr-defined]
+                print(f"{name:5s} {r['frames']:4d} frames: {r['seconds'] * 1e3:8.1f} ms ({r['seconds'] * 1e3 / r['frames']:.2f} ms/frame), +{r['runMB']:.0f} MB ({r['runMB'] / r['frames']:.2f} MB/frame)")
+        if a.json:
+            a.json.write_text(json.dumps(res, indent=2) + "\n")
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pack", type=Path, default=export.DEFAULT_OUT)
     ap.add_argument("--threads", type=int, default=2)
