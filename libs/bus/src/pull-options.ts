@@ -63,6 +63,13 @@ export interface PullOptions {
   workerId?: string;
 }
 
+/** Called once per dead-lettered message, before it is terminated (the gateway fails the job); retried 3 times. */
+export type DeadLetterHook<P> = (
+  payload: P | undefined,
+  reason: string,
+  record: DeadLetterRecord,
+) => void | Promise<void>;
+
 /** How a loop dead-letters what it cannot handle. */
 export interface DeadLetters<P> {
   /** The records' `stage`: the last token of their subject `longshot.dlq.<stage>`. */
@@ -70,7 +77,7 @@ export interface DeadLetters<P> {
   /** The reason of a payload that cannot be decoded starts with this ("malformed payload"). */
   malformed: string;
   /** Called once per dead-lettered message before it is terminated (fail the job); retried 3 times. */
-  hook?: ((payload: P | undefined, reason: string, record: DeadLetterRecord) => void | Promise<void>) | undefined;
+  hook?: DeadLetterHook<P> | undefined;
   /** The reason of an advisory: no delivery of message `seq` finished within AckWait after `deliveries`. */
   timedOut(payload: P | undefined, seq: number, deliveries: number): string;
 }

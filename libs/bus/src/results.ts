@@ -16,29 +16,21 @@
  *   is a second path to the DLQ.
  */
 import { hostname } from "node:os";
-import { createLogger, InvalidArgumentError } from "@longshot/core";
+import { createLogger } from "@longshot/core";
 import { StageResult } from "@longshot/proto";
-import {
-  ATTR_LONGSHOT_JOB_ID,
-  ATTR_LONGSHOT_STAGE,
-  ATTR_LONGSHOT_STREAM_SEQUENCE,
-  ATTR_LONGSHOT_TASK_ID,
-  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
-  ATTR_MESSAGING_MESSAGE_ID,
-  extractContext,
-  injectHeaders,
-  recordError,
-  startProducerSpan,
-} from "@longshot/telemetry";
+import { extractContext } from "@longshot/telemetry";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
-import { context } from "@opentelemetry/api";
-import type { DeadLetterRecord } from "./dead-letter.js";
-import { errorMessage, MalformedPayloadError, toBusError } from "./errors.js";
+import type { MsgHdrs } from "@nats-io/transport-node";
 import {
-  HEADER_JOB_ID,
-  HEADER_TASK_ID,
-  isValidJobId,
+  checkIds,
+  type DecodeOptions,
+  decodeEnvelope,
+  type EnvelopeCodec,
+  type EnvelopeProblem,
+  encodeEnvelope,
+} from "./envelope.js";
+import { errorMessage, MalformedPayloadError } from "./errors.js";
+import {
   RESULTS_CONSUMER,
   RESULTS_DLQ_STAGE,
   RESULTS_STREAM,
@@ -47,8 +39,10 @@ import {
   stageNameOf,
   stageOfResultSubject,
 } from "./names.js";
+import { publishTraced } from "./publish.js";
 import { startPullLoop } from "./pull-loop.js";
 import {
+  type DeadLetterHook,
   type DeliveryContext,
   openPullConsumer,
   type PullLoopHandle,
@@ -59,78 +53,38 @@ import {
 /** Largest result payload accepted by default (results carry references, never tensors). */
 export const DEFAULT_MAX_RESULT_BYTES = 256 * 1024;
 
-const MAX_ID_CHARS = 256;
-const TASK_ID_RE = /^[\x21-\x7e]+$/;
-
 /** The `Nats-Msg-Id` of a task's result. */
 export function resultMsgId(taskId: string): string {
   return `result:${taskId}`;
 }
 
 /** What is wrong with a result's envelope, or undefined when it is fine. `field` is the proto field name. */
-export function checkResultEnvelope(result: StageResult): { field: string; problem: string } | undefined {
-  if (!isValidJobId(result.jobId)) {
-    return {
-      field: "job_id",
-      problem: `${show(result.jobId)} is not a valid job id (1-128 characters of A-Z a-z 0-9 _ -)`,
-    };
-  }
-  if (result.taskId.length === 0 || result.taskId.length > MAX_ID_CHARS || !TASK_ID_RE.test(result.taskId)) {
-    return {
-      field: "task_id",
-      problem: `${show(result.taskId)} must be 1-${MAX_ID_CHARS} printable ASCII characters without spaces`,
-    };
-  }
-  if (stageNameOf(result.stage) === undefined) {
-    return { field: "stage", problem: `${result.stage} is not a stage (keyframe, interpolation, decode)` };
-  }
-  return undefined;
+export function checkResultEnvelope(result: StageResult): EnvelopeProblem | undefined {
+  return checkIds(result);
 }
+
+const RESULT_CODEC: EnvelopeCodec<StageResult> = {
+  type: "StageResult",
+  noun: "result",
+  decode: (data) => StageResult.decode(data),
+  encode: (result) => StageResult.encode(result).finish(),
+  check: checkResultEnvelope,
+  from: (stage) => resultSubject(stage),
+  maxBytes: DEFAULT_MAX_RESULT_BYTES,
+  limitOnEncode: true,
+};
 
 /**
  * Encodes a result after checking its envelope and size (the coordinator refuses results over
  * DEFAULT_MAX_RESULT_BYTES); throws InvalidArgumentError(`result.<field>`).
  */
 export function encodeResult(result: StageResult): Uint8Array {
-  const bad = checkResultEnvelope(result);
-  if (bad !== undefined) throw new InvalidArgumentError(`result.${bad.field}`, bad.problem);
-  const data = StageResult.encode(result).finish();
-  if (data.length > DEFAULT_MAX_RESULT_BYTES) {
-    throw new InvalidArgumentError(
-      "result",
-      `task ${result.taskId}: ${data.length} bytes encoded, over the ${DEFAULT_MAX_RESULT_BYTES}-byte limit of a result`,
-    );
-  }
-  return data;
-}
-
-export interface DecodeResultOptions {
-  /** The stage of the subject the message came from: a result for another stage is refused. */
-  stage?: StageName;
-  maxBytes?: number;
+  return encodeEnvelope(RESULT_CODEC, result);
 }
 
 /** Decodes and checks a result payload; anything wrong throws MalformedPayloadError saying what. */
-export function decodeResult(data: Uint8Array, options: DecodeResultOptions = {}): StageResult {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES;
-  if (data.length === 0) throw new MalformedPayloadError("empty payload (expected a protobuf longshot.v1.StageResult)");
-  if (data.length > maxBytes) {
-    throw new MalformedPayloadError(`${data.length} bytes exceeds the limit of ${maxBytes} bytes for a result`);
-  }
-  let result: StageResult;
-  try {
-    result = StageResult.decode(data);
-  } catch (err) {
-    throw new MalformedPayloadError(`not a protobuf longshot.v1.StageResult: ${errorMessage(err)}`, { cause: err });
-  }
-  const bad = checkResultEnvelope(result);
-  if (bad !== undefined) throw new MalformedPayloadError(`not a valid StageResult: ${bad.field} ${bad.problem}`);
-  if (options.stage !== undefined && stageNameOf(result.stage) !== options.stage) {
-    throw new MalformedPayloadError(
-      `result of task ${result.taskId} is for stage ${stageNameOf(result.stage)} but arrived on longshot.results.${options.stage}`,
-    );
-  }
-  return result;
+export function decodeResult(data: Uint8Array, options: DecodeOptions = {}): StageResult {
+  return decodeEnvelope(RESULT_CODEC, data, options);
 }
 
 export interface PublishResultOptions {
@@ -151,36 +105,18 @@ export async function publishResult(
 ): Promise<void> {
   const data = encodeResult(result);
   const stage = stageNameOf(result.stage) as StageName; // encodeResult checked it
-  const subject = resultSubject(stage);
-  const msgId = resultMsgId(result.taskId);
-  const { span, context: spanCtx } = startProducerSpan(subject, {
-    [ATTR_MESSAGING_MESSAGE_ID]: msgId,
-    [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: data.length,
-    [ATTR_LONGSHOT_JOB_ID]: result.jobId,
-    [ATTR_LONGSHOT_TASK_ID]: result.taskId,
-    [ATTR_LONGSHOT_STAGE]: stage,
+  await publishTraced(js, {
+    subject: resultSubject(stage),
+    stream: RESULTS_STREAM,
+    data,
+    msgId: resultMsgId(result.taskId),
+    jobId: result.jobId,
+    taskId: result.taskId,
+    stage,
+    what: `result of task ${result.taskId}`,
+    headers: options.headers,
+    timeoutMs: options.timeoutMs,
   });
-  try {
-    const hdrs = injectHeaders(spanCtx, options.headers ?? natsHeaders());
-    hdrs.set(HEADER_JOB_ID, result.jobId);
-    hdrs.set(HEADER_TASK_ID, result.taskId);
-    const ack = await context.with(spanCtx, () =>
-      js.publish(subject, data, {
-        msgID: msgId,
-        headers: hdrs,
-        expect: { streamName: RESULTS_STREAM },
-        ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
-      }),
-    );
-    span.setAttribute(ATTR_LONGSHOT_STREAM_SEQUENCE, ack.seq);
-    if (ack.duplicate) span.setAttribute("longshot.duplicate", true);
-  } catch (err) {
-    const e = toBusError(err, `publish result of task ${result.taskId} to ${subject}`);
-    recordError(span, e);
-    throw e;
-  } finally {
-    span.end();
-  }
 }
 
 /** What a result handler knows besides the result. */
@@ -190,19 +126,13 @@ export interface ResultContext extends DeliveryContext {
 
 export type ResultHandler = (result: StageResult, ctx: ResultContext) => Promise<void>;
 
-export type ResultDeadLetterHook = (
-  result: StageResult | undefined,
-  reason: string,
-  record: DeadLetterRecord,
-) => void | Promise<void>;
-
 export interface ResultConsumerOptions extends PullOptions {
   handle: ResultHandler;
   /** Default LONGSHOT_RESULTS / `coordinator`. */
   stream?: string;
   consumer?: string;
   /** Called once per dead-lettered result, before it is terminated (e.g. fail the job). Retried 3 times. */
-  onDeadLetter?: ResultDeadLetterHook;
+  onDeadLetter?: DeadLetterHook<StageResult>;
 }
 
 export type ResultConsumerStats = PullLoopStats;
@@ -272,8 +202,4 @@ export async function startResultConsumer(options: ResultConsumerOptions): Promi
 export async function runResultConsumer(options: ResultConsumerOptions): Promise<void> {
   const rc = await startResultConsumer(options);
   await rc.done;
-}
-
-function show(s: string): string {
-  return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s);
 }

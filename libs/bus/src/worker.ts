@@ -35,11 +35,12 @@ import type { StageTask } from "@longshot/proto";
 import { createTaskMetrics, extractContext, extractRecordContext, type TaskMetrics } from "@longshot/telemetry";
 import type { Subscription } from "@nats-io/transport-node";
 import { type Context, trace } from "@opentelemetry/api";
-import { type DeadLetterRecord, oneLineReason } from "./dead-letter.js";
+import { oneLineReason } from "./dead-letter.js";
 import { CANCEL_SUBJECT_PREFIX, type StageName, stageOfSubject, TASKS_STREAM } from "./names.js";
 import { startPullLoop } from "./pull-loop.js";
 import {
   connectionOf,
+  type DeadLetterHook,
   type DeliveryContext,
   defaultRetryDelay,
   openPullConsumer,
@@ -57,12 +58,6 @@ export interface TaskContext extends DeliveryContext {
 
 export type TaskHandler = (task: StageTask, ctx: TaskContext) => Promise<void>;
 
-export type DeadLetterHook = (
-  task: StageTask | undefined,
-  reason: string,
-  record: DeadLetterRecord,
-) => void | Promise<void>;
-
 export interface WorkerOptions extends PullOptions {
   /** Default LONGSHOT_TASKS. */
   stream?: string;
@@ -72,7 +67,7 @@ export interface WorkerOptions extends PullOptions {
   stage?: StageName;
   handle: TaskHandler;
   /** Called once per dead-lettered task, before it is terminated; should fail the job. Retried 3 times. */
-  onDeadLetter?: DeadLetterHook;
+  onDeadLetter?: DeadLetterHook<StageTask>;
   /** Checked before a task starts: true terminates it without running (e.g. the job's KV state is CANCELLED). */
   isCancelled?: (task: StageTask) => boolean | Promise<boolean>;
   /** Listen for cancel notices on `longshot.cancel.<jobId>` (default true). */
