@@ -246,3 +246,19 @@ def test_existing_destination_needs_force(pack: Path, ckpt: Path) -> None:
 def test_bad_window_is_refused(ckpt: Path, tmp_path: Path) -> None:
     with pytest.raises(ConvertError, match="--window must be an odd number"):
         convert(ckpt, tmp_path / "x", Options(window=4))
+
+
+def test_fp16_variant(ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fp16"
+    result = convert(ckpt, out, Options(fp16=True, parity_frames=(5, 17)))
+    unet_errors = [v for k, v in result.parity.items() if not k.startswith("textEncoder")]
+    # Within the stated fp16 bound, and not fp32-exact (the weights really are half precision).
+    assert max(unet_errors) <= pack_mod.FP16_TOLERANCE
+    assert min(unet_errors) > 1e-5
+    model = onnx.load(str(out / "keyframe_unet.onnx"))
+    types = {t.data_type for t in model.graph.initializer if len(t.dims) > 1}
+    assert types == {onnx.TensorProto.FLOAT16}
+    assert {v.type.tensor_type.elem_type for v in model.graph.input} == {onnx.TensorProto.FLOAT}
+    check_pack(out)
+    if engine_built():
+        assert run_node([str(NODE_SCRIPT), "--load", str(out)]).strip() == "loaded"

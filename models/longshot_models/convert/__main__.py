@@ -37,6 +37,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--interpolation-guidance", type=float, default=1.0)
     ap.add_argument("--external-data-threshold", type=int, default=None, help="bytes of weights above which a graph keeps them in an external data file (default ~1.9e9)")
     ap.add_argument("--parity-frames", default="5,17", help="frame counts the export is checked at against PyTorch (comma-separated)")
+    ap.add_argument("--fp16", action="store_true", help="UNets and VAE decoder with fp16 weights and compute (float32 inputs and outputs; checked against fp32 PyTorch within 1e-2)")
     ap.add_argument("--force", action="store_true", help="replace PACK if it exists")
     return ap.parse_args(argv)
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             name=a.name, version=a.version, window=a.window, keyframe_window=a.keyframe_window, attend_first_frame=a.attend_first_frame,
             inflate_interpolation=a.inflate_interpolation, fps=a.fps, height=a.height, width=a.width or a.height, trained_window=a.trained_window,
             keyframe_steps=a.keyframe_steps, keyframe_guidance=a.keyframe_guidance, interpolation_steps=a.interpolation_steps,
-            interpolation_guidance=a.interpolation_guidance, parity_frames=tuple(int(f) for f in a.parity_frames.split(",") if f), force=a.force,
+            interpolation_guidance=a.interpolation_guidance, parity_frames=tuple(int(f) for f in a.parity_frames.split(",") if f), fp16=a.fp16, force=a.force,
         )
         if a.external_data_threshold is not None:
             opts.external_threshold = a.external_data_threshold

@@ -52,3 +52,19 @@ class VaeDecoderGraph(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(latent, return_dict=False)[0]
+
+
+class HalfPrecisionGraph(nn.Module):
+    """A graph with fp16 weights and compute behind the contract's float32 inputs and outputs (the engine feeds and
+    reads float32 either way): float inputs are cast to half on the way in, except `timestep`, which stays float32
+    for the sinusoidal embedding (diffusers casts the embedding to the model's dtype itself), and the output is cast
+    back to float32."""
+
+    def __init__(self, graph: nn.Module, keep_float32: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.graph = graph.half()
+        self.keep_float32 = keep_float32
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        cast = [x if i in self.keep_float32 or not x.is_floating_point() else x.half() for i, x in enumerate(inputs)]
+        return self.graph(*cast).float()

@@ -24,7 +24,7 @@ from torch import nn
 from .attention import FULL, set_export_attention
 from .checkpoint import INTERPOLATION, Checkpoint, read_checkpoint
 from .errors import ConvertError
-from .graphs import InterpolationGraph, KeyframeGraph, TextEncoderGraph, VaeDecoderGraph
+from .graphs import HalfPrecisionGraph, InterpolationGraph, KeyframeGraph, TextEncoderGraph, VaeDecoderGraph
 from .onnx_io import EXTERNAL_THRESHOLD, Contract, export_graph, io, sha256_file
 
 PACK_FORMAT = "longshot.pack/v1"
@@ -40,6 +40,9 @@ SCHEDULER_ENUMS = {
     "timestep_spacing": ("leading", "trailing", "linspace"),
 }
 PARITY_TOLERANCE = 1e-4
+# fp16 graphs against the fp32 PyTorch original: 1e-2 of max(1, largest output) (measured on the tiny checkpoint:
+# about 2e-3).
+FP16_TOLERANCE = 1e-2
 INFLATED_WARNING = "the interpolation UNet is the keyframe UNet inflated to 9 input channels (mask and hint channels zero-initialised): its output is not meaningful until it is fine-tuned"
 
 
@@ -63,6 +66,8 @@ class Options:
     interpolation_guidance: float = 1.0
     external_threshold: int = EXTERNAL_THRESHOLD
     parity_frames: tuple[int, ...] = (5, 17)
+    fp16: bool = False
+    """UNets and VAE decoder with fp16 weights and compute (float32 inputs and outputs); the text encoder stays fp32."""
     force: bool = False
 
 
@@ -321,12 +326,20 @@ def convert(checkpoint: Path, out: Path, opts: Options | None = None) -> Result:
         "vaeDecoder": VaeDecoderGraph(m.vae),
     }
 
+    exported: dict[str, nn.Module] = dict(modules)
+    if opts.fp16:
+        import copy
+
+        for name in ("keyframeUnet", "interpolationUnet", "vaeDecoder"):
+            timestep = [i for i, spec in enumerate(contracts[name]["inputs"]) if spec["name"] == "timestep"]
+            exported[name] = HalfPrecisionGraph(copy.deepcopy(modules[name]), tuple(timestep))
+
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         result = Result(out, {}, warnings=[INFLATED_WARNING] if m.inflated else [])
-        for name, module in modules.items():
+        for name, module in exported.items():
             args = tuple(example_inputs(name, contracts[name], KEYFRAMES, 2, max_tokens).values())
             export_graph(module, args, tmp / contracts[name]["file"], contracts[name], opts.external_threshold)
         _write_tokenizer(m.tokenizer, tmp / "tokenizer", max_tokens)
@@ -336,7 +349,7 @@ def convert(checkpoint: Path, out: Path, opts: Options | None = None) -> Result:
                     err, scale = graph_parity(module, tmp / contracts[name]["file"], name, contracts[name], f, batch, max_tokens)
                     result.parity[f"{name}@F{f}B{batch}" if name != "textEncoder" else f"{name}@B{batch}"] = err
                     # 1e-4 absolute, or relative to the largest output where it exceeds 1 (CLIP's hidden states reach ~30).
-                    tol = PARITY_TOLERANCE * max(1.0, scale)
+                    tol = (FP16_TOLERANCE if exported[name] is not module else PARITY_TOLERANCE) * max(1.0, scale)
                     if not err <= tol:
                         raise ConvertError(f"{name}: the exported graph differs from PyTorch by {err:.3g} at frames {f}, batch {batch} (tolerance {tol:g})")
         manifest = _manifest(ckpt, opts, m, tmp, contracts, lc, lh, lw, downsample, height, width, max_tokens, hidden)
@@ -379,6 +392,8 @@ def _manifest(ckpt: Checkpoint, opts: Options, m: Loaded, folder: Path, contract
         f"Converted from the diffusers checkpoint {ckpt.root.name} (unet {type(m.unet).__name__}); temporal attention: "
         f"keyframe UNet {kw}, interpolation UNet {iw}{', first frame always attended' if opts.attend_first_frame else ''}."
     )
+    if opts.fp16:
+        description += " UNets and VAE decoder in fp16 (float32 inputs and outputs)."
     if m.inflated:
         description += f" Warning: {INFLATED_WARNING}."
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "pack.json")
