@@ -15,6 +15,7 @@ import { DeliverPolicy, type JetStreamClient, type StoredMsg } from "@nats-io/je
 import { Match, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import { errorMessage, isWrongLastSequence, RevisionConflictError, toBusError } from "./errors.js";
 import { checkJobId, EVENTS_STREAM, eventSubject, HEADER_EVENT_SEQUENCE, HEADER_JOB_ID } from "./names.js";
+import { retry, SEQUENCE_BACKOFF } from "./retry.js";
 
 export interface PublishEventOptions {
   /** `Nats-Msg-Id`: a second publish with the same id within the duplicate window returns the first event. */
@@ -112,14 +113,14 @@ export async function publishEvent(
   const what = `publish event for job ${jobId}`;
   try {
     const jsm = await js.jetstreamManager();
-    for (let attempt = 1; ; attempt++) {
-      const last = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
-      const prevSeq = last === null ? 0n : (storedSequence(last) ?? (await scanMaxSequence(js, subject)));
-      const stored: JobEvent = { ...event, jobId, sequence: prevSeq + 1n, time: event.time ?? new Date() };
-      const hdrs = injectHeaders(undefined, natsHeaders());
-      hdrs.set(HEADER_EVENT_SEQUENCE, String(stored.sequence));
-      hdrs.set(HEADER_JOB_ID, jobId);
-      try {
+    return await retry(
+      async () => {
+        const last = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
+        const prevSeq = last === null ? 0n : (storedSequence(last) ?? (await scanMaxSequence(js, subject)));
+        const stored: JobEvent = { ...event, jobId, sequence: prevSeq + 1n, time: event.time ?? new Date() };
+        const hdrs = injectHeaders(undefined, natsHeaders());
+        hdrs.set(HEADER_EVENT_SEQUENCE, String(stored.sequence));
+        hdrs.set(HEADER_JOB_ID, jobId);
         const ack = await js.publish(subject, JobEvent.encode(stored).finish(), {
           headers: hdrs,
           expect: { streamName: EVENTS_STREAM, lastSubjectSequence: last?.seq ?? 0 },
@@ -131,14 +132,12 @@ export async function publishEvent(
           return { event: ev, sequence: ev.sequence, streamSequence: ack.seq, duplicate: true };
         }
         return { event: stored, sequence: stored.sequence, streamSequence: ack.seq, duplicate: false };
-      } catch (err) {
-        if (!isWrongLastSequence(err)) throw err;
-        if (attempt >= maxAttempts) {
-          throw new RevisionConflictError(subject, `${what}: lost the numbering race ${attempt} times`, { cause: err });
-        }
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
-      }
-    }
+      },
+      { attempts: maxAttempts, backoff: SEQUENCE_BACKOFF, retryIf: isWrongLastSequence },
+    ).catch((err: unknown) => {
+      if (!isWrongLastSequence(err)) throw err;
+      throw new RevisionConflictError(subject, `${what}: lost the numbering race ${maxAttempts} times`, { cause: err });
+    });
   } catch (err) {
     throw toBusError(err, what);
   }

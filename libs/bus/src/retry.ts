@@ -5,7 +5,7 @@
  * - `retryDelay(attempt, backoff)`: `firstMs · 2^(attempt − 1)`, at most `maxMs`, spread by ±`jitter`
  *   so replicas that failed together do not retry together. Used for a failed delivery's nak delay
  *   (the server redelivers after it: nothing sleeps), a failed pull, a dead-letter hook, a lost
- *   compare-and-set race.
+ *   compare-and-set race, a lost race for an event number.
  * - `sleep(ms, signal)`: resolves after `ms`, or at once when `signal` aborts; never rejects.
  * - `retry(fn, options)`: calls `fn` until it returns, an error `retryIf` refuses, or `attempts` calls
  *   failed (then the last error is thrown), sleeping `retryDelay` between calls.
@@ -31,6 +31,8 @@ export const DELIVERY_BACKOFF: Backoff = { firstMs: 1000, maxMs: 30_000, jitter:
 export const PULL_BACKOFF: Backoff = { firstMs: 200, maxMs: 5000, jitter: 0.2 };
 /** A dead-letter hook that failed (the job store unreachable): 200 ms, 400 ms, ±20 %. */
 export const HOOK_BACKOFF: Backoff = { firstMs: 200, maxMs: 1000, jitter: 0.2 };
+/** A lost race for a job's next event number: 2 ms, 4 ms … up to 50 ms, ±100 %. */
+export const SEQUENCE_BACKOFF: Backoff = { firstMs: 2, maxMs: 50, jitter: 1 };
 /** A lost compare-and-set race: 10 ms, 20 ms … up to 200 ms, ±100 % (racing writers spread out). */
 export const CAS_BACKOFF: Backoff = { firstMs: 10, maxMs: 200, jitter: 1 };
 

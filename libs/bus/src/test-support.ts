@@ -6,6 +6,7 @@ import { Stage, type StageTask } from "@longshot/proto";
 import { startServers, type TestServers } from "@longshot/testing";
 import { type Bus, connectBus } from "./connect.js";
 import { DLQ_STREAM, EVENTS_STREAM, type StageName, TASKS_STREAM } from "./names.js";
+import { sleep } from "./retry.js";
 import { ensureTopology } from "./topology.js";
 import type { TopologyConfig } from "./topology-config.js";
 
@@ -92,6 +93,7 @@ export function makeTask(jobId: string, stage: StageName = "keyframe", taskId?: 
   }
 }
 
+/** Waits `ms` (the bus's one sleep). */
 export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return sleep(ms);
 }
