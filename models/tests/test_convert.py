@@ -262,3 +262,24 @@ def test_fp16_variant(ckpt: Path, tmp_path: Path) -> None:
     check_pack(out)
     if engine_built():
         assert run_node([str(NODE_SCRIPT), "--load", str(out)]).strip() == "loaded"
+
+
+def test_a_vocab_and_merges_tokenizer_folder_is_carried_as_tokenizer_json(tmp_path: Path) -> None:
+    """SD 1.x checkpoints ship vocab.json + merges.txt (no tokenizer.json); the pack gets an equivalent tokenizer.json."""
+    from tokenizers import Tokenizer
+    from transformers import CLIPTokenizer
+
+    from longshot_models.convert.tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    model = json.loads(tok.backend_tokenizer.to_str())["model"]
+    src = tmp_path / "tokenizer"
+    src.mkdir()
+    (src / "vocab.json").write_text(json.dumps(model["vocab"]))
+    (src / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) if isinstance(m, list) else m for m in model["merges"]) + "\n")
+    (src / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 77, "tokenizer_class": "CLIPTokenizer"}))
+    pack_mod._write_tokenizer(CLIPTokenizer.from_pretrained(src), tmp_path / "out", 77)
+    carried = Tokenizer.from_file(str(tmp_path / "out" / "tokenizer.json"))
+    for prompt in ["a red circle moving right", "A Dog, running!!", "zebra café"]:
+        assert carried.encode(prompt).ids == tok(prompt).input_ids
+    assert json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())["model_max_length"] == 77

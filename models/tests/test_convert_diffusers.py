@@ -119,3 +119,26 @@ def test_longshot_generate_runs_the_converted_pack_to_65_frames(converted: tuple
     first = np.asarray(Image.open(frames[0]))
     assert first.shape == (16, 16, 3)
     assert (out / "video.mp4").stat().st_size > 0
+
+
+def test_engine_tokenizer_matches_clip_tokenizer(converted: tuple[Path, Path]) -> None:
+    """The engine's tokenizer (the maintained @huggingface/tokenizers library on the pack's tokenizer.json) gives
+    the CLIP tokenizer's ids, truncation to 77 included; the pad positions are the text graph's business."""
+    from transformers import CLIPTokenizer
+
+    ckpt, pack = converted
+    prompts = ["a red circle moving right", "A Dog,  running on the BEACH!!", "", "zebra " * 100, "café 123 über"]
+    script = (
+        'import { loadPack } from "@longshot/pack"; import { PromptTokenizer } from "@longshot/engine";'
+        f"const tok = await PromptTokenizer.fromPack(await loadPack({json.dumps(str(pack))}));"
+        f"const b = tok.encode({json.dumps(prompts)});"
+        "console.log(JSON.stringify({ ids: Array.from(b.inputIds.data, Number), mask: Array.from(b.attentionMask.data, Number) }));"
+    )
+    got = json.loads(run_node(["--input-type=module", "-e", script]).strip().splitlines()[-1])
+    ref = CLIPTokenizer.from_pretrained(ckpt / "tokenizer")(prompts, padding="max_length", max_length=77, truncation=True)
+    ids = np.array(got["ids"]).reshape(len(prompts), 77)
+    mask = np.array(got["mask"]).reshape(len(prompts), 77)
+    assert mask.tolist() == ref.attention_mask
+    ref_ids = np.array(ref.input_ids)
+    assert (np.where(mask == 1, ids, -1) == np.where(mask == 1, ref_ids, -1)).all()
+    assert mask[3].sum() == 77, "the long prompt is truncated to 77 tokens, end token kept"
