@@ -31,3 +31,11 @@ export {
 } from "./report.js";
 export * from "./results.js";
 export { median } from "./stats.js";
+export { parseTorchArgs, StepClock, type TorchBenchArgs, torchBenchCommand } from "./torch-bench.js";
+export {
+  formatTorchSummary,
+  type StepRow,
+  stepRows,
+  TARGET_PEAK_SHARE,
+  TARGET_STEP_RATIO,
+} from "./torch-summary.js";

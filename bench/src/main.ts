@@ -4,6 +4,7 @@
  *   engine   the embedded pipeline: seconds and peak memory per stage, probe verdict per video
  *   report   docs/benchmarks.md and its chart from bench/results/*.json
  *   cluster  the distributed pipeline (needs the services of the distributed pipeline issue)
+ *   torch    the engine against PyTorch eager (torch-bench.ts)
  * `engine-run` is internal: one run of one engine case, started by `engine` in a process of its own.
  */
 import { writeFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { clusterBenchCommand } from "./cluster-bench.js";
 import { engineBenchCommand } from "./engine-bench.js";
 import { engineRun, type RunSpec } from "./engine-run.js";
 import { reportCommand } from "./report.js";
+import { torchBenchCommand } from "./torch-bench.js";
 
 const USAGE = `Usage: npm run bench -- <command> [options]
 
@@ -20,9 +22,12 @@ Commands:
   engine    embedded pipeline: seconds and peak memory per stage, with the probe's verdict (--help for options)
   report    write docs/benchmarks.md and docs/images/bench-*.svg from bench/results/*.json
   cluster   distributed pipeline: overhead, throughput against min(1/K, N/I, 1/D), replica scaling
+  torch     the engine against PyTorch eager on the same generation, per stage and per UNet step (FLOP/s
+            against a measured peak), the per-graph comparison and the local-vs-full attention scaling study
 
 Typical use:
   npm run bench -- engine --pack models/packs/shapes-mini
+  npm run bench -- torch --quick
   npm run bench -- report
 `;
 
@@ -56,8 +61,12 @@ async function main(argv: readonly string[]): Promise<number> {
         return await reportCommand(rest, io);
       case "cluster":
         return await clusterBenchCommand(rest, io);
+      case "torch":
+        return await torchBenchCommand(rest, io);
       default:
-        process.stderr.write(`bench: unknown command ${JSON.stringify(command)}: expected engine, report or cluster\n`);
+        process.stderr.write(
+          `bench: unknown command ${JSON.stringify(command)}: expected engine, report, cluster or torch\n`,
+        );
         return 2;
     }
   } catch (err) {

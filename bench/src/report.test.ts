@@ -241,7 +241,7 @@ describe("result files", () => {
   test("an unknown format is refused", () => {
     assert.throws(
       () => parseResultFile("x.json", { format: "other/v9" }),
-      /x\.json: format: must be "longshot\.bench\.engine\/v1" or/,
+      /x\.json: format: must be "longshot\.bench\.engine\/v1", "longshot\.bench\.cluster\/v1" or "longshot\.bench\.torch\/v1", got "other\/v9"/,
     );
     assert.throws(() => parseResultFile("x.json", []), /x\.json: \(top level\): must be an object, got an array/);
   });

@@ -19,9 +19,11 @@ import {
   type ResultFile,
   ResultFileError,
   type RunRecord,
+  type TorchResults,
 } from "./results.js";
 import type { Io } from "./shell.js";
 import { median } from "./stats.js";
+import { type StepRow, stepRows, TARGET_PEAK_SHARE, TARGET_STEP_RATIO } from "./torch-summary.js";
 
 /** A stage's peak may grow this much from the smaller to the larger frame count and still count as bounded. */
 export const BOUNDED_GROWTH_MB = 32;
@@ -597,6 +599,13 @@ export function renderReport(files: readonly NamedResult[], opts: ReportOptions)
     );
   }
   for (const f of engine) parts.push(engineSection(f, opts, images));
+  const torch = newestFirst.filter((f): f is NamedResult & { result: TorchResults } =>
+    f.result.format.includes("torch"),
+  );
+  parts.push("## Engine against PyTorch eager", "");
+  if (torch.length === 0) parts.push("No `bench torch` results yet (`npm run bench -- torch`).", "");
+  const newestTorch = torch[0];
+  if (newestTorch) parts.push(torchSection(newestTorch), "");
   parts.push("## Distributed pipeline", "");
   if (cluster.length === 0) parts.push(CLUSTER_PLACEHOLDER, "");
   for (const f of cluster) parts.push(clusterSection(f, opts), "");
@@ -605,6 +614,131 @@ export function renderReport(files: readonly NamedResult[], opts: ReportOptions)
     .replace(/\n{3,}/g, "\n\n")
     .trimEnd()}\n`;
   return { markdown, images };
+}
+
+const f1 = (x: number | null, d = 1): string => (x === null || !Number.isFinite(x) ? "—" : x.toFixed(d));
+
+function verdict(ok: boolean, text: string): string {
+  return `${ok ? "met" : "missed"}: ${text}`;
+}
+
+/** The newest `bench torch` file: per stage, per UNet step with FLOP/s against the peak, per graph, scaling. */
+function torchSection(f: NamedResult & { result: TorchResults }): string {
+  const r = f.result;
+  const out: string[] = [];
+  out.push(
+    `From \`${f.name}\` (\`${r.command}\`), ${r.createdAt.slice(0, 10)}: ${r.frames} frames of "${r.prompt}", seed ${r.seed}, pack \`${r.pack}\`, ${r.threads} intra-op threads on both sides, ${r.rounds.length} round(s) of (PyTorch eager, engine) alternating, medians.`,
+    "",
+    machineLine(r as unknown as EngineResults),
+    "",
+  );
+  if (r.python === null) {
+    out.push("**PyTorch eager was not run** (no models/.venv on the machine): engine numbers only.", "");
+  }
+  const stages = Object.keys(r.rounds[0]?.engine.seconds ?? {});
+  const rows = stages.map((s) => {
+    const e = median(r.rounds.map((x) => x.engine.seconds[s] ?? Number.NaN));
+    const ts = r.rounds.flatMap((x) => (x.torch ? [x.torch.seconds[s] ?? Number.NaN] : []));
+    const t = ts.length > 0 ? median(ts) : null;
+    return [s, f1(t, 2), f1(e, 2), t === null ? "—" : f1(e / t, 2)];
+  });
+  out.push(table(["stage", "PyTorch eager s", "engine s", "engine / PyTorch"], rows), "");
+  const steps = stepRows(r.rounds);
+  const peaks = r.rounds.flatMap((x) => (x.torch ? [x.torch.peakGflops] : []));
+  out.push(
+    `One UNet step per denoising stage (median of every step of every round; the engine's step is the time between progress events, the UNet call and the sampler). FLOPs counted by torch's FlopCounterMode on the exported function; peak: ${peaks.length > 0 ? `${f1(median(peaks))} GFLOP/s` : "not measured"}, a 2048² fp32 MatMul in torch at ${r.threads} threads, measured in the same run.`,
+    "",
+    table(
+      ["UNet step", "PyTorch eager ms", "engine ms", "engine / PyTorch", "GFLOP", "engine GFLOP/s", "% of peak"],
+      steps.map((s) => [
+        s.stage,
+        f1(s.torchMs),
+        f1(s.engineMs),
+        f1(s.ratio, 2),
+        f1(s.gflop, 2),
+        f1(s.engineGflops),
+        s.enginePeakShare === null ? "—" : `${f1(100 * s.enginePeakShare)} %`,
+      ]),
+    ),
+    "",
+  );
+  const worst = steps.reduce<StepRow | null>(
+    (w, s) => (s.ratio !== null && (!w || (w.ratio ?? 0) < s.ratio) ? s : w),
+    null,
+  );
+  const interp65 = steps.find((s) => s.stage === "interp2"); // 5 → 17 (interp1) → 65 (interp2)
+  const targets: string[] = [];
+  if (worst?.ratio != null) {
+    targets.push(
+      `- every UNet step ≤ ${TARGET_STEP_RATIO}× PyTorch eager: ${verdict(worst.ratio <= TARGET_STEP_RATIO, `the slowest is ${worst.stage} at ${f1(worst.ratio, 2)}×${worst.ratio > TARGET_STEP_RATIO ? ` (${f1(worst.ratio - TARGET_STEP_RATIO, 2)} over)` : ""}`)}`,
+    );
+  }
+  if (r.frames >= 65 && interp65?.enginePeakShare != null) {
+    const share = interp65.enginePeakShare;
+    targets.push(
+      `- ≥ ${100 * TARGET_PEAK_SHARE} % of the measured peak on the 65-frame interpolation step: ${verdict(share >= TARGET_PEAK_SHARE, `${f1(100 * share)} %${share < TARGET_PEAK_SHARE ? ` (${f1(100 * (TARGET_PEAK_SHARE - share))} points short)` : ""}`)}`,
+    );
+  }
+  if (targets.length > 0) out.push("Targets:", "", ...targets, "");
+  if (r.graphs) {
+    const g = r.graphs;
+    out.push(
+      `Per graph (\`python -m longshot_models.perf\`: the pack's graph in onnxruntime against the torch module, random inputs at the engine's shapes, alternating blocks, no spinning; peak ${f1(g.peak_gflops.before)} / ${f1(g.peak_gflops.after)} GFLOP/s before / after, load ${g.load_average.map((x) => x.toFixed(1)).join(" ")}):`,
+      "",
+      table(
+        [
+          "graph call",
+          "GFLOP",
+          "PyTorch eager ms",
+          "ONNX Runtime ms",
+          "ORT / PyTorch",
+          "ORT GFLOP/s",
+          "% of peak",
+          "max abs diff",
+        ],
+        g.cases.map((c) => [
+          c.case.name,
+          f1(c.gflop, 2),
+          f1(c.torch_ms),
+          f1(c.ort_ms),
+          f1(c.ratio, 2),
+          f1(c.ort_gflops),
+          `${f1(100 * c.ort_peak_fraction)} %`,
+          c.max_abs_diff.toExponential(1),
+        ]),
+      ),
+      "",
+    );
+  }
+  if (r.scaling) {
+    const s = r.scaling;
+    const rowsS = s.local.map((l, i) => {
+      const full = s.full[i];
+      return [
+        String(l.frames),
+        f1((1000 * l.seconds) / l.frames, 2),
+        full ? f1((1000 * full.seconds) / full.frames, 2) : "—",
+        f1(l.runMB / l.frames, 2),
+        full ? f1(full.runMB / full.frames, 2) : "—",
+      ];
+    });
+    const first = s.local[0];
+    const last = s.local[s.local.length - 1];
+    const growth = first && last ? last.seconds / last.frames / (first.seconds / first.frames) : null;
+    out.push(
+      `Scaling (\`python -m longshot_models.perf scaling\`): one interpolation-UNet call (batch 1) per frame count, each in a fresh process, with the trained local temporal attention (window ${s.window}) and with full temporal attention (the same weights exported with a window covering every frame); memory is the peak resident memory during the calls above what the process held before them.`,
+      "",
+      table(["frames", "local ms / frame", "full ms / frame", "local MB / frame", "full MB / frame"], rowsS),
+      "",
+    );
+    if (growth !== null && first && last) {
+      out.push(
+        `- local attention stays flat (≤ 1.2× per frame from ${first.frames} to ${last.frames} frames): ${verdict(growth <= 1.2, `${f1(growth, 2)}×`)}`,
+        "",
+      );
+    }
+  }
+  return out.join("\n");
 }
 
 /** Reads and checks every `*.json` of a folder (sorted by name). Throws ResultFileError naming file and field. */

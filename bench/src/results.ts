@@ -6,6 +6,7 @@
 
 export const ENGINE_FORMAT = "longshot.bench.engine/v1";
 export const CLUSTER_FORMAT = "longshot.bench.cluster/v1";
+export const TORCH_FORMAT = "longshot.bench.torch/v1";
 
 /** What a study case is for: speed (seconds per stage) or the memory-bound study (peak memory per stage). */
 export type Study = "speed" | "memory";
@@ -169,7 +170,83 @@ export interface ClusterResults {
   points: ClusterPoint[];
 }
 
-export type ResultFile = EngineResults | ClusterResults;
+/** The PyTorch eager side of a `bench torch` round (`python -m longshot_models.perf pipeline`'s JSON). */
+export interface EagerRecord {
+  runtime: "pytorch-eager";
+  torch: string;
+  threads: number;
+  /** fp32 GFLOP/s of a 2048² MatMul in torch at `threads`, measured in the same process. */
+  peakGflops: number;
+  /** Per stage: encode, keyframes, interp1, interp2, …, decode, total. */
+  seconds: Record<string, number>;
+  /** Per denoising stage: each UNet call's milliseconds. */
+  stepMs: Record<string, number[]>;
+  /** Per denoising stage: FLOPs of one UNet call at that stage's shape (torch's FlopCounterMode). */
+  flopsPerCall: Record<string, number>;
+}
+
+/** The engine side of a `bench torch` round. */
+export interface EngineSideRecord {
+  seconds: Record<string, number>;
+  /** Per denoising stage: each step's milliseconds (between progress events: the UNet call and the sampler). */
+  stepMs: Record<string, number[]>;
+  /** "python": started from the PyTorch side's noise; "seeded": from the seed (no PyTorch side). */
+  noise: "python" | "seeded";
+}
+
+export interface TorchRound {
+  round: number;
+  /** Null when the toolkit's environment (models/.venv) does not exist. */
+  torch: EagerRecord | null;
+  engine: EngineSideRecord;
+  loadAverage: number[];
+}
+
+/** `python -m longshot_models.perf --json`: each UNet graph in onnxruntime against its torch module. */
+export interface GraphComparison {
+  threads: number;
+  peak_gflops: { before: number; after: number };
+  load_average: number[];
+  cases: Array<{
+    case: { name: string; graph: string; batch: number; frames: number };
+    gflop: number;
+    torch_ms: number;
+    ort_ms: number;
+    ratio: number;
+    ort_gflops: number;
+    ort_peak_fraction: number;
+    max_abs_diff: number;
+  }>;
+}
+
+/** `python -m longshot_models.perf scaling --json`: interpolation UNet, local vs full temporal attention. */
+export interface ScalingStudy {
+  threads: number;
+  runs: number;
+  window: number;
+  local: Array<{ frames: number; seconds: number; runMB: number }>;
+  full: Array<{ frames: number; seconds: number; runMB: number }>;
+}
+
+export interface TorchResults {
+  format: typeof TORCH_FORMAT;
+  createdAt: string;
+  command: string;
+  machine: MachineInfo;
+  pack: string;
+  prompt: string;
+  seed: number;
+  frames: number;
+  threads: number;
+  steps: number | null;
+  /** The toolkit's interpreter; null when it does not exist (engine side only). */
+  python: string | null;
+  rounds: TorchRound[];
+  graphs: GraphComparison | null;
+  scaling: ScalingStudy | null;
+}
+
+export type ResultFile = EngineResults | ClusterResults | TorchResults;
 
 /** A result file that is not what the suite writes: names the file and the field. */
 export class ResultFileError extends Error {
@@ -369,14 +446,72 @@ function checkCluster(c: Checker, o: Record<string, Json>): ClusterResults {
   return o as unknown as ClusterResults;
 }
 
+function checkStageMap(c: Checker, v: Json, field: string): void {
+  const o = c.object(v, field);
+  for (const [k, x] of Object.entries(o)) c.number(x, `${field}.${k}`, 0);
+}
+
+function checkStepMap(c: Checker, v: Json, field: string): void {
+  const o = c.object(v, field);
+  for (const [k, x] of Object.entries(o)) c.numbers(x, `${field}.${k}`, 0);
+}
+
+function checkTorch(c: Checker, o: Record<string, Json>): TorchResults {
+  c.string(o.createdAt, "createdAt");
+  c.string(o.command, "command");
+  checkMachine(c, o.machine);
+  c.string(o.pack, "pack");
+  c.string(o.prompt, "prompt");
+  c.integer(o.seed, "seed", 0);
+  c.integer(o.frames, "frames", 1);
+  c.integer(o.threads, "threads", 1);
+  if (o.steps !== null) c.integer(o.steps, "steps", 1);
+  if (o.python !== null) c.string(o.python, "python");
+  c.array(o.rounds, "rounds").forEach((rv, i) => {
+    const r = c.object(rv, `rounds[${i}]`);
+    c.integer(r.round, `rounds[${i}].round`, 1);
+    const e = c.object(r.engine, `rounds[${i}].engine`);
+    checkStageMap(c, e.seconds, `rounds[${i}].engine.seconds`);
+    checkStepMap(c, e.stepMs, `rounds[${i}].engine.stepMs`);
+    if (r.torch !== null) {
+      const t = c.object(r.torch, `rounds[${i}].torch`);
+      c.number(t.peakGflops, `rounds[${i}].torch.peakGflops`, 0);
+      checkStageMap(c, t.seconds, `rounds[${i}].torch.seconds`);
+      checkStepMap(c, t.stepMs, `rounds[${i}].torch.stepMs`);
+      checkStageMap(c, t.flopsPerCall, `rounds[${i}].torch.flopsPerCall`);
+    }
+  });
+  if (o.graphs !== null) {
+    const g = c.object(o.graphs, "graphs");
+    c.array(g.cases, "graphs.cases").forEach((cv, i) => {
+      const k = c.object(cv, `graphs.cases[${i}]`);
+      for (const f of ["gflop", "torch_ms", "ort_ms", "ratio", "ort_gflops", "ort_peak_fraction", "max_abs_diff"])
+        c.number(k[f], `graphs.cases[${i}].${f}`, 0);
+    });
+  }
+  if (o.scaling !== null) {
+    const s = c.object(o.scaling, "scaling");
+    for (const side of ["local", "full"]) {
+      c.array(s[side], `scaling.${side}`).forEach((rv, i) => {
+        const r = c.object(rv, `scaling.${side}[${i}]`);
+        c.integer(r.frames, `scaling.${side}[${i}].frames`, 1);
+        c.number(r.seconds, `scaling.${side}[${i}].seconds`, 0);
+        c.number(r.runMB, `scaling.${side}[${i}].runMB`);
+      });
+    }
+  }
+  return o as unknown as TorchResults;
+}
+
 /** Checks the parsed JSON of a result file (`file` names it in errors). Throws ResultFileError. */
 export function parseResultFile(file: string, value: unknown): ResultFile {
   const c = new Checker(file);
   const o = c.object(value, "(top level)");
   if (o.format === ENGINE_FORMAT) return checkEngine(c, o);
   if (o.format === CLUSTER_FORMAT) return checkCluster(c, o);
+  if (o.format === TORCH_FORMAT) return checkTorch(c, o);
   return c.fail(
     "format",
-    `must be ${JSON.stringify(ENGINE_FORMAT)} or ${JSON.stringify(CLUSTER_FORMAT)}, got ${kind(o.format)}`,
+    `must be ${JSON.stringify(ENGINE_FORMAT)}, ${JSON.stringify(CLUSTER_FORMAT)} or ${JSON.stringify(TORCH_FORMAT)}, got ${kind(o.format)}`,
   );
 }

@@ -50,6 +50,20 @@ function sessionOptions(): ort.InferenceSession.SessionOptions {
   return options;
 }
 
+/**
+ * Session config entries (onnxruntime_session_options_config_keys.h). Intra-op threads spin between runs only when
+ * asked (ModelRuntimeOptions.spinning): measured on 2 cores shared with other work, spinning threads made each UNet
+ * call of the next run (and whatever else ran on the cores) slower, 1.4-2.6x at the median (docs/benchmarks.md).
+ */
+function sessionConfig(file: string): Record<string, string> {
+  return {
+    // A graph over 2 GB keeps its weights in an ONNX external data file beside it (listed and hashed in
+    // pack.json, verified by loadPack); onnxruntime resolves it in the graph's folder, never outside it.
+    model_external_initializers_file_folder_path: dirname(file),
+    "intra_op.allow_spinning": config.spinning ? "1" : "0",
+  };
+}
+
 function metadata(list: readonly ort.InferenceSession.ValueMetadata[]): WireValueMetadata[] {
   return list.map((m) =>
     m.isTensor
@@ -78,11 +92,9 @@ async function load(req: Extract<WorkerRequest, { op: "load" }>): Promise<LoadRe
       .join(", ");
     throw new ConfigError(`this onnxruntime-node build has no CUDA execution provider (it has: ${names})`);
   }
-  // A graph over 2 GB keeps its weights in an ONNX external data file beside it (listed and hashed in pack.json,
-  // verified by loadPack); onnxruntime resolves it in the graph's folder, never outside it.
   const session = await ort.InferenceSession.create(bytes, {
     ...sessionOptions(),
-    extra: { session: { model_external_initializers_file_folder_path: dirname(req.file) } },
+    extra: { session: sessionConfig(req.file) },
   });
   sessions.set(req.sessionId, { graph: req.graph, session });
   return { inputs: metadata(session.inputMetadata), outputs: metadata(session.outputMetadata) };

@@ -11,6 +11,8 @@ export interface WorkerConfig {
   threads: number | undefined;
   /** CUDA device ordinal (cuda only). */
   deviceId: number;
+  /** session.intra_op.allow_spinning. */
+  spinning: boolean;
 }
 
 export interface WireTensor {

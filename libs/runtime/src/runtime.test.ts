@@ -369,6 +369,16 @@ describe("model runtime on the CPU execution provider", () => {
     }
   });
 
+  it("runs with spinning intra-op threads when asked (off by default)", async () => {
+    const rt = createModelRuntime({ threads: 2, spinning: true });
+    after(() => rt.close());
+    const vae = await rt.load(pack, "vaeDecoder");
+    const latent = f32([1, 4, 4, 4]);
+    const { image } = await vae.run({ latent });
+    assert.ok(maxAbsDiff(image?.data as Float32Array, refVaeDecoder(latent.data, 1)) < 1e-4);
+    assert.equal(rt.describe().spinning, true);
+  });
+
   it("describes itself and reports memory without waiting on workers", async () => {
     const rt = createModelRuntime({ threads: 1 });
     after(() => rt.close());
@@ -382,6 +392,7 @@ describe("model runtime on the CPU execution provider", () => {
       (createRequire(import.meta.url)("onnxruntime-node/package.json") as { version: string }).version,
     );
     assert.equal(d.intraOpNumThreads, 1);
+    assert.equal(d.spinning, false);
     assert.equal(d.maxWorkers, 1);
     assert.equal(d.workers, 1);
     assert.deepEqual(d.sessions, [{ graph: "vaeDecoder", pack: "tiny-pack@1.0.0", worker: 0 }]);
@@ -520,5 +531,9 @@ describe("execution provider and options", () => {
       /deviceId is only meaningful with executionProvider "cuda"/,
     );
     assert.throws(() => createModelRuntime({ executionProvider: "cuda", deviceId: -1 }), ConfigError);
+    assert.throws(
+      () => createModelRuntime({ spinning: "yes" as unknown as boolean }),
+      /^ConfigError: spinning must be true or false, got "yes"$/,
+    );
   });
 });

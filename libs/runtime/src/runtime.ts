@@ -43,6 +43,11 @@ export interface ModelRuntimeOptions {
   workers?: number;
   /** CUDA device ordinal; default 0. Only with executionProvider "cuda". */
   deviceId?: number;
+  /**
+   * Let idle intra-op threads spin for work between runs (onnxruntime's session.intra_op.allow_spinning); default
+   * false: on a few shared cores spinning threads slow the next run and everything else (docs/benchmarks.md).
+   */
+  spinning?: boolean;
 }
 
 export interface RunOptions {
@@ -101,6 +106,8 @@ export interface RuntimeDescription {
   deviceId: number | undefined;
   onnxruntimeVersion: string;
   intraOpNumThreads: number | "auto";
+  /** Idle intra-op threads spin between runs. */
+  spinning: boolean;
   maxWorkers: number;
   workers: number;
   sessions: Array<{ graph: string; pack: string; worker: number }>;
@@ -383,7 +390,10 @@ function validateOptions(options: ModelRuntimeOptions): WorkerConfig & { maxWork
   if (options.deviceId !== undefined && ep !== "cuda")
     throw new ConfigError(`deviceId is only meaningful with executionProvider "cuda"`);
   const deviceId = options.deviceId === undefined ? 0 : positiveInt(options.deviceId, "deviceId", 0);
-  return { executionProvider: ep, threads, deviceId, maxWorkers };
+  if (options.spinning !== undefined && typeof options.spinning !== "boolean") {
+    throw new ConfigError(`spinning must be true or false, got ${JSON.stringify(options.spinning)}`);
+  }
+  return { executionProvider: ep, threads, deviceId, maxWorkers, spinning: options.spinning ?? false };
 }
 
 class SessionImpl implements ModelSession {
@@ -571,6 +581,7 @@ export function createModelRuntime(options: ModelRuntimeOptions = {}): ModelRunt
         deviceId: config.executionProvider === "cuda" ? config.deviceId : undefined,
         onnxruntimeVersion: ORT_VERSION,
         intraOpNumThreads: config.threads ?? "auto",
+        spinning: config.spinning,
         maxWorkers,
         workers: slots.length,
         sessions: slots.flatMap((s) => [...s.sessions].map((x) => ({ graph: x.name, pack: x.pack, worker: s.index }))),
