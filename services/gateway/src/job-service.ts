@@ -22,6 +22,7 @@ import {
   publishEvent,
   RevisionConflictError,
   replayEvents,
+  sleep,
   TASKS_STREAM,
 } from "@longshot/bus";
 import {
@@ -203,7 +204,7 @@ export class JobService {
         await o.runs.releaseSlot(slot, jobId).catch(() => {});
         if (adopted && (err instanceof RevisionConflictError || err instanceof AlreadyExistsError)) {
           // Another request with this idempotency key is creating the same job right now.
-          await new Promise((r) => setTimeout(r, 250));
+          await sleep(250);
           const existing = await this.#existing(jobId, digest, request);
           if (existing !== undefined) return existing;
           throw new UnavailableError(
