@@ -527,12 +527,30 @@ Cases:
   the decode stage (bounded batches) must stay about flat from 65 to 257 frames; whole-sequence interpolation at
   257 frames shows the growth that windows avoid.
 
+**Engine against PyTorch eager.** \`npm run bench -- torch\` runs the same generation (pack, prompt, seed, initial
+noise, steps, frames, intra-op threads) through the engine (ONNX Runtime, in the bench process) and through the
+Python toolkit's PyTorch eager pipeline (\`python -m longshot_models.perf pipeline\`: the reference pipeline's stages
+on the torch modules of \`models/weights\`, in a process of its own), alternating, and reports seconds per stage,
+each UNet step, and the FLOP/s of each step (FLOPs counted by torch's FlopCounterMode) against the machine's fp32
+peak, a 2048² MatMul in torch at the same threads measured in the same run. Without \`--quick\` it adds the
+per-graph comparison (\`python -m longshot_models.perf\`: each UNet graph in onnxruntime against its torch module at
+the engine's shapes, timed in alternating blocks, with onnxruntime's profile by op type under \`--profile\`) and the
+scaling study (\`python -m longshot_models.perf scaling\`: one interpolation-UNet call at 17, 65 and 257 frames with
+the trained local temporal attention and with full temporal attention, same weights, seconds and peak memory per
+frame). Targets: every UNet step at most 0.8× PyTorch eager's time at equal threads; at least 35 % of the measured
+peak on the 65-frame interpolation step. Both sides run with the same threads and neither spins: the engine's
+intra-op threads do not spin by default (\`ModelRuntimeOptions.spinning\`) and the PyTorch side runs with
+\`OMP_WAIT_POLICY=PASSIVE\` (on 2 shared cores, spinning OpenMP threads made PyTorch eager about 10× slower, which
+would flatter the engine); timing in blocks keeps one side's idle threads from slowing the other's calls. Without \`models/.venv\` only the engine side runs, and the page says so.
+
 ## How to reproduce
 
 \`\`\`sh
 ./setup.sh                     # once: Node 24, dependencies, build, ffmpeg
 npm run build                  # after changing code
 npm run bench -- engine --pack models/packs/shapes-mini          # writes bench/results/engine-<date>.json
+npm run bench -- torch --quick # engine vs PyTorch eager, one round, a few minutes (torch-<date>.json)
+npm run bench -- torch         # two rounds, the per-graph comparison and the scaling study
 npm run bench -- report        # rewrites docs/benchmarks.md and docs/images/${CHART_PREFIX}*.svg
 \`\`\`
 
@@ -604,8 +622,7 @@ export function renderReport(files: readonly NamedResult[], opts: ReportOptions)
   );
   parts.push("## Engine against PyTorch eager", "");
   if (torch.length === 0) parts.push("No `bench torch` results yet (`npm run bench -- torch`).", "");
-  const newestTorch = torch[0];
-  if (newestTorch) parts.push(torchSection(newestTorch), "");
+  for (const f of torch) parts.push(`### ${f.name}`, "", torchSection(f), "");
   parts.push("## Distributed pipeline", "");
   if (cluster.length === 0) parts.push(CLUSTER_PLACEHOLDER, "");
   for (const f of cluster) parts.push(clusterSection(f, opts), "");
@@ -622,7 +639,7 @@ function verdict(ok: boolean, text: string): string {
   return `${ok ? "met" : "missed"}: ${text}`;
 }
 
-/** The newest `bench torch` file: per stage, per UNet step with FLOP/s against the peak, per graph, scaling. */
+/** One `bench torch` file (newest first on the page): per stage, per UNet step with FLOP/s against the peak, per graph, scaling. */
 function torchSection(f: NamedResult & { result: TorchResults }): string {
   const r = f.result;
   const out: string[] = [];
@@ -646,7 +663,7 @@ function torchSection(f: NamedResult & { result: TorchResults }): string {
   const steps = stepRows(r.rounds);
   const peaks = r.rounds.flatMap((x) => (x.torch ? [x.torch.peakGflops] : []));
   out.push(
-    `One UNet step per denoising stage (median of every step of every round; the engine's step is the time between progress events, the UNet call and the sampler). FLOPs counted by torch's FlopCounterMode on the exported function; peak: ${peaks.length > 0 ? `${f1(median(peaks))} GFLOP/s` : "not measured"}, a 2048² fp32 MatMul in torch at ${r.threads} threads, measured in the same run.`,
+    `One UNet step per denoising stage (median of every step of every round; the engine's step is the time between progress events, the UNet call and the sampler). FLOPs counted by torch's FlopCounterMode on the exported function; peak: ${peaks.length > 0 ? `${f1(Math.max(...peaks))} GFLOP/s` : "not measured"}, the best of a 2048² fp32 MatMul in torch at ${r.threads} threads before and after each PyTorch round (load on the machine lowers it, and with it every share of it below).`,
     "",
     table(
       ["UNet step", "PyTorch eager ms", "engine ms", "engine / PyTorch", "GFLOP", "engine GFLOP/s", "% of peak"],

@@ -124,7 +124,10 @@ function runPython(python: string, args: readonly string[], log: (line: string) 
     const child = spawn(python, ["-m", "longshot_models.perf", ...args], {
       cwd: path.join(REPO_ROOT, "models"),
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PYTHONUNBUFFERED: "1" },
+      // PyTorch's OpenMP threads wait without spinning, as the engine's intra-op threads do (spinning is off in
+      // the runtime by default): on 2 cores shared with other work, spinning OpenMP threads made PyTorch eager
+      // about 10x slower, which would flatter the engine. An explicit OMP_WAIT_POLICY is kept.
+      env: { OMP_WAIT_POLICY: "PASSIVE", ...process.env, PYTHONUNBUFFERED: "1" },
     });
     let err = "";
     child.stdout.on("data", (d: Buffer) => {

@@ -23,11 +23,12 @@ export interface StepRow {
   enginePeakShare: number | null;
 }
 
-/** Per denoising stage: median step of each side over all rounds, FLOP/s against the median measured peak. */
+/** Per denoising stage: median step of each side over all rounds, FLOP/s against the best measured peak. */
 export function stepRows(rounds: readonly TorchRound[]): StepRow[] {
   const stages = Object.keys(rounds[0]?.engine.stepMs ?? {});
   const peaks = rounds.flatMap((r) => (r.torch ? [r.torch.peakGflops] : []));
-  const peak = peaks.length > 0 ? median(peaks) : null;
+  // The best peak of the run: other work on the machine can only lower a measurement of it.
+  const peak = peaks.length > 0 ? Math.max(...peaks) : null;
   return stages.map((stage) => {
     const eng = median(rounds.flatMap((r) => r.engine.stepMs[stage] ?? []));
     const tor = rounds.flatMap((r) => r.torch?.stepMs[stage] ?? []);

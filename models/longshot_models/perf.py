@@ -11,8 +11,13 @@ fp32 peak in the same run (a 2048² MatMul in torch at the same threads), so tha
 and as a fraction of that peak. `--profile` adds onnxruntime's own profile (SessionOptions.enable_profiling)
 summed by op type: where inside the graph the time goes.
 
-Both runtimes get `threads` intra-op threads. onnxruntime's idle intra-op threads spin after a run and slow
-whatever runs next on the same cores; that is why the calls are timed in blocks, never interleaved call by call.
+Both runtimes get `threads` intra-op threads. Idle threads that spin (onnxruntime's by default, PyTorch's OpenMP
+threads unless OMP_WAIT_POLICY=PASSIVE) slow whatever runs next on the same cores; that is why the calls are timed
+in blocks, never interleaved call by call. On a machine shared with other work, compare without spinning on either
+side: `OMP_WAIT_POLICY=PASSIVE python -m longshot_models.perf --no-spinning` (what `npm run bench -- torch` runs).
+
+`pipeline` times a whole generation in PyTorch eager (for `npm run bench -- torch`); `scaling` is the
+local-vs-full temporal attention study. `--help` of each lists its options.
 """
 
 from __future__ import annotations
@@ -363,7 +368,7 @@ def run_pipeline(pack: Path, prompt: str, seed: int, frames: int, threads: int, 
     noise = reference.make_noise(pipe.noise_shapes(frames), seed)  # type: ignore[attr-defined]
     if noise_file is not None:
         save_file({k: np.ascontiguousarray(v) for k, v in noise.items()}, str(noise_file))
-    peak = matmul_peak(threads)
+    peak = matmul_peak(threads, repeats=10)  # best of 10 before and 10 after: other work on the machine only lowers it
     seconds: dict[str, float] = {}
     step_ms: dict[str, list[float]] = {}
     flops: dict[str, int] = {}
@@ -394,6 +399,7 @@ def run_pipeline(pack: Path, prompt: str, seed: int, frames: int, threads: int, 
     pipe.decode(lat)  # type: ignore[attr-defined]
     seconds["decode"] = time.perf_counter() - t
     seconds["total"] = sum(seconds.values())  # the stages only: FLOP counting ran between them, untimed
+    peak = max(peak, matmul_peak(threads, repeats=10))
     return {
         "runtime": "pytorch-eager",
         "torch": torch.__version__,
