@@ -196,8 +196,9 @@ def _contracts(hidden: int, lc: int, lh: int, lw: int, channels: int, height: in
     }
 
 
-def example_inputs(graph: str, contract: Contract, frames: int, batch: int, tokens: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random inputs of the contract's shapes (`frames`, `batch`, `tokens` for the dynamic axes)."""
+def example_inputs(graph: str, contract: Contract, frames: int, batch: int, tokens: int, seed: int = 0, vocab: int = 400) -> dict[str, torch.Tensor]:
+    """Random inputs of the contract's shapes (`frames`, `batch`, `tokens` for the dynamic axes; token ids below
+    `vocab`)."""
     g = torch.Generator().manual_seed(seed)
     sizes = {"batch": batch, "frames": frames, "tokens": tokens}
     out: dict[str, torch.Tensor] = {}
@@ -206,7 +207,7 @@ def example_inputs(graph: str, contract: Contract, frames: int, batch: int, toke
         if graph == "vaeDecoder":
             shape[0] = batch * frames
         if spec["name"] == "input_ids":
-            out[spec["name"]] = torch.randint(0, 400, shape, generator=g)
+            out[spec["name"]] = torch.randint(0, vocab, shape, generator=g)
         elif spec["name"] == "attention_mask":
             lengths = torch.randint(2, tokens + 1, (shape[0],), generator=g)
             out[spec["name"]] = (torch.arange(tokens)[None, :] < lengths[:, None]).long()
@@ -219,12 +220,12 @@ def example_inputs(graph: str, contract: Contract, frames: int, batch: int, toke
     return out
 
 
-def graph_parity(module: nn.Module, onnx_path: Path, graph: str, contract: Contract, frames: int, batch: int, tokens: int) -> tuple[float, float]:
+def graph_parity(module: nn.Module, onnx_path: Path, graph: str, contract: Contract, frames: int, batch: int, tokens: int, vocab: int = 400) -> tuple[float, float]:
     """Max |ORT - torch| of one graph on random inputs, and max |torch| (the scale the error is judged against)."""
     so = ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    inputs = example_inputs(graph, contract, frames, batch, tokens, seed=frames * 10 + batch)
+    inputs = example_inputs(graph, contract, frames, batch, tokens, seed=frames * 10 + batch, vocab=vocab)
     with torch.no_grad():
         ref = module(*inputs.values()).numpy()
     (got,) = sess.run(None, {k: v.numpy() for k, v in inputs.items()})
@@ -233,7 +234,7 @@ def graph_parity(module: nn.Module, onnx_path: Path, graph: str, contract: Contr
     return float(np.abs(got - ref).max()), float(np.abs(ref).max())
 
 
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64", "tensor(int32)": "int32"}
+_ONNX_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32"}
 
 
 def check_pack(pack: Path) -> dict[str, Any]:
@@ -244,7 +245,9 @@ def check_pack(pack: Path) -> dict[str, Any]:
         manifest = json.loads((pack / "pack.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ConvertError(f"{pack}/pack.json: cannot read it: {err}") from err
-    listed = {f["path"]: f for f in manifest.get("files", [])}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list) or not isinstance(manifest.get("graphs"), dict):
+        raise ConvertError(f"{pack}/pack.json: expected an object with a files list and a graphs object (docs/model-pack.md)")
+    listed = {f["path"]: f for f in manifest["files"]}
     for path, entry in listed.items():
         p = pack / path
         if not p.is_file():
@@ -269,7 +272,7 @@ def check_pack(pack: Path) -> dict[str, Any]:
                 value = actual.get(want["name"])
                 if value is None:
                     raise ConvertError(f"{pack}: graphs.{name}.{side}: {spec['file']} has no {want['name']!r}")
-                dtype = _ORT_TYPES.get("tensor(" + {1: "float", 10: "float16", 7: "int64", 6: "int32"}.get(value.type.tensor_type.elem_type, "?") + ")")
+                dtype = _ONNX_TYPES.get(value.type.tensor_type.elem_type, f"ONNX type {value.type.tensor_type.elem_type}")
                 if dtype != want["dtype"]:
                     raise ConvertError(f"{pack}: graphs.{name}.{side} {want['name']}: pack.json says {want['dtype']}, {spec['file']} has {dtype}")
                 dims = [d.dim_param if d.dim_param else d.dim_value for d in value.type.tensor_type.shape.dim]
@@ -315,6 +318,7 @@ def convert(checkpoint: Path, out: Path, opts: Options | None = None) -> Result:
         raise ConvertError(f"latent size {lh}x{lw} must be a multiple of {unet_down} (the UNet downsamples {len(m.unet.config.block_out_channels) - 1} times)")
     hidden = int(m.text_encoder.config.hidden_size)
     max_tokens = min(int(m.tokenizer.model_max_length), int(m.text_encoder.config.max_position_embeddings))
+    vocab = min(400, int(m.text_encoder.config.vocab_size))
     pad_id = m.tokenizer.pad_token_id
     if pad_id is None:
         raise ConvertError("tokenizer: no pad token (diffusers pads prompts with it)")
@@ -340,13 +344,13 @@ def convert(checkpoint: Path, out: Path, opts: Options | None = None) -> Result:
     try:
         result = Result(out, {}, warnings=[INFLATED_WARNING] if m.inflated else [])
         for name, module in exported.items():
-            args = tuple(example_inputs(name, contracts[name], KEYFRAMES, 2, max_tokens).values())
+            args = tuple(example_inputs(name, contracts[name], KEYFRAMES, 2, max_tokens, vocab=vocab).values())
             export_graph(module, args, tmp / contracts[name]["file"], contracts[name], opts.external_threshold)
         _write_tokenizer(m.tokenizer, tmp / "tokenizer", max_tokens)
         for name, module in modules.items():
             for f in opts.parity_frames if name != "textEncoder" else (1,):
                 for batch in (1, 2):
-                    err, scale = graph_parity(module, tmp / contracts[name]["file"], name, contracts[name], f, batch, max_tokens)
+                    err, scale = graph_parity(module, tmp / contracts[name]["file"], name, contracts[name], f, batch, max_tokens, vocab)
                     result.parity[f"{name}@F{f}B{batch}" if name != "textEncoder" else f"{name}@B{batch}"] = err
                     # 1e-4 absolute, or relative to the largest output where it exceeds 1 (CLIP's hidden states reach ~30).
                     tol = (FP16_TOLERANCE if exported[name] is not module else PARITY_TOLERANCE) * max(1.0, scale)
