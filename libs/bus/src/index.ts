@@ -14,7 +14,6 @@ export { isTerminalState } from "./job-state.js";
 export { JobStore } from "./job-store.js";
 export {
   checkJobId,
-  DLQ_CONSUMER,
   DLQ_STREAM,
   DLQ_SUBJECT_PREFIX,
   EVENTS_STREAM,
@@ -33,7 +32,7 @@ export {
   taskSubject,
 } from "./names.js";
 export { publishCancel, publishTask } from "./publish.js";
-export type { DeliveryContext, PullLoop } from "./pull-options.js";
+export type { PullLoop } from "./pull-options.js";
 export { publishResult, type ResultConsumer, startResultConsumer } from "./results.js";
 export { sleep } from "./retry.js";
 export { runStageWorker, type StageHandler } from "./stage-worker.js";
