@@ -34,6 +34,7 @@ import {
   TASKS_SUBJECT_PREFIX,
   taskSubject,
 } from "./names.js";
+import { retryDelay } from "./retry.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -121,7 +122,8 @@ export function resolveTopology(cfg: TopologyConfig = {}): ResolvedTopology {
   if (cfg.backoffMs === undefined) {
     backoffMs = [];
     for (let i = 0; i < Math.min(maxDeliver - 1, 6); i++) {
-      backoffMs.push(Math.max(ackWaitMs, Math.min(ackWaitMs * 2 ** i, 10 * MINUTE)));
+      // The one back-off (retry.ts) without jitter: the server needs the same list from every process.
+      backoffMs.push(Math.max(ackWaitMs, retryDelay(i + 1, { firstMs: ackWaitMs, maxMs: 10 * MINUTE, jitter: 0 })));
     }
   } else {
     if (!Array.isArray(cfg.backoffMs)) throw new InvalidArgumentError("backoffMs", "must be an array of milliseconds");
