@@ -9,6 +9,7 @@
  * decisions (is a level complete? which tasks run next? may a producer run again?) are unit-tested
  * without servers.
  */
+import type { StageName } from "@longshot/bus";
 import { IntegrityError } from "@longshot/core";
 import { Artifact, dataTypeOf, dtypeOf, type LatentRef } from "@longshot/proto";
 import type { DType } from "@longshot/tensor";
@@ -38,12 +39,10 @@ export interface TaskResultRecord {
   artifacts?: unknown[];
 }
 
-export type TaskStage = "keyframe" | "interpolation" | "decode";
-
 export interface TaskRecord {
   /** The base task id (without an attempt suffix); the record's key in `RunRecord.tasks`. */
   taskId: string;
-  stage: TaskStage;
+  stage: StageName;
   /** Interpolation level; 0 for keyframe and decode. */
   level: number;
   window?: PlanWindow;
