@@ -55,6 +55,7 @@ export const ENGINE_OPTIONS = {
   steps: { meta: "N" },
   threads: { meta: "N" },
   "no-outputs": { value: false },
+  "gc-each-step": { value: false },
   out: { meta: "FILE.json" },
   help: { value: false },
 } as const;
@@ -79,6 +80,8 @@ Options:
   --steps N           steps of both stages instead of the pack's defaults (for quick checks only)
   --threads N         onnxruntime intra-op threads per session (default: onnxruntime decides)
   --no-outputs        skip writing PNG/MP4/GIF (the outputs stage)
+  --gc-each-step      run each case with node --expose-gc and a full garbage collection after every step: how much
+                      of a stage's peak memory is garbage not yet collected (the memory study's diagnosis)
   --out FILE.json     (default bench/results/engine-<date>.json)
 `;
 }
@@ -95,6 +98,7 @@ export interface EngineBenchArgs {
   steps: number | null;
   threads: number | null;
   outputs: boolean;
+  gcEachStep: boolean;
   out: string | null;
 }
 
@@ -151,6 +155,7 @@ export function parseEngineArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     steps: num("steps", 1, 10_000),
     threads: num("threads", 1, 1024),
     outputs: !o.has("no-outputs"),
+    gcEachStep: o.has("gc-each-step"),
     out: out === undefined ? null : path.resolve(out),
   };
 }
@@ -228,7 +233,16 @@ async function runChild(spec: RunSpec): Promise<RunRecord> {
     const code = await new Promise<number | string>((resolve, reject) => {
       const child = spawn(
         process.execPath,
-        [...process.execArgv, MAIN_JS, "engine-run", "--spec", JSON.stringify(spec), "--result", resultFile],
+        [
+          ...process.execArgv,
+          ...(spec.gcEachStep && !process.execArgv.includes("--expose-gc") ? ["--expose-gc"] : []),
+          MAIN_JS,
+          "engine-run",
+          "--spec",
+          JSON.stringify(spec),
+          "--result",
+          resultFile,
+        ],
         { stdio: ["ignore", "inherit", "inherit"] },
       );
       child.on("error", reject);
@@ -311,6 +325,7 @@ export async function engineBenchCommand(
     steps: args.steps,
     threads: args.threads,
     outputs: args.outputs,
+    gcEachStep: args.gcEachStep,
     cases: [],
   };
   say(
@@ -333,6 +348,7 @@ export async function engineBenchCommand(
         steps: args.steps,
         threads: args.threads,
         outputs: args.outputs,
+        gcEachStep: args.gcEachStep,
       });
       record.runs.push(r);
       say(`${c.id} run ${run}/${args.repeat}: ${describeRun(r)}`);

@@ -28,6 +28,8 @@ export interface RunSpec {
   steps: number | null;
   threads: number | null;
   outputs: boolean;
+  /** A full garbage collection after every progress event (the process runs with --expose-gc). */
+  gcEachStep?: boolean;
 }
 
 /** Memory-monitor label of a progress event: encode, keyframes, interp1, interp2, …, decode. */
@@ -73,9 +75,12 @@ export async function engineRun(spec: RunSpec, log: (line: string) => void): Pro
   };
   let result: Awaited<ReturnType<Engine["generate"]>>;
   let current = "";
+  const gc = spec.gcEachStep ? (globalThis as { gc?: () => void }).gc : undefined;
+  if (spec.gcEachStep && !gc) throw new Error("gcEachStep needs node --expose-gc (bench engine adds it)");
   try {
     result = await engine.generate(opts, {
       onProgress: (e) => {
+        gc?.();
         const label = stageLabel(e);
         if (label === current) return;
         current = label;

@@ -211,6 +211,7 @@ function settingsLine(r: EngineResults): string {
   parts.push(r.steps === null ? "the pack's default steps" : `**--steps ${r.steps} (not the pack's defaults)**`);
   if (rt) parts.push(`${rt.executionProvider} execution provider, intra-op threads ${rt.intraOpNumThreads}`);
   parts.push(`${r.repeat} run${r.repeat === 1 ? "" : "s"} per case (medians shown), each in a fresh process`);
+  if (r.gcEachStep) parts.push("**a full garbage collection after every step** (`--gc-each-step`, a diagnosis run)");
   return parts.join("; ");
 }
 

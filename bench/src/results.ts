@@ -130,6 +130,8 @@ export interface EngineResults {
   steps: number | null;
   threads: number | null;
   outputs: boolean;
+  /** --gc-each-step: a full garbage collection after every step (absent in files from before the option). */
+  gcEachStep?: boolean;
   cases: CaseRecord[];
 }
 
@@ -402,6 +404,7 @@ function checkEngine(c: Checker, o: Record<string, Json>): EngineResults {
   if (o.steps !== null) c.integer(o.steps, "steps", 1);
   if (o.threads !== null) c.integer(o.threads, "threads", 1);
   c.boolean(o.outputs, "outputs");
+  if (o.gcEachStep !== undefined) c.boolean(o.gcEachStep, "gcEachStep");
   c.array(o.cases, "cases").forEach((cv, i) => {
     const cs = c.object(cv, `cases[${i}]`);
     c.string(cs.id, `cases[${i}].id`);
