@@ -727,6 +727,22 @@ function torchSection(f: NamedResult & { result: TorchResults }): string {
       ),
       "",
     );
+    if (g.baseline) {
+      out.push(
+        `The same graph calls with the graphs of \`${g.baseline}\` (the previous export), timed in the same blocks:`,
+        "",
+        table(
+          ["graph call", "previous graph ms", "this graph ms", "speed-up"],
+          g.cases.map((c) => [
+            c.case.name,
+            f1(c.baseline_ms ?? null),
+            f1(c.ort_ms),
+            `${f1(c.speedup_vs_baseline ?? null, 2)}×`,
+          ]),
+        ),
+        "",
+      );
+    }
   }
   if (r.scaling) {
     const s = r.scaling;

@@ -218,7 +218,12 @@ export interface GraphComparison {
     ort_gflops: number;
     ort_peak_fraction: number;
     max_abs_diff: number;
+    /** The --baseline pack's graph in the same blocks, when one was given. */
+    baseline_ms?: number | null;
+    speedup_vs_baseline?: number | null;
   }>;
+  /** The --baseline pack (e.g. the previous export), or null. */
+  baseline?: string | null;
 }
 
 /** `python -m longshot_models.perf scaling --json`: interpolation UNet, local vs full temporal attention. */

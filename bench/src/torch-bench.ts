@@ -43,6 +43,7 @@ export const TORCH_OPTIONS = {
   seed: { meta: "N" },
   steps: { meta: "N" },
   python: { meta: "PATH" },
+  baseline: { meta: "DIR" },
   quick: { value: false },
   out: { meta: "FILE.json" },
   help: { value: false },
@@ -66,6 +67,8 @@ Options:
   --seed N          (default ${DEFAULT_SEED})
   --steps N         both stages' steps instead of the pack's defaults (for quick checks only)
   --python PATH     the toolkit's interpreter (default models/.venv/bin/python)
+  --baseline DIR    another pack whose UNet graphs the per-graph comparison times in the same blocks (e.g. the
+                    previous export), for before/after numbers measured side by side
   --quick           one round, no per-graph comparison or scaling study (a few minutes)
   --out FILE.json   (default bench/results/torch-<date>.json)
 `;
@@ -80,6 +83,7 @@ export interface TorchBenchArgs {
   seed: number;
   steps: number | null;
   python: string;
+  baseline: string | null;
   quick: boolean;
   out: string | null;
 }
@@ -113,6 +117,7 @@ export function parseTorchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     seed: o.has("seed") ? intArg("seed", o.get("seed") as string, 0, 2 ** 31 - 1) : DEFAULT_SEED,
     steps: o.has("steps") ? intArg("steps", o.get("steps") as string, 1, 1000) : null,
     python: path.resolve(o.get("python") ?? path.join(REPO_ROOT, "models", ".venv", "bin", "python")),
+    baseline: o.has("baseline") ? path.resolve(o.get("baseline") as string) : null,
     quick,
     out: out === undefined ? null : path.resolve(out),
   };
@@ -265,7 +270,20 @@ export async function torchBenchCommand(argv: readonly string[], io: Io): Promis
     const graphs = path.join(tmp, "graphs.json");
     await runPython(
       args.python,
-      ["--pack", args.pack, "--threads", String(args.threads), "--no-spinning", "--json", graphs],
+      [
+        "--pack",
+        args.pack,
+        "--threads",
+        String(args.threads),
+        "--no-spinning",
+        "--blocks",
+        "4",
+        "--per-block",
+        "6",
+        ...(args.baseline === null ? [] : ["--baseline", args.baseline]),
+        "--json",
+        graphs,
+      ],
       log,
     );
     results.graphs = JSON.parse(await readFile(graphs, "utf8")) as TorchResults["graphs"];
@@ -274,7 +292,7 @@ export async function torchBenchCommand(argv: readonly string[], io: Io): Promis
     const scaling = path.join(tmp, "scaling.json");
     await runPython(
       args.python,
-      ["scaling", "--pack", args.pack, "--threads", String(args.threads), "--json", scaling],
+      ["scaling", "--pack", args.pack, "--threads", String(args.threads), "--runs", "5", "--json", scaling],
       log,
     );
     results.scaling = JSON.parse(await readFile(scaling, "utf8")) as TorchResults["scaling"];

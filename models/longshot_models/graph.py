@@ -90,23 +90,26 @@ def attention(m: unet.Attention, x: torch.Tensor, context: torch.Tensor | None =
     return m.to_out(out)
 
 
-def stacked_taps(m: unet.Pseudo3DConv) -> torch.Tensor:
-    """The temporal Conv1d's weight [C, C, 3] as a 1x1 Conv2d weight [3C, C, 1, 1]: rows k·C..(k+1)·C are tap k."""
+def stacked_taps(m: unet.Pseudo3DConv) -> tuple[torch.Tensor, torch.Tensor]:
+    """The temporal Conv1d's weight [C, C, 3] as a 1x1 Conv2d weight [3C, C, 1, 1] (rows k·C..(k+1)·C are tap k),
+    and its bias on the centre tap's rows (zeros on the others): every output frame gets it exactly once."""
     w = m.temporal.weight.detach()
     c = w.shape[0]
-    return w.permute(2, 0, 1).reshape(3 * c, c, 1, 1).contiguous()
+    bias = torch.zeros(3 * c)
+    bias[c : 2 * c] = m.temporal.bias.detach()
+    return w.permute(2, 0, 1).reshape(3 * c, c, 1, 1).contiguous(), bias
 
 
-def pseudo3d_conv(m: unet.Pseudo3DConv, taps: torch.Tensor, x: torch.Tensor, f: int) -> torch.Tensor:
-    """unet.Pseudo3DConv.forward on x [(B F), C, H, W]: the temporal taps (stacked_taps) as one 1x1 conv, shifted
-    along frames and summed."""
+def pseudo3d_conv(m: unet.Pseudo3DConv, taps: torch.Tensor, taps_bias: torch.Tensor, x: torch.Tensor, f: int) -> torch.Tensor:
+    """unet.Pseudo3DConv.forward on x [(B F), C, H, W]: the temporal taps (stacked_taps) as one 1x1 conv, split,
+    shifted along frames and summed."""
     y = m.spatial(x)
     bf, c, h, w = y.shape
-    z = F.conv2d(y, taps).reshape(bf // f, f, 3, c, h, w)
-    prev = F.pad(z[:, :-1, 0], (0, 0, 0, 0, 0, 0, 1, 0))  # out[i] += W0 · y[i - 1]
-    nxt = F.pad(z[:, 1:, 2], (0, 0, 0, 0, 0, 0, 0, 1))  # out[i] += W2 · y[i + 1]
-    out = z[:, :, 1] + prev + nxt + m.temporal.bias[:, None, None]
-    return out.reshape(bf, c, h, w)
+    z = F.conv2d(y, taps, taps_bias).reshape(bf // f, f, 3, c, h, w)
+    before, centre, after = z.unbind(2)  # one Split
+    prev = F.pad(before[:, :-1], (0, 0, 0, 0, 0, 0, 1, 0))  # out[i] += W0 · y[i - 1]
+    nxt = F.pad(after[:, 1:], (0, 0, 0, 0, 0, 0, 0, 1))  # out[i] += W2 · y[i + 1]
+    return (centre + prev + nxt).reshape(bf, c, h, w)
 
 
 Conv = Callable[[unet.Pseudo3DConv, torch.Tensor, int], torch.Tensor]
@@ -199,11 +202,14 @@ class FastUNet(nn.Module):
         for name, mod in model.named_modules():
             if isinstance(mod, unet.Pseudo3DConv):
                 buf = "taps_" + name.replace(".", "_")
-                self.register_buffer(buf, stacked_taps(mod), persistent=False)
+                weight, bias = stacked_taps(mod)
+                self.register_buffer(buf, weight, persistent=False)
+                self.register_buffer(buf + "_bias", bias, persistent=False)
                 self._taps[id(mod)] = buf
 
     def conv(self, m: unet.Pseudo3DConv, x: torch.Tensor, f: int) -> torch.Tensor:
-        return pseudo3d_conv(m, self.get_buffer(self._taps[id(m)]), x, f)
+        buf = self._taps[id(m)]
+        return pseudo3d_conv(m, self.get_buffer(buf), self.get_buffer(buf + "_bias"), x, f)
 
     def forward(
         self,

@@ -58,9 +58,11 @@ def test_fast_unet_equals_the_module_in_torch(name: str, frames: int) -> None:
 def test_the_stacked_taps_keep_the_tap_order() -> None:
     conv = unet.Pseudo3DConv(3, 2)
     torch.nn.init.normal_(conv.temporal.weight)
-    taps = graph.stacked_taps(conv)
+    torch.nn.init.normal_(conv.temporal.bias)
+    taps, bias = graph.stacked_taps(conv)
     for k in range(3):
         assert torch.equal(taps[2 * k : 2 * (k + 1), :, 0, 0], conv.temporal.weight[:, :, k])
+    assert torch.equal(bias, torch.cat([torch.zeros(2), conv.temporal.bias.detach(), torch.zeros(2)]))
 
 
 def _export_and_run(model: unet.UNetPseudo3D, path: Path, frames: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
