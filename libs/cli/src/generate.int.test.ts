@@ -18,7 +18,7 @@ import { decodeVideo, inspectVideo, readPng } from "@longshot/media";
 import { copyPack, editManifest, readManifestJson } from "@longshot/pack/testing";
 import { loadPack } from "@longshot/runtime";
 import { encodeSafetensors, Tensor } from "@longshot/tensor";
-import type { GenerateRecord } from "./generate.js";
+import type { GenerateRecord } from "./generate-into.js";
 import { BUNDLED_PACK, REPO_ROOT } from "./paths.js";
 import { errorLine, longshot, MAIN } from "./test-support.js";
 

@@ -19,17 +19,15 @@ import {
 import { integer, type OptionSpec, parseArgs, UsageError } from "./args.js";
 import { listHelp } from "./help.js";
 import type { CliIo } from "./io.js";
-import { remoteTls, tlsFailure } from "./remote.js";
+import { noTlsWithoutRemote, remoteAddress, TLS_OPTIONS, type TlsFlags, tlsFlags } from "./remote-flags.js";
+import { remoteTls, tlsFailure } from "./remote-tls.js";
 
 export const LIST_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   out: { meta: "DIR" },
   limit: { meta: "N" },
   json: { value: false },
   remote: { meta: "HOST:PORT" },
-  tls: { value: false },
-  "tls-ca": { meta: "FILE" },
-  "tls-cert": { meta: "FILE" },
-  "tls-key": { meta: "FILE" },
+  ...TLS_OPTIONS,
   help: { value: false },
 };
 
@@ -209,15 +207,8 @@ export function jobEntry(job: Job): RunEntry {
 }
 
 /** Every job of the gateway at `remote` (ListJobs, page after page, at most MAX_REMOTE_JOBS). */
-async function remoteJobs(
-  remote: string,
-  flags: { on: boolean; caFile?: string; certFile?: string; keyFile?: string },
-  io: CliIo,
-): Promise<{ jobs: Job[]; truncated: boolean }> {
-  const tls = remoteTls(
-    { on: flags.on, caFile: flags.caFile, certFile: flags.certFile, keyFile: flags.keyFile },
-    io.env,
-  );
+async function remoteJobs(remote: string, flags: TlsFlags, io: CliIo): Promise<{ jobs: Job[]; truncated: boolean }> {
+  const tls = remoteTls(flags, io.env);
   const client = createClient(VideoServiceService, remote, {
     defaultDeadlineMs: 30_000,
     ...(tls.credentials === undefined ? {} : { credentials: tls.credentials }),
@@ -313,13 +304,6 @@ async function localRunsOf(root: string, isDefault: boolean): Promise<RunEntry[]
   return localRuns(root);
 }
 
-function checkRemote(value: string): string {
-  if (!/^[^\s:]+:\d{1,5}$/.test(value) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(value)) {
-    throw new UsageError("--remote", `must be HOST:PORT, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 export async function listCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { options: o, positionals } = parseArgs(argv, LIST_OPTIONS);
   if (o.has("help")) {
@@ -338,31 +322,14 @@ export async function listCommand(argv: readonly string[], io: CliIo): Promise<n
   let where: string;
   let note = "";
   if (o.has("remote")) {
-    const remote = checkRemote(o.get("remote") as string);
+    const remote = remoteAddress(o.get("remote") as string);
     if (o.has("out")) throw new UsageError("--out", "does not apply with --remote (the gateway's jobs are listed)");
-    const file = (name: string) => {
-      const v = o.get(name);
-      if (v !== undefined && v.trim() === "") throw new UsageError(`--${name}`, "must name a PEM file");
-      return v;
-    };
-    const { jobs, truncated } = await remoteJobs(
-      remote,
-      {
-        on: o.has("tls"),
-        ...(file("tls-ca") === undefined ? {} : { caFile: file("tls-ca") }),
-        ...(file("tls-cert") === undefined ? {} : { certFile: file("tls-cert") }),
-        ...(file("tls-key") === undefined ? {} : { keyFile: file("tls-key") }),
-      },
-      io,
-    );
+    const { jobs, truncated } = await remoteJobs(remote, tlsFlags(o), io);
     runs = newestFirst(jobs.map(jobEntry));
     where = `on ${remote}`;
     if (truncated) note = ` (the first ${MAX_REMOTE_JOBS} jobs the gateway listed)`;
   } else {
-    const tlsFlag = ["tls", "tls-ca", "tls-cert", "tls-key"].find((f) => o.has(f));
-    if (tlsFlag !== undefined) {
-      throw new UsageError(`--${tlsFlag}`, "applies only with --remote HOST:PORT (TLS towards a gateway)");
-    }
+    noTlsWithoutRemote(o);
     const given = o.get("out");
     if (given !== undefined && given.trim() === "") throw new UsageError("--out", "must name an output folder");
     const root = path.resolve(given ?? DEFAULT_LIST_ROOT);

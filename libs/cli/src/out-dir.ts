@@ -7,7 +7,7 @@
  * under a file fails with a bare ENOTDIR.
  */
 import { constants } from "node:fs";
-import { access, mkdir, rm, stat } from "node:fs/promises";
+import { access, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UsageError } from "./args.js";
 
@@ -89,4 +89,11 @@ export async function prepareOutDir(dir: string, arg = "--out"): Promise<string 
     }
   }
   return first;
+}
+
+/** Writes `record` as `outDir`/result.json, whole or not at all (a partial file renamed into place). */
+export async function writeResultJson(outDir: string, record: object): Promise<void> {
+  const tmp = path.join(outDir, `.result.json.${process.pid}.partial`);
+  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(tmp, path.join(outDir, "result.json"));
 }

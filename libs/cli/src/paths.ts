@@ -42,3 +42,12 @@ export function cliVersion(): string {
   }
   return version;
 }
+
+/** The keyframe preview's file name in a run folder. */
+export const KEYFRAMES_PNG = "keyframes.png";
+
+/** `file` (a run folder or a file in one) as a summary line shows it: relative to the working directory when inside it. */
+export function shownPath(file: string): string {
+  const rel = path.relative(process.cwd(), file) || ".";
+  return rel.startsWith("..") ? file : rel;
+}

@@ -4,9 +4,9 @@ import path from "node:path";
 import { decodeVideo, readPng } from "@longshot/media";
 import { isWorldPrompt, probe, score } from "@longshot/probe";
 import { type OptionSpec, parseArgs, UsageError } from "./args.js";
-import { describeScore } from "./generate.js";
 import { probeHelp } from "./help.js";
 import type { CliIo } from "./io.js";
+import { describeScore } from "./score-text.js";
 
 export const PROBE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   prompt: { meta: "TEXT" },

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { fromGrpcError, Job, type JobEvent, Mode, OutputFormat, Sampler, Stage, StageState } from "@longshot/proto";
 import { UsageError } from "./args.js";
-import { parseGenerateArgs, type TlsFlags } from "./generate.js";
+import { checkRemoteArgs, parseGenerateArgs } from "./generate-args.js";
 import { describeEvent } from "./progress.js";
-import { checkRemoteArgs, RemoteProgress, remoteRequest, remoteTls, tlsFailure } from "./remote.js";
+import { remoteRequest } from "./remote.js";
+import type { TlsFlags } from "./remote-flags.js";
+import { RemoteProgress } from "./remote-progress.js";
+import { remoteTls, tlsFailure } from "./remote-tls.js";
 
 function step(
   stage: Stage,
