@@ -1,8 +1,11 @@
 /**
- * Command-line parsing with one-line errors that name the argument and what it allows. Long options only:
+ * Command-line parsing with one-line errors that name the argument and what it allows: Node's util.parseArgs
+ * splits the command line, the checks and messages are this module's (see parseArgs). Long options only:
  * `--name value` or `--name=value`; a value may start with "-" (so `--guidance -1` reaches the range check),
  * but not with "--" (so `--prompt --seed 3` reports the missing prompt).
  */
+import { parseArgs as nodeParseArgs } from "node:util";
+import { closestMatch } from "leven";
 
 /** A bad command line: exit code 2. `arg` is the argument it is about ("--frames", "command"). */
 export class UsageError extends Error {
@@ -27,91 +30,67 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-/** Levenshtein distance, for "did you mean" hints. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i] as number[];
-      const prev = d[i - 1] as number[];
-      row[j] = Math.min(
-        (prev[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-  }
-  return (d[a.length] as number[])[b.length] as number;
-}
-
+/** The candidate closest to `word` (Levenshtein distance, at most max(2, a third of its length)), for "did you mean". */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const dd = distance(word, c);
-    if (dd < bestD) {
-      bestD = dd;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return closestMatch(word, candidates, { maxDistance: Math.max(2, Math.floor(word.length / 3)) });
 }
 
+/**
+ * Splits `argv` with Node's util.parseArgs (non-strict, as tokens) and checks each token against `specs` in order,
+ * so that the first problem is reported with this module's own one-line message. Non-strict because strict mode
+ * rejects `--guidance -1` (a value starting with "-") before the range check and has no "did you mean" hint.
+ */
 export function parseArgs(argv: readonly string[], specs: Readonly<Record<string, OptionSpec>>): ParsedArgs {
+  const names = Object.keys(specs);
+  const config: Record<string, { type: "string" | "boolean" }> = {};
+  for (const name of names) config[name] = { type: specs[name]?.value === false ? "boolean" : "string" };
+  const { tokens } = nodeParseArgs({
+    args: [...argv],
+    options: config,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const options = new Map<string, string>();
   const positionals: string[] = [];
-  const names = Object.keys(specs);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-      const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
-      if (!spec) {
-        const hint = suggest(name, names);
-        throw new UsageError(
-          `--${name}`,
-          `unknown option${hint ? ` (did you mean --${hint}?)` : ""}; options: ${names.map((n) => `--${n}`).join(", ")}`,
-        );
-      }
-      if (options.has(name)) throw new UsageError(`--${name}`, "given more than once");
-      if (spec.value === false) {
-        if (eq >= 0) throw new UsageError(`--${name}`, "takes no value");
-        options.set(name, "true");
-        continue;
-      }
-      let value: string;
-      if (eq >= 0) {
-        value = arg.slice(eq + 1);
-      } else {
-        const next = argv[i + 1];
-        if (next === undefined || next.startsWith("--")) {
-          throw new UsageError(`--${name}`, `needs a value${spec.meta ? ` (${spec.meta})` : ""}`);
-        }
-        value = next;
-        i++;
-      }
-      options.set(name, value);
+  for (const token of tokens) {
+    if (token.kind === "positional") {
+      positionals.push(token.value);
       continue;
     }
-    if (arg.startsWith("-") && arg !== "-") {
-      if (arg === "-h") {
-        if (Object.hasOwn(specs, "help")) {
-          options.set("help", "true");
-          continue;
-        }
+    if (token.kind === "option-terminator") continue;
+    if (!token.rawName.startsWith("--")) {
+      // A short option: only -h (for --help) is known; the whole argument is named ("-abc" is one token each).
+      const arg = argv[token.index] as string;
+      if (arg === "-h" && Object.hasOwn(specs, "help")) {
+        options.set("help", "true");
+        continue;
       }
       throw new UsageError(
         arg,
         `unknown option; options are long (--name value): ${names.map((n) => `--${n}`).join(", ")}`,
       );
     }
-    positionals.push(arg);
+    const name = token.name;
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (!spec) {
+      const hint = suggest(name, names);
+      throw new UsageError(
+        `--${name}`,
+        `unknown option${hint ? ` (did you mean --${hint}?)` : ""}; options: ${names.map((n) => `--${n}`).join(", ")}`,
+      );
+    }
+    if (options.has(name)) throw new UsageError(`--${name}`, "given more than once");
+    if (spec.value === false) {
+      if (token.value !== undefined) throw new UsageError(`--${name}`, "takes no value");
+      options.set(name, "true");
+      continue;
+    }
+    // A separate value may start with "-" but not with "--": `--prompt --seed 3` is a missing prompt.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--"))) {
+      throw new UsageError(`--${name}`, `needs a value${spec.meta ? ` (${spec.meta})` : ""}`);
+    }
+    options.set(name, token.value);
   }
   return { options, positionals };
 }

@@ -116,6 +116,32 @@ describe("args", () => {
     assert.equal(suggest("promt", ["prompt", "pack"]), "prompt");
     assert.equal(suggest("zzzzzz", ["prompt", "pack"]), undefined);
   });
+
+  test("parseArgs: the first problem, named by the argument as given", () => {
+    const specs = { prompt: { meta: "TEXT" }, guidance: { meta: "G" }, help: { value: false } };
+    const problem = (argv: string[]) => {
+      try {
+        parseArgs(argv, specs);
+      } catch (err) {
+        assert.ok(err instanceof UsageError);
+        return err.message;
+      }
+      return assert.fail(`${JSON.stringify(argv)} parsed`);
+    };
+    // A separate value may start with "-" (the range check sees it), not with "--".
+    assert.equal(parseArgs(["--guidance", "-1"], specs).options.get("guidance"), "-1");
+    assert.equal(parseArgs(["--prompt=--x"], specs).options.get("prompt"), "--x");
+    assert.equal(parseArgs(["-h"], specs).options.get("help"), "true");
+    assert.match(problem(["--prompt", "--guidance", "3"]), /^--prompt: needs a value \(TEXT\)$/);
+    assert.match(problem(["--prompt", "--"]), /^--prompt: needs a value/);
+    assert.match(problem(["--prompt"]), /^--prompt: needs a value/);
+    assert.match(problem(["--help=yes"]), /^--help: takes no value$/);
+    assert.match(problem(["--prompt", "a", "--prompt=b"]), /^--prompt: given more than once$/);
+    assert.match(problem(["--promt", "a"]), /^--promt: unknown option \(did you mean --prompt\?\); options: --prompt/);
+    assert.match(problem(["-hx"]), /^-hx: unknown option; options are long/);
+    assert.match(problem(["-1"]), /^-1: unknown option; options are long/);
+    assert.match(problem(["--guidance", "1", "--x", "--prompt"]), /^--x: unknown option;/);
+  });
 });
 
 describe("paths", () => {
