@@ -15,7 +15,8 @@
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { decodeTracesProtobuf, type OtlpTracesRequest, spansFromOtlp, type TestSpan } from "./otlp.js";
+import { type OtlpTracesRequest, spansFromOtlp, type TestSpan } from "./otlp.js";
+import { decodeTracesProtobuf } from "./otlp-protobuf.js";
 
 const MAX_BODY = 64 * 1024 * 1024;
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { decodeTracesProtobuf, normalizeId, spansFromJaeger, spansFromOtlp } from "./otlp.js";
+import { normalizeId, spansFromJaeger, spansFromOtlp } from "./otlp.js";
+import { decodeTracesProtobuf } from "./otlp-protobuf.js";
 
 const TRACE = "0af7651916cd43dd8448eb211c80319c";
 const SPAN = "b7ad6b7169203331";
