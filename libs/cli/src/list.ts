@@ -4,7 +4,7 @@
  * the job folders of `longshot serve` (job.json) — or, with `--remote HOST:PORT`, the jobs of a gateway (ListJobs,
  * every page). A table, or `--json`.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LongshotError } from "@longshot/core";
 import {
@@ -19,6 +19,7 @@ import {
 import { integer, type OptionSpec, parseArgs, UsageError } from "./args.js";
 import { listHelp } from "./help.js";
 import type { CliIo } from "./io.js";
+import { readJsonFile } from "./out-dir.js";
 import { noTlsWithoutRemote, remoteAddress, TLS_OPTIONS, type TlsFlags, tlsFlags } from "./remote-flags.js";
 import { remoteTls, tlsFailure } from "./remote-tls.js";
 
@@ -84,18 +85,9 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function readJson(file: string): Promise<unknown | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return undefined;
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
+/** A JSON file of a run folder: undefined when it cannot be read, null when it is not JSON. */
+function readJson(file: string): Promise<unknown> {
+  return readJsonFile(file).catch(() => null);
 }
 
 /** The run in `dir`, or undefined when the folder is not one. */
@@ -129,11 +121,7 @@ async function readRun(root: string, dir: string): Promise<RunEntry | undefined>
     return {
       id,
       source: "serve",
-      prompt: job.request?.prompt ?? null,
-      seed: job.request?.seed === undefined ? null : String(job.request.seed),
-      frames: job.request?.frames ?? null,
-      state: STATE_NAMES[job.state] ?? "unfinished",
-      createdAt: job.createTime?.toISOString() ?? null,
+      ...jobFields(job),
       video: await video(),
       dir,
       error: job.error?.reason || null,
@@ -189,17 +177,24 @@ export function newestFirst(runs: readonly RunEntry[]): RunEntry[] {
   });
 }
 
+/** What a list entry says about a job, whether `serve` or a gateway ran it. */
+function jobFields(job: Job): Pick<RunEntry, "prompt" | "seed" | "frames" | "state" | "createdAt"> {
+  return {
+    prompt: job.request?.prompt ?? null,
+    seed: job.request?.seed === undefined ? null : String(job.request.seed),
+    frames: job.request?.frames ?? null,
+    state: STATE_NAMES[job.state] ?? "unfinished",
+    createdAt: job.createTime?.toISOString() ?? null,
+  };
+}
+
 /** A gateway's job as a list entry. */
 export function jobEntry(job: Job): RunEntry {
   const mp4 = job.artifacts.find((a) => a.format === OutputFormat.OUTPUT_FORMAT_MP4);
   return {
     id: job.id,
     source: "gateway",
-    prompt: job.request?.prompt ?? null,
-    seed: job.request?.seed === undefined ? null : String(job.request.seed),
-    frames: job.request?.frames ?? null,
-    state: STATE_NAMES[job.state] ?? "unfinished",
-    createdAt: job.createTime?.toISOString() ?? null,
+    ...jobFields(job),
     video: mp4?.uri ?? null,
     dir: null,
     error: job.error?.reason || null,

@@ -1,13 +1,14 @@
 /**
  * The output folder of `longshot generate`: checked and created one level at a time, with every failure a
- * UsageError on --out that says which path is in the way and why.
+ * UsageError on --out that says which path is in the way and why; and a run folder's JSON files (result.json
+ * written whole, result.json and job.json read back by `list` and `probe`).
  *
  * Node's `mkdir(dir, { recursive: true })` is not used: where a file system refuses a new folder with ENOENT
  * although its parent exists (`/proc`, `/sys`), it keeps creating the parent and retrying forever, and a path
  * under a file fails with a bare ENOTDIR.
  */
 import { constants } from "node:fs";
-import { access, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UsageError } from "./args.js";
 
@@ -96,4 +97,15 @@ export async function writeResultJson(outDir: string, record: object): Promise<v
   const tmp = path.join(outDir, `.result.json.${process.pid}.partial`);
   await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
   await rename(tmp, path.join(outDir, "result.json"));
+}
+
+/** A run folder's JSON file (result.json, job.json) parsed; undefined when it cannot be read. Throws on invalid JSON. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  return JSON.parse(text) as unknown;
 }

@@ -1,11 +1,12 @@
 /** `longshot probe DIR|VIDEO`: what a video shows, scored against a world prompt. */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { decodeVideo, readPng } from "@longshot/media";
 import { isWorldPrompt, probe, score } from "@longshot/probe";
 import { type OptionSpec, parseArgs, UsageError } from "./args.js";
 import { probeHelp } from "./help.js";
 import type { CliIo } from "./io.js";
+import { readJsonFile } from "./out-dir.js";
 import { describeScore } from "./score-text.js";
 
 export const PROBE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -26,18 +27,13 @@ interface ResultJson {
 }
 
 async function readResultJson(file: string): Promise<ResultJson | undefined> {
-  let text: string;
+  let v: unknown;
   try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return undefined;
-  }
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v !== null && typeof v === "object" ? (v as ResultJson) : undefined;
+    v = await readJsonFile(file);
   } catch (err) {
     throw new UsageError("PATH", `${file} is not valid JSON: ${(err as Error).message}`);
   }
+  return v !== null && typeof v === "object" ? (v as ResultJson) : undefined;
 }
 
 function parseSize(v: string): { width: number; height: number } {
