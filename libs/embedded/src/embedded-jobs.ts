@@ -31,13 +31,14 @@ import {
   ResourceExhaustedError,
 } from "@longshot/core";
 import type { Engine, GenerateOptions, ProgressEvent, WindowOptions } from "@longshot/engine";
-import { planWindows, resolveGenerateOptions, strengthBeginIndex } from "@longshot/engine/light";
+import { planWindows, resolveGenerateOptions } from "@longshot/engine/light";
 import {
   differingFields,
   type GenerateLimits,
   interpolationModeOf,
   keyframesSpritesheet,
   PackCatalog,
+  plannedStages,
   schedulerNameOf,
   type VideoFiles,
   type VideoJobs,
@@ -422,28 +423,11 @@ export class EmbeddedJobs implements VideoJobs {
   #initialStages(r: GenerateRequest): StageProgress[] {
     const manifest = this.#o.engine.pack.manifest;
     const { settings } = resolveGenerateOptions(manifest, { ...this.#engineOptions(r), window: this.#window });
-    const pending = (stage: Stage, level: number, totalSteps: number, totalTasks: number): StageProgress => ({
-      stage,
-      level,
-      state: StageState.STAGE_STATE_PENDING,
-      completedSteps: 0,
-      totalSteps,
-      completedTasks: 0,
-      totalTasks,
-      startTime: undefined,
-      endTime: undefined,
-    });
-    const stepsRun =
-      settings.interpolationSteps - strengthBeginIndex(settings.interpolationSteps, settings.interpolationStrength);
     const factor = manifest.video.interpolationFactor;
-    return [
-      pending(Stage.STAGE_KEYFRAME, 0, settings.keyframeSteps, 1),
-      ...settings.levels.slice(1).map((frames, i) => {
-        const windows = planWindows(frames, this.#window.frames, this.#window.overlap, factor).length;
-        return pending(Stage.STAGE_INTERPOLATION, i + 1, stepsRun * windows, windows);
-      }),
-      pending(Stage.STAGE_DECODE, 0, settings.frames, 1),
-    ];
+    const windows = settings.levels
+      .slice(1)
+      .map((frames) => planWindows(frames, this.#window.frames, this.#window.overlap, factor).length);
+    return plannedStages(r, windows, settings.frames);
   }
 
   /** The engine's options of a checked request. */

@@ -18,6 +18,7 @@ export {
 } from "./http-errors.js";
 export { eventOf, generateRequestOf, type PackVideo, videoOf } from "./http-present.js";
 export { EnumNames, MODES, OUTPUT_FORMATS, SAMPLERS, STAGE_STATES, STAGES, STATUSES } from "./http-schemas.js";
+export { plannedStages } from "./job-stages.js";
 export { checkListJobs, MAX_PAGE_SIZE } from "./list-check.js";
 export { keyframesSpritesheet } from "./spritesheet.js";
 export {

@@ -6,7 +6,7 @@
 
 import type { JobStore } from "@longshot/bus";
 import { NotFoundError } from "@longshot/core";
-import { strengthBeginIndex } from "@longshot/engine/light";
+import { plannedStages } from "@longshot/http-api";
 import {
   type GenerateRequest,
   type Job,
@@ -21,28 +21,11 @@ import type { RunRecord, TaskRecord } from "./run-record.js";
 
 /** The stages of a new job, all PENDING, with their planned steps and tasks. */
 export function initialStages(plan: JobPlan, request: GenerateRequest): StageProgress[] {
-  const frames = plan.levels[plan.levels.length - 1] as number;
-  const pending = (stage: Stage, level: number, totalSteps: number, totalTasks: number): StageProgress => ({
-    stage,
-    level,
-    state: StageState.STAGE_STATE_PENDING,
-    completedSteps: 0,
-    totalSteps,
-    completedTasks: 0,
-    totalTasks,
-    startTime: undefined,
-    endTime: undefined,
-  });
-  // A pass of strength < 1 runs only the last floor(steps · strength) of its steps.
-  const steps = request.interpolationSteps ?? 0;
-  const stepsRun = steps > 0 ? steps - strengthBeginIndex(steps, request.interpolationStrength ?? 1) : 0;
-  return [
-    pending(Stage.STAGE_KEYFRAME, 0, request.keyframeSteps ?? 0, 1),
-    ...plan.interpolation.map((lvl) =>
-      pending(Stage.STAGE_INTERPOLATION, lvl.level, stepsRun * lvl.windows.length, lvl.windows.length),
-    ),
-    pending(Stage.STAGE_DECODE, 0, frames, 1),
-  ];
+  return plannedStages(
+    request,
+    plan.interpolation.map((lvl) => lvl.windows.length),
+    plan.levels[plan.levels.length - 1] as number,
+  );
 }
 
 function earliest(tasks: TaskRecord[], pick: (t: TaskRecord) => string | undefined): Date | undefined {
