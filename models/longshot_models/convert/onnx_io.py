@@ -9,7 +9,6 @@ the graph (`<graph>.onnx.data`), which the manifest lists and hashes like every 
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 import onnx
 import torch
 from torch import nn
+
+from ..export import sha256_file
 
 OPSET = 17
 # The protobuf limit of one ONNX file is 2 GiB; keep a margin for the graph itself.
@@ -109,9 +110,3 @@ def export_graph(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
     return files
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
