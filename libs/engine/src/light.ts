@@ -5,15 +5,128 @@
  * loads @longshot/runtime or onnxruntime-node. The main entry adds the in-process pipeline (`Engine`) and the
  * prompt tokenizer.
  */
-export * from "./latents.js";
-export * from "./noise.js";
-export * from "./noise-file.js";
-export * from "./options.js";
-export * from "./request.js";
-export * from "./schedulers/index.js";
-export * from "./seams.js";
-export * from "./stage-noise.js";
-export * from "./stages/decode.js";
+export {
+  blendKnownFrames,
+  concat,
+  expectDims,
+  f32Tensor,
+  gatherFrames,
+  interpolationConditioning,
+  type LatentDims,
+  latentDims,
+  maxAbsDiff,
+  meanAbsDiff,
+  repeatBatch,
+  scatterFramesInto,
+  sliceFrames,
+} from "./latents.js";
+export {
+  philox4x32,
+  randn,
+  randnAt,
+  randnFrames,
+  seedKey,
+  streamWords,
+} from "./noise.js";
+export { readNoiseFile } from "./noise-file.js";
+export {
+  type GenerateOptions,
+  levelFrames,
+  MAX_GUIDANCE,
+  MAX_PROMPT_LENGTH,
+  type ResolvedGeneration,
+  type ResolvedSettings,
+  resolveGenerateOptions,
+  type WindowOptions,
+} from "./options.js";
+export {
+  describeValue,
+  REQUEST_FIELDS,
+  type RequestField,
+  type RequestFieldNames,
+  type RequestInput,
+  type RequestLimits,
+  type RequestPack,
+  type ResolvedRequest,
+  type ResolveRequestOptions,
+  resolveRequest,
+} from "./request.js";
+export {
+  BETA_SCHEDULES,
+  type BetaSchedule,
+  type BetaScheduleConfig,
+  betasForAlphaBar,
+  checkBeginIndex,
+  checkSameLength,
+  checkSample,
+  checkTimestepNumber,
+  createScheduler,
+  cumprodF32,
+  DDIM_PREDICTION_TYPES,
+  type DDIMConfig,
+  DDIMScheduler,
+  DPM_PREDICTION_TYPES,
+  type DPMSolverMultistepConfig,
+  DPMSolverMultistepScheduler,
+  EULER_ANCESTRAL_PREDICTION_TYPES,
+  EULER_PREDICTION_TYPES,
+  type EulerAncestralDiscreteConfig,
+  EulerAncestralDiscreteScheduler,
+  type EulerDiscreteConfig,
+  EulerDiscreteScheduler,
+  eulerTimesteps,
+  fmaF32,
+  indexForTimestep,
+  isSchedulerName,
+  karrasSigmas,
+  makeBetas,
+  makeNoiseSchedule,
+  type NoiseSchedule,
+  numpyArange,
+  numpyLinspace,
+  readDDIMConfig,
+  readDPMSolverMultistepConfig,
+  readEulerAncestralDiscreteConfig,
+  readEulerDiscreteConfig,
+  rescaleZeroTerminalSnr,
+  roundHalfEven,
+  SCHEDULER_NAMES,
+  type Scheduler,
+  type SchedulerConfigInput,
+  type SchedulerName,
+  SchedulerStateError,
+  type StepOptions,
+  type StepOutput,
+  sigmaToT,
+  TIMESTEP_SPACINGS,
+  type TimestepSpacing,
+  torchLinspaceF32,
+  trainSigmas,
+} from "./schedulers/index.js";
+export {
+  latentTrajectory,
+  median,
+  type SeamReport,
+  seamReport,
+  trajectorySteps,
+  windowBorders,
+} from "./seams.js";
+export {
+  interpolationStream,
+  KEYFRAME_STREAM,
+  type StageNoise,
+  seededStageNoise,
+  stepStream,
+  tensorStageNoise,
+} from "./stage-noise.js";
+export {
+  DEFAULT_DECODE_BATCH,
+  type DecodedBatch,
+  type DecodeInput,
+  decodeBatches,
+  decodeFrames,
+  imageToRgb,
+} from "./stages/decode.js";
 export {
   checkGuidance,
   checkTextEmbeddings,
@@ -25,7 +138,36 @@ export {
   type StepCallback,
   throwIfCancelled,
 } from "./stages/denoise.js";
-export * from "./stages/encode-prompt.js";
-export * from "./stages/interpolate.js";
-export * from "./stages/interpolate-windowed.js";
-export * from "./stages/keyframes.js";
+export {
+  type EncodePromptInput,
+  encodePrompt,
+} from "./stages/encode-prompt.js";
+export {
+  checkWindow,
+  type FrameWindow,
+  INTERPOLATION_MODES,
+  type InterpolationMode,
+  type InterpolationStageInput,
+  interpolatedFrames,
+  interpolateFrames,
+  interpolatePass,
+  isInterpolationMode,
+  strengthBeginIndex,
+} from "./stages/interpolate.js";
+export {
+  type BlendOptions,
+  blendWeights,
+  blendWindows,
+  checkWindowSizes,
+  interpolateWindowed,
+  planWindows,
+  runWindow,
+  type WindowedInterpolationInput,
+  type WindowInfo,
+  type WindowResult,
+  type WindowStageInput,
+} from "./stages/interpolate-windowed.js";
+export {
+  denoiseKeyframes,
+  type KeyframeStageInput,
+} from "./stages/keyframes.js";
