@@ -18,6 +18,23 @@ export { engineRun, type RunSpec, stageLabel } from "./engine-run.js";
 export { machineInfo } from "./machine.js";
 export { MemoryMonitor, type MemoryReport, parseProcStatus } from "./memory.js";
 export {
+  parseRealSizeArgs,
+  pythonArgs,
+  type RealSizeArgs,
+  realSizeBenchCommand,
+} from "./real-size-bench.js";
+export { fp16EstimateMB, growth, linearFit, realSizeSection } from "./real-size-report.js";
+export {
+  type NamedRealSize,
+  parseRealSizeFile,
+  parseRealSizePython,
+  REAL_SIZE_FORMAT,
+  REAL_SIZE_PREFIX,
+  type RealSizeCase,
+  type RealSizeResults,
+  readRealSizeResults,
+} from "./real-size-results.js";
+export {
   BOUNDED_GROWTH_FRACTION,
   BOUNDED_GROWTH_MB,
   type CaseSummary,

@@ -5,6 +5,7 @@
  *   report   docs/benchmarks.md and its chart from bench/results/*.json
  *   cluster  the distributed pipeline (needs the services of the distributed pipeline issue)
  *   torch    the engine against PyTorch eager (torch-bench.ts)
+ *   real-size the seed's architecture at real size in PyTorch: memory and seconds per stage (real-size-bench.ts)
  * `engine-run` is internal: one run of one engine case, started by `engine` in a process of its own.
  */
 import { writeFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { InvalidArgumentError, LongshotError } from "@longshot/core";
 import { clusterBenchCommand } from "./cluster-bench.js";
 import { engineBenchCommand } from "./engine-bench.js";
 import { engineRun, type RunSpec } from "./engine-run.js";
+import { realSizeBenchCommand } from "./real-size-bench.js";
 import { reportCommand } from "./report.js";
 import { torchBenchCommand } from "./torch-bench.js";
 
@@ -24,6 +26,8 @@ Commands:
   cluster   distributed pipeline: overhead, throughput against min(1/K, N/I, 1/D), replica scaling
   torch     the engine against PyTorch eager on the same generation, per stage and per UNet step (FLOP/s
             against a measured peak), the per-graph comparison and the local-vs-full attention scaling study
+  real-size the seed's architecture at real size with random weights (SD 1.x UNets, VAE decoder) in PyTorch:
+            peak memory and seconds of one step per stage against a 24 GB GPU (needs models/.venv)
 
 Typical use:
   npm run bench -- engine --pack models/packs/shapes-mini
@@ -63,9 +67,11 @@ async function main(argv: readonly string[]): Promise<number> {
         return await clusterBenchCommand(rest, io);
       case "torch":
         return await torchBenchCommand(rest, io);
+      case "real-size":
+        return await realSizeBenchCommand(rest, io);
       default:
         process.stderr.write(
-          `bench: unknown command ${JSON.stringify(command)}: expected engine, report, cluster or torch\n`,
+          `bench: unknown command ${JSON.stringify(command)}: expected engine, report, cluster, torch or real-size\n`,
         );
         return 2;
     }

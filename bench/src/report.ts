@@ -11,6 +11,8 @@ import path from "node:path";
 import { parseArgs, UsageError } from "@longshot/cli";
 import { type ChartSpec, renderChart, type Series } from "./chart.js";
 import { displayPath, REPO_ROOT, RESULTS_DIR } from "./paths.js";
+import { realSizeSection } from "./real-size-report.js";
+import { type NamedRealSize, REAL_SIZE_PREFIX, readRealSizeResults } from "./real-size-results.js";
 import {
   type CaseRecord,
   type ClusterResults,
@@ -48,6 +50,8 @@ export interface ReportOptions {
   imagesHref: string;
   /** The results folder as the page names it (e.g. "bench/results"). */
   resultsDir: string;
+  /** `bench real-size` result files (bench/results/real-size-*.json), read apart from the others. */
+  realSize?: readonly NamedRealSize[];
 }
 
 export interface RenderedReport {
@@ -556,6 +560,7 @@ npm run build                  # after changing code
 npm run bench -- engine --pack models/packs/shapes-mini          # writes bench/results/engine-<date>.json
 npm run bench -- torch --quick # engine vs PyTorch eager, one round, a few minutes (torch-<date>.json)
 npm run bench -- torch         # two rounds, the per-graph comparison and the scaling study
+npm run bench -- real-size     # real-size SD 1.x stages in PyTorch fp32 on CPU, tens of minutes (real-size-<date>.json)
 npm run bench -- report        # rewrites docs/benchmarks.md and docs/images/${CHART_PREFIX}*.svg
 \`\`\`
 
@@ -628,6 +633,13 @@ export function renderReport(files: readonly NamedResult[], opts: ReportOptions)
   parts.push("## Engine against PyTorch eager", "");
   if (torch.length === 0) parts.push("No `bench torch` results yet (`npm run bench -- torch`).", "");
   for (const f of torch) parts.push(`### ${f.name}`, "", torchSection(f), "");
+  parts.push("## Real-size stages against 24 GB", "");
+  const realSize = [...(opts.realSize ?? [])].sort(
+    (a, b) => b.result.createdAt.localeCompare(a.result.createdAt) || a.name.localeCompare(b.name),
+  );
+  if (realSize.length === 0)
+    parts.push("No `bench real-size` results yet (`npm run bench -- real-size`, tens of minutes on 2 cores).", "");
+  for (const f of realSize) parts.push(`### ${f.name}`, "", realSizeSection(f), "");
   parts.push("## Distributed pipeline", "");
   if (cluster.length === 0) parts.push(CLUSTER_PLACEHOLDER, "");
   for (const f of cluster) parts.push(clusterSection(f, opts), "");
@@ -803,7 +815,7 @@ function torchSection(f: NamedResult & { result: TorchResults }): string {
 export function readResults(dir: string): NamedResult[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((n) => n.endsWith(".json"))
+    .filter((n) => n.endsWith(".json") && !n.startsWith(REAL_SIZE_PREFIX))
     .sort()
     .map((name) => {
       const file = path.join(dir, name);
@@ -856,8 +868,10 @@ export async function reportCommand(argv: readonly string[], io: Io): Promise<nu
   const imagesDir = path.resolve(o.get("images") ?? path.join(path.dirname(outFile), "images"));
   const imagesHref = path.relative(path.dirname(outFile), imagesDir).split(path.sep).join("/") || ".";
   let files: NamedResult[];
+  let realSize: NamedRealSize[];
   try {
     files = readResults(resultsDir);
+    realSize = readRealSizeResults(resultsDir, displayPath);
   } catch (err) {
     if (err instanceof ResultFileError) {
       io.stderr.write(`bench report: ${err.message}\n`);
@@ -869,6 +883,7 @@ export async function reportCommand(argv: readonly string[], io: Io): Promise<nu
     includeBroken: o.has("include-broken"),
     imagesHref,
     resultsDir: displayPath(resultsDir),
+    realSize,
   });
   const stale = existsSync(imagesDir)
     ? readdirSync(imagesDir).filter((n) => n.startsWith(CHART_PREFIX) && n.endsWith(".svg") && !images.has(n))
@@ -884,7 +899,9 @@ export async function reportCommand(argv: readonly string[], io: Io): Promise<nu
       io.stderr.write(`bench report: out of date: ${problems.join(", ")}; run npm run bench -- report\n`);
       return 1;
     }
-    io.stdout.write(`bench report: ${displayPath(outFile)} is up to date (${files.length} result files)\n`);
+    io.stdout.write(
+      `bench report: ${displayPath(outFile)} is up to date (${files.length + realSize.length} result files)\n`,
+    );
     return 0;
   }
   mkdirSync(path.dirname(outFile), { recursive: true });
@@ -893,7 +910,7 @@ export async function reportCommand(argv: readonly string[], io: Io): Promise<nu
   for (const [name, svg] of images) writeFileSync(path.join(imagesDir, name), svg);
   for (const name of stale) rmSync(path.join(imagesDir, name));
   io.stdout.write(
-    `bench report: wrote ${displayPath(outFile)}${images.size > 0 ? ` and ${[...images.keys()].map((n) => displayPath(path.join(imagesDir, n))).join(", ")}` : ""} from ${files.length} result file${files.length === 1 ? "" : "s"}\n`,
+    `bench report: wrote ${displayPath(outFile)}${images.size > 0 ? ` and ${[...images.keys()].map((n) => displayPath(path.join(imagesDir, n))).join(", ")}` : ""} from ${files.length + realSize.length} result file${files.length + realSize.length === 1 ? "" : "s"}\n`,
   );
   return 0;
 }
