@@ -104,11 +104,12 @@ export {
   trainSigmas,
 } from "./schedulers/index.js";
 export {
-  latentTrajectory,
+  frameSteps,
   median,
+  rms,
+  SEAM_BOUND,
   type SeamReport,
   seamReport,
-  trajectorySteps,
   windowBorders,
 } from "./seams.js";
 export {
