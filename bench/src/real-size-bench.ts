@@ -204,7 +204,8 @@ export async function realSizeBenchCommand(argv: readonly string[], io: Io): Pro
       throw err;
     }
     if (args.from !== null && measured.cases.some((c) => c.status === "failed")) code = 1;
-    machine.loadAverage.end = loadAverage();
+    // With --from the run happened before this process: its load at the end is not known.
+    if (args.from === null) machine.loadAverage.end = loadAverage();
     const results: RealSizeResults = {
       format: REAL_SIZE_FORMAT,
       createdAt: new Date().toISOString(),

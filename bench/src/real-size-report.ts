@@ -99,7 +99,7 @@ export function realSizeSection(f: NamedRealSize): string {
   const out: string[] = [];
   const first = m.cases.find((c) => c.status === "measured");
   out.push(
-    `From \`${f.name}\` (\`${r.command}\`), ${r.createdAt.slice(0, 10)}: PyTorch ${m.torch} eager, **fp32 on CPU**, ${m.threads} intra-op threads (OMP_WAIT_POLICY=PASSIVE), one denoising step per case, each case in a fresh process. ${mc.cpuModel}, ${mc.cores} logical CPUs, ${Math.round(mc.memoryMB / 1024)} GiB; load average ${mc.loadAverage.start.join(" / ")} at start${mc.loadAverage.end ? `, ${mc.loadAverage.end.join(" / ")} at end` : ""}. Cases were skipped when their estimated peak exceeded ${gb(m.budgetMB)} GB (this machine's share) or the memory free.`,
+    `From \`${f.name}\` (\`${r.command}\`), ${r.createdAt.slice(0, 10)}: PyTorch ${m.torch} eager, **fp32 on CPU**, ${m.threads} intra-op threads (OMP_WAIT_POLICY=PASSIVE), one denoising step per case, each case in a fresh process. ${mc.cpuModel}, ${mc.cores} logical CPUs, ${Math.round(mc.memoryMB / 1024)} GiB; load average ${mc.loadAverage.start.join(" / ")} ${mc.loadAverage.end ? `at start, ${mc.loadAverage.end.join(" / ")} at end` : "when the result was recorded"}.${r.command.includes("--from") ? " The measurement was started by hand (`python -m longshot_models.real_size --json FILE`, the same cases) and recorded with `--from`." : ""} Cases were skipped when their estimated peak exceeded ${gb(m.budgetMB)} GB (this machine's share) or the memory free.`,
     "",
     "The models are the seed's architecture at real size with random weights (never saved): diffusers' `UNet3DConditionModel` with the SD 1.x layout (320/640/1280/1280, 2 layers per block, 8 heads, cross-attention 768), 4 input channels for the keyframe UNet and 9 for the interpolation UNet, and the SD 1.x `AutoencoderKL` decoder (128/256/512/512); 64×64 latents, 512×512 frames. Temporal attention is the converter's `LocalTemporalAttnProcessor` (`models/longshot_models/convert/attention.py`): a band mask of the window over the frames, or no mask for full attention (same weights, same code); spatial attention is PyTorch's `scaled_dot_product_attention`.",
     "",
@@ -146,7 +146,7 @@ export function realSizeSection(f: NamedRealSize): string {
     if (side.pass === null) continue;
     const fp16 = (side.points[0]?.weightMB.fp16 ?? 0) + side.pass.stepMB / 2;
     lines.push(
-      `- **Interpolation UNet, the whole ${PASS_FRAMES}-frame pass in one call**, ${side.label} attention: **extrapolated** (not measured: it does not fit this machine's share) from ${side.points.map((p) => p.spec.frames).join(", ")} frames to ${gb(side.pass.peakMB)} GB in fp32 — ${side.pass.peakMB <= BUDGET_MB ? "would fit" : "would not fit"} in 24 GB; about ${gb(fp16)} GB in fp16 (estimate), ${f1(side.pass.seconds, 0)} s per step on this CPU.`,
+      `- **Interpolation UNet, the whole ${PASS_FRAMES}-frame pass in one call**, ${side.label} attention: **extrapolated** (not measured here: over this machine's ${gb(m.budgetMB)} GB share, and about a quarter of an hour per step) from ${side.points.map((p) => p.spec.frames).join(", ")} frames to ${gb(side.pass.peakMB)} GB in fp32 — ${side.pass.peakMB <= BUDGET_MB ? "would fit" : "would not fit"} in 24 GB; about ${gb(fp16)} GB in fp16 (estimate), ${f1(side.pass.seconds, 0)} s per step on this CPU.`,
     );
   }
   if (vae.length > 0) {
@@ -184,7 +184,7 @@ export function realSizeSection(f: NamedRealSize): string {
     const heads = 8;
     const scoreMB = (F: number) => (64 * 64 * heads * F * F * 4) / 2 ** 20;
     out.push(
-      `Linear fits: ${fitLine(g.local)}; ${fitLine(g.full)}. The band mask is added to the full frame-by-frame score matrix, so in PyTorch local attention computes as much as full attention: its memory and time per frame are the same, and what grows with frames is linear (activations per frame); the temporal score matrices grow as frames² (4096 positions × ${heads} heads × F² × 4 bytes at the first level: ${f1(scoreMB(17), 0)} MB at 17 frames, ${f1(scoreMB(PASS_FRAMES), 0)} MB at ${PASS_FRAMES}), small beside the activations, which is why full attention costs about the same here. The extrapolation is linear and says so.`,
+      `Linear fits: ${fitLine(g.local)}; ${fitLine(g.full)}. The band mask is added to the full frame-by-frame score matrix, so in PyTorch local attention computes as much as full attention: the same memory and time per frame, up to the run-to-run noise seen above (one call per case on a loaded machine: the full/local ratios scatter both ways around 1), and what grows with frames is linear (activations per frame); the temporal score matrices grow as frames² (4096 positions × ${heads} heads × F² × 4 bytes at the first level: ${f1(scoreMB(17), 0)} MB at 17 frames, ${f1(scoreMB(PASS_FRAMES), 0)} MB at ${PASS_FRAMES}), small beside the activations, which is why full attention costs about the same here. The extrapolation is linear and says so.`,
       "",
     );
   }
