@@ -8,7 +8,6 @@
  * Needs models/.venv (`./setup.sh` makes it): there is nothing to measure without PyTorch, so without it the
  * command stops and says so.
  */
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -17,6 +16,7 @@ import { parseArgs, UsageError } from "@longshot/cli";
 import { LongshotError } from "@longshot/core";
 import { loadAverage, machineInfo } from "./machine.js";
 import { datedResultPath, displayPath, REPO_ROOT, RESULTS_DIR, writeJsonAtomic } from "./paths.js";
+import { runToolkitModule } from "./python.js";
 import {
   parseRealSizePython,
   REAL_SIZE_FORMAT,
@@ -118,11 +118,9 @@ export function parseRealSizeArgs(argv: readonly string[]): RealSizeArgs | "help
   };
 }
 
-/** The Python module's command line for `args`, writing its JSON to `json`. */
+/** The arguments of `python -m longshot_models.real_size` for `args`, writing its JSON to `json`. */
 export function pythonArgs(args: RealSizeArgs, json: string): string[] {
   return [
-    "-m",
-    "longshot_models.real_size",
     "--cases",
     args.cases.join(","),
     "--frames",
@@ -138,30 +136,9 @@ export function pythonArgs(args: RealSizeArgs, json: string): string[] {
   ];
 }
 
-/** Runs the module in models/ (its progress lines go to `log`); rejects with the tail of its stderr on failure. */
+/** Runs `python -m longshot_models.real_size` in models/: exit code 1 means some case failed (the JSON says which). */
 function runPython(python: string, argv: readonly string[], log: (line: string) => void): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, argv, {
-      cwd: path.join(REPO_ROOT, "models"),
-      stdio: ["ignore", "pipe", "pipe"],
-      // No spinning OpenMP threads on a machine shared with other work (see torch-bench.ts).
-      env: { OMP_WAIT_POLICY: "PASSIVE", ...process.env, PYTHONUNBUFFERED: "1" },
-    });
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      for (const line of d.toString().split("\n")) if (line.trim()) log(`  python: ${line}`);
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err = (err + d.toString()).slice(-4000);
-      for (const line of d.toString().split("\n")) if (line.trim()) log(`  ${line}`);
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      // 1: some case failed (the JSON says which); anything else: the module itself failed.
-      if (code === 0 || code === 1) resolve(code);
-      else reject(new LongshotError(`python -m longshot_models.real_size exited with ${code}: ${err.slice(-1500)}`));
-    });
-  });
+  return runToolkitModule(python, "longshot_models.real_size", argv, log, { okCodes: [0, 1], echoStderr: true });
 }
 
 export async function realSizeBenchCommand(argv: readonly string[], io: Io): Promise<number> {

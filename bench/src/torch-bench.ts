@@ -18,18 +18,17 @@
  * The Python side needs models/.venv (`./setup.sh` makes it); without it the engine side runs alone and the
  * results say so.
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { defaultPackDir, parseArgs, UsageError } from "@longshot/cli";
-import { LongshotError } from "@longshot/core";
 import { Engine, type ProgressEvent } from "@longshot/engine";
 import { readNoiseFile } from "@longshot/engine/light";
 import { DEFAULT_PROMPT, DEFAULT_SEED } from "./engine-bench.js";
 import { loadAverage, machineInfo } from "./machine.js";
 import { datedResultPath, displayPath, REPO_ROOT, RESULTS_DIR, writeJsonAtomic } from "./paths.js";
+import { runToolkitModule } from "./python.js";
 import { type EagerRecord, type EngineSideRecord, TORCH_FORMAT, type TorchResults } from "./results.js";
 import type { Io } from "./shell.js";
 import { formatTorchSummary } from "./torch-summary.js";
@@ -123,33 +122,9 @@ export function parseTorchArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   };
 }
 
-/** Runs the toolkit's interpreter with `args` in models/; rejects with the tail of its stderr when it fails. */
-function runPython(python: string, args: readonly string[], log: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, ["-m", "longshot_models.perf", ...args], {
-      cwd: path.join(REPO_ROOT, "models"),
-      stdio: ["ignore", "pipe", "pipe"],
-      // PyTorch's OpenMP threads wait without spinning, as the engine's intra-op threads do (spinning is off in
-      // the runtime by default): on 2 cores shared with other work, spinning OpenMP threads made PyTorch eager
-      // about 10x slower, which would flatter the engine. An explicit OMP_WAIT_POLICY is kept.
-      env: { OMP_WAIT_POLICY: "PASSIVE", ...process.env, PYTHONUNBUFFERED: "1" },
-    });
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      for (const line of d.toString().split("\n")) if (line.trim()) log(`  python: ${line}`);
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err = (err + d.toString()).slice(-4000);
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new LongshotError(`python -m longshot_models.perf ${args[0] ?? ""} exited with ${code}: ${err.slice(-1500)}`),
-        );
-    });
-  });
+/** Runs `python -m longshot_models.perf <args>` in models/. */
+function runPython(python: string, args: readonly string[], log: (line: string) => void): Promise<number> {
+  return runToolkitModule(python, "longshot_models.perf", args, log);
 }
 
 /** Milliseconds between consecutive progress events of each denoising stage: one UNet step each. */
