@@ -3,10 +3,8 @@
  * (`python -m longshot_models.real_size`, one case per process) with the machine they ran on. `bench report` reads
  * these files apart from the other results (their names start with {@link REAL_SIZE_PREFIX}).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import path from "node:path";
 import type { MachineInfo } from "./results.js";
-import { ResultFileError } from "./results.js";
+import { ResultFileError, readJsonResults } from "./results.js";
 
 export const REAL_SIZE_FORMAT = "longshot.bench.real-size/v1";
 /** What the Python module writes (`format` of its JSON). */
@@ -138,18 +136,5 @@ export function parseRealSizeFile(file: string, value: unknown): RealSizeResults
 
 /** Reads and checks every `real-size-*.json` of a folder (sorted by name). */
 export function readRealSizeResults(dir: string, display: (file: string) => string = (f) => f): NamedRealSize[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((n) => n.startsWith(REAL_SIZE_PREFIX) && n.endsWith(".json"))
-    .sort()
-    .map((name) => {
-      const file = path.join(dir, name);
-      let value: unknown;
-      try {
-        value = JSON.parse(readFileSync(file, "utf8"));
-      } catch (err) {
-        throw new ResultFileError(display(file), "(file)", `is not valid JSON: ${(err as Error).message}`);
-      }
-      return { name, result: parseRealSizeFile(display(file), value) };
-    });
+  return readJsonResults(dir, (n) => n.startsWith(REAL_SIZE_PREFIX), parseRealSizeFile, display);
 }

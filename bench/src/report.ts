@@ -21,6 +21,7 @@ import {
   type ResultFile,
   ResultFileError,
   type RunRecord,
+  readJsonResults,
   type TorchResults,
 } from "./results.js";
 import type { Io } from "./shell.js";
@@ -813,20 +814,7 @@ function torchSection(f: NamedResult & { result: TorchResults }): string {
 
 /** Reads and checks every `*.json` of a folder (sorted by name). Throws ResultFileError naming file and field. */
 export function readResults(dir: string): NamedResult[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((n) => n.endsWith(".json") && !n.startsWith(REAL_SIZE_PREFIX))
-    .sort()
-    .map((name) => {
-      const file = path.join(dir, name);
-      let value: unknown;
-      try {
-        value = JSON.parse(readFileSync(file, "utf8"));
-      } catch (err) {
-        throw new ResultFileError(displayPath(file), "(file)", `is not valid JSON: ${(err as Error).message}`);
-      }
-      return { name, result: parseResultFile(displayPath(file), value) };
-    });
+  return readJsonResults(dir, (n) => !n.startsWith(REAL_SIZE_PREFIX), parseResultFile, displayPath);
 }
 
 export const REPORT_OPTIONS = {

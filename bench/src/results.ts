@@ -4,6 +4,9 @@
  * names the first field that is wrong, so a hand-edited or truncated file never turns into a silently wrong table.
  */
 
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+
 export const ENGINE_FORMAT = "longshot.bench.engine/v1";
 export const CLUSTER_FORMAT = "longshot.bench.cluster/v1";
 export const TORCH_FORMAT = "longshot.bench.torch/v1";
@@ -522,4 +525,30 @@ export function parseResultFile(file: string, value: unknown): ResultFile {
     "format",
     `must be ${JSON.stringify(ENGINE_FORMAT)}, ${JSON.stringify(CLUSTER_FORMAT)} or ${JSON.stringify(TORCH_FORMAT)}, got ${kind(o.format)}`,
   );
+}
+
+/**
+ * The JSON result files in `dir` whose names `keep` accepts, in name order, each checked by `parse`; a file that is
+ * not JSON is a ResultFileError naming it (as `display` shows it).
+ */
+export function readJsonResults<T>(
+  dir: string,
+  keep: (name: string) => boolean,
+  parse: (file: string, value: unknown) => T,
+  display: (file: string) => string = (f) => f,
+): Array<{ name: string; result: T }> {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => n.endsWith(".json") && keep(n))
+    .sort()
+    .map((name) => {
+      const file = path.join(dir, name);
+      let value: unknown;
+      try {
+        value = JSON.parse(readFileSync(file, "utf8"));
+      } catch (err) {
+        throw new ResultFileError(display(file), "(file)", `is not valid JSON: ${(err as Error).message}`);
+      }
+      return { name, result: parse(display(file), value) };
+    });
 }
