@@ -15,7 +15,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="python -m longshot_models.convert",
         description="Convert a diffusers-format checkpoint folder (model_index.json; text_encoder = CLIPTextModel, tokenizer, "
-        "unet = UNet3DConditionModel, vae = AutoencoderKL, scheduler; optionally interpolation_unet with 9 input channels) "
+        "unet = UNet3DConditionModel, vae = AutoencoderKL, scheduler; optionally interpolation_unet with 9 input channels; either UNet may be "
+        "make-a-stable-diffusion-video's UNetPseudo3DConditionModel) "
         "into a longshot pack (docs/model-pack.md).",
     )
     ap.add_argument("checkpoint", type=Path, help="the checkpoint folder")
@@ -26,6 +27,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--window", type=int, default=17, help="interpolation UNet temporal attention window in frames, odd: frame i sees |i - j| <= window // 2; 0 = full attention (default 17)")
     ap.add_argument("--keyframe-window", type=int, default=0, help="keyframe UNet temporal attention window, odd; 0 = full attention (default 0)")
     ap.add_argument("--attend-first-frame", action="store_true", help="every frame also attends to frame 0 (the seed lineage's first-frame option)")
+    ap.add_argument("--first-frame-interpolation", action="store_true", help="use a 9-channel UNetPseudo3DConditionModel in interpolation_unet/ (make-a-stable-diffusion-video's first-frame model) as the interpolation UNet, its mask channel set to 0 (docs/model-pack.md)")
     ap.add_argument("--inflate-interpolation", action="store_true", help="without a trained interpolation_unet, inflate the keyframe UNet to 9 input channels (zero-initialised; not meaningful until fine-tuned)")
     ap.add_argument("--height", type=int, help="video height in pixels (default: unet sample_size x VAE downsampling)")
     ap.add_argument("--width", type=int, help="video width in pixels (default: as height)")
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             inflate_interpolation=a.inflate_interpolation, fps=a.fps, height=a.height, width=a.width or a.height, trained_window=a.trained_window,
             keyframe_steps=a.keyframe_steps, keyframe_guidance=a.keyframe_guidance, interpolation_steps=a.interpolation_steps,
             interpolation_guidance=a.interpolation_guidance, parity_frames=tuple(int(f) for f in a.parity_frames.split(",") if f), fp16=a.fp16, force=a.force,
+            first_frame_interpolation=a.first_frame_interpolation,
         )
         if a.external_data_threshold is not None:
             opts.external_threshold = a.external_data_threshold

@@ -3,7 +3,9 @@
 Supported: text_encoder = CLIPTextModel, tokenizer = CLIPTokenizer (a `tokenizer.json`, or vocab.json + merges.txt),
 unet = UNet3DConditionModel (ModelScope text-to-video; 4 input channels), vae = AutoencoderKL, scheduler = any
 diffusers scheduler config; optionally interpolation_unet = UNet3DConditionModel with 9 input channels
-(cat[noisy(4), mask(1), hint(4)]), trained separately. Every check names the component and the file it read.
+(cat[noisy(4), mask(1), hint(4)]), trained separately. Either UNet may instead be the seed lineage's
+UNetPseudo3DConditionModel (make-a-stable-diffusion-video; `lineage.py`). Every check names the component and the
+file it read.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConvertError
+from .lineage import LINEAGE_CLASS
+from .lineage import check_config as check_lineage_config
 
 REQUIRED = ("text_encoder", "tokenizer", "unet", "vae", "scheduler")
 INTERPOLATION = "interpolation_unet"
 SUPPORTED_CLASSES = {
     "text_encoder": ("CLIPTextModel",),
     "tokenizer": ("CLIPTokenizer", "CLIPTokenizerFast"),
-    "unet": ("UNet3DConditionModel",),
-    INTERPOLATION: ("UNet3DConditionModel",),
+    "unet": ("UNet3DConditionModel", LINEAGE_CLASS),
+    INTERPOLATION: ("UNet3DConditionModel", LINEAGE_CLASS),
     "vae": ("AutoencoderKL",),
 }
 # Blocks whose temporal layers (TemporalConvLayer, TransformerTemporalModel) the exporter knows.
@@ -75,6 +79,9 @@ def _check_unet_config(name: str, config: dict[str, Any], in_channels: int, late
     cls = config.get("_class_name")
     if cls not in SUPPORTED_CLASSES[name]:
         raise ConvertError(f"{name}/config.json: class {cls!r} is not supported (supported: {', '.join(SUPPORTED_CLASSES[name])})")
+    if cls == LINEAGE_CLASS:
+        check_lineage_config(name, config, in_channels, latent_channels)
+        return
     for key, known in KNOWN_BLOCKS.items():
         value = config.get(key)
         for i, block in enumerate(value if isinstance(value, list) else [value]):

@@ -21,6 +21,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from . import lineage
 from .attention import FULL, set_export_attention
 from .checkpoint import INTERPOLATION, Checkpoint, read_checkpoint
 from .errors import ConvertError
@@ -44,6 +45,7 @@ PARITY_TOLERANCE = 1e-4
 # about 2e-3).
 FP16_TOLERANCE = 1e-2
 INFLATED_WARNING = "the interpolation UNet is the keyframe UNet inflated to 9 input channels (mask and hint channels zero-initialised): its output is not meaningful until it is fine-tuned"
+FIRST_FRAME_NOTE = "interpolation UNet: the seed lineage's first-frame model, its mask channel set to 0 (the lineage's 'keep the hint frame'), the hint as the engine builds it"
 
 
 @dataclass
@@ -69,6 +71,9 @@ class Options:
     fp16: bool = False
     """UNets and VAE decoder with fp16 weights and compute (float32 inputs and outputs); the text encoder stays fp32."""
     force: bool = False
+    first_frame_interpolation: bool = False
+    """Use a 9-channel lineage UNet (make-a-stable-diffusion-video's first-frame model) as the interpolation UNet,
+    with its mask channel set to 0 (docs/model-pack.md, "From a make-a-stable-diffusion-video (lineage) checkpoint")."""
 
 
 @dataclass
@@ -108,6 +113,18 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
     text_encoder = load("text_encoder", lambda: CLIPTextModel.from_pretrained(ckpt.component("text_encoder"), attn_implementation="eager"))
     tokenizer = load("tokenizer", lambda: CLIPTokenizer.from_pretrained(ckpt.component("tokenizer")))
     def load_unet(what: str) -> Any:
+        if ckpt.config(what).get("_class_name") == lineage.LINEAGE_CLASS:
+            unet = lineage.load_unet(ckpt.component(what), what)
+            if what == INTERPOLATION:
+                if not opts.first_frame_interpolation:
+                    raise ConvertError(
+                        f"{INTERPOLATION}/config.json: a 9-channel {lineage.LINEAGE_CLASS} is the seed lineage's first-frame model, trained with "
+                        "mask 0 on every frame and the first frame's latents as the hint of every frame, where the pack's interpolation "
+                        "inputs have mask 1 on the frames to fill and each frame's preceding keyframe as its hint; pass "
+                        "--first-frame-interpolation to use it anyway, with its mask channel set to 0 (docs/model-pack.md)"
+                    )
+                return lineage.MaskZeroed(unet, unet.config.out_channels)
+            return unet
         unet = load(what, lambda: UNet3DConditionModel.from_pretrained(ckpt.component(what)))
         heads = ckpt.config(what).get(MID_HEADS_KEY)
         if heads is not None:
@@ -125,7 +142,7 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
             )
         interp = load_unet(INTERPOLATION)
     elif opts.inflate_interpolation:
-        interp = inflate_interpolation(unet)
+        interp = lineage.inflate_interpolation(unet) if lineage.is_lineage(unet) else inflate_interpolation(unet)
         inflated = True
     else:
         raise ConvertError(
@@ -134,6 +151,8 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
             "diffusion_pytorch_model.safetensors). Pass --inflate-interpolation to use the keyframe UNet inflated to 9 "
             "input channels instead (zero-initialised extra channels: its output is not meaningful until fine-tuned)"
         )
+    if opts.first_frame_interpolation and not isinstance(interp, lineage.MaskZeroed):
+        raise ConvertError(f"--first-frame-interpolation applies to a 9-channel {lineage.LINEAGE_CLASS} in {INTERPOLATION}/ only; {ckpt.root} has none")
     sched_cfg = json.loads((ckpt.component("scheduler") / "scheduler_config.json").read_text())
     cls_name = sched_cfg.get("_class_name")
     cls = getattr(diffusers, str(cls_name), None)
@@ -300,14 +319,19 @@ def convert(checkpoint: Path, out: Path, opts: Options | None = None) -> Result:
     check_temporal_layers(m.interpolation, INTERPOLATION if not m.inflated else "inflated interpolation UNet")
     from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
 
-    set_export_attention(m.unet, (TransformerTemporalModel,), opts.keyframe_window, opts.attend_first_frame)
-    set_export_attention(m.interpolation, (TransformerTemporalModel,), opts.window, opts.attend_first_frame)
+    for model, window in ((m.unet, opts.keyframe_window), (m.interpolation, opts.window)):
+        if lineage.is_lineage(model):
+            lineage.set_temporal_attention(model, window, opts.attend_first_frame)
+        else:
+            set_export_attention(model, (TransformerTemporalModel,), window, opts.attend_first_frame)
     set_export_attention(m.vae, (), FULL, False)
 
     vae_cfg = m.vae.config
     lc = int(vae_cfg.latent_channels)
     downsample = 2 ** (len(vae_cfg.block_out_channels) - 1)
-    sample = int(m.unet.config.sample_size) if isinstance(m.unet.config.sample_size, int) else int(m.unet.config.sample_size[0])
+    if m.unet.config.sample_size is None and not opts.height:
+        raise ConvertError("unet/config.json has no sample_size: pass --height (and --width) in pixels")
+    sample = int(m.unet.config.sample_size) if isinstance(m.unet.config.sample_size, int) else int((m.unet.config.sample_size or [0])[0])
     height = opts.height or sample * downsample
     width = opts.width or sample * downsample
     if height % downsample or width % downsample:
@@ -393,11 +417,13 @@ def _manifest(ckpt: Checkpoint, opts: Options, m: Loaded, folder: Path, contract
     kw = "full" if opts.keyframe_window == FULL else f"window {opts.keyframe_window}"
     iw = "full" if opts.window == FULL else f"window {opts.window}"
     description = (
-        f"Converted from the diffusers checkpoint {ckpt.root.name} (unet {type(m.unet).__name__}); temporal attention: "
+        f"Converted from the diffusers checkpoint {ckpt.root.name} (unet {getattr(m.unet, 'source_class', type(m.unet).__name__)}); temporal attention: "
         f"keyframe UNet {kw}, interpolation UNet {iw}{', first frame always attended' if opts.attend_first_frame else ''}."
     )
     if opts.fp16:
         description += " UNets and VAE decoder in fp16 (float32 inputs and outputs)."
+    if isinstance(m.interpolation, lineage.MaskZeroed):
+        description += f" The {FIRST_FRAME_NOTE}."
     if m.inflated:
         description += f" Warning: {INFLATED_WARNING}."
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "pack.json")

@@ -1,5 +1,5 @@
 """A tiny random diffusers text-to-video checkpoint folder, for tests and for trying the converter without a download:
-`python -m longshot_models.convert.tiny DIR [--interpolation] [--seed N]`.
+`python -m longshot_models.convert.tiny DIR [--interpolation] [--lineage] [--seed N]`.
 
 The components are built from their configs with random weights (seeded) and written with `save_pretrained`, as a
 real checkpoint would be: UNet3DConditionModel (ModelScope layout, 2 levels), AutoencoderKL (one downsampling),
@@ -112,13 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("folder", type=Path)
     ap.add_argument("--interpolation", action="store_true", help="also write a (random) 9-channel interpolation_unet")
+    ap.add_argument("--lineage", action="store_true", help="UNets in the seed lineage's format (UNetPseudo3DConditionModel): unet/ with 4 and, with --interpolation, interpolation_unet/ with 9 input channels")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    print(build(a.folder, a.interpolation, a.seed))
-
-
-if __name__ == "__main__":
-    main()
+    print(build_lineage(a.folder, a.interpolation, a.seed) if a.lineage else build(a.folder, a.interpolation, a.seed))
 
 
 def build_sd(folder: Path, seed: int = 0) -> Path:
@@ -141,3 +138,69 @@ def build_sd(folder: Path, seed: int = 0) -> Path:
     index.update({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     return folder
+
+
+LINEAGE_TINY = {
+    "sample_size": 8,
+    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+    "block_out_channels": [16, 32],
+    "layers_per_block": 1,
+    "norm_num_groups": 4,
+    "cross_attention_dim": 32,
+    "attention_head_dim": 2,
+}
+"""The tiny lineage UNet's config.json fields besides the channels (2 heads of width 8 and 16)."""
+
+
+def lineage_config(in_channels: int) -> dict[str, object]:
+    """A tiny lineage `config.json`, in the field names of make-a-stable-diffusion-video's UNetPseudo3DConditionModel."""
+    from .lineage import LineageConfig, parse_config
+
+    return parse_config({**LineageConfig().to_json(), **LINEAGE_TINY, "in_channels": in_channels}, "tiny").to_json()
+
+
+def save_lineage_unet(folder: Path, in_channels: int, weights: str = "diffusion_pytorch_model.safetensors") -> Path:
+    """A random lineage UNet folder (config.json + weights under the lineage's state-dict keys). Every weight is
+    perturbed, the temporal convs too (they start as the identity), so the temporal layers matter in parity checks."""
+    from .lineage import LineageUNet, parse_config
+
+    config = lineage_config(in_channels)
+    unet = LineageUNet(parse_config(config, "tiny"))
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    state = {k: v.contiguous() for k, v in unet.state_dict().items()}
+    if weights.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, str(folder / weights))
+    else:
+        torch.save(state, folder / weights)
+    return folder
+
+
+def build_lineage(folder: Path, interpolation: bool = True, seed: int = 0) -> Path:
+    """The tiny checkpoint with its UNets in the seed lineage's format (the lineage's mixed folder: diffusers'
+    AutoencoderKL, transformers' CLIP, the lineage's UNetPseudo3DConditionModel): unet/ with 4 input channels
+    (weights in a .bin, as diffusers 0.12 saved them) and, with `interpolation`, interpolation_unet/ with 9
+    (a .safetensors)."""
+    import shutil
+
+    build(folder, interpolation=False, seed=seed)
+    shutil.rmtree(folder / "unet")
+    torch.manual_seed(seed + 2)
+    save_lineage_unet(folder / "unet", 4, "diffusion_pytorch_model.bin")
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update({"_class_name": "StableDiffusionVideoPipeline", "unet": ["diffusers", "UNetPseudo3DConditionModel"]})
+    if interpolation:
+        save_lineage_unet(folder / "interpolation_unet", 9)
+        index["interpolation_unet"] = ["diffusers", "UNetPseudo3DConditionModel"]
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return folder
+
+
+if __name__ == "__main__":
+    main()
