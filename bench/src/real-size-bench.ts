@@ -51,8 +51,12 @@ machine has free is skipped and the result says why. Needs models/.venv (./setup
 2 cores.
 
 Options:
-  --cases LIST      case groups in order, of scaling, kf, interp, vae (default scaling,kf,interp,vae)
-  --frames LIST     frame counts of the scaling group (default 5,9)
+  --cases LIST      case groups in order, of scaling, kf, interp, vae, onnx (default scaling,kf,interp,vae);
+                    onnx: the graphs the converter exports, run in onnxruntime (CPU) — the keyframe UNet at
+                    batch 1 at each of --frames and at 5 frames batch 1 and 2, the interpolation UNet on one
+                    17-frame window; export and session each in a process of their own, under an address-space
+                    cap of the memory available less 5 GB; write it with --out bench/results/real-size-onnx-<date>.json
+  --frames LIST     frame counts of the scaling group, and of the onnx group's keyframe cases (default 5,9)
   --window N        local temporal attention window of the interpolation UNet (default 5)
   --threads N       intra-op threads (default 2)
   --budget-gb GB    skip a case whose estimated peak exceeds this (default 12)
@@ -74,7 +78,9 @@ export interface RealSizeArgs {
   out: string | null;
 }
 
-const GROUPS = ["scaling", "kf", "interp", "vae"];
+const GROUPS = ["scaling", "kf", "interp", "vae", "onnx"];
+/** The groups run when --cases is not given (onnx is asked for by name: it exports graphs of several GB). */
+const DEFAULT_GROUPS = ["scaling", "kf", "interp", "vae"];
 
 function intArg(name: string, v: string, min: number, max: number): number {
   const n = /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
@@ -88,7 +94,7 @@ export function parseRealSizeArgs(argv: readonly string[]): RealSizeArgs | "help
   const { options: o, positionals } = parseArgs(argv, REAL_SIZE_OPTIONS);
   if (o.has("help")) return "help";
   if (positionals.length > 0) throw new UsageError(JSON.stringify(positionals[0]), "unexpected argument");
-  const cases = (o.get("cases") ?? GROUPS.join(","))
+  const cases = (o.get("cases") ?? DEFAULT_GROUPS.join(","))
     .split(",")
     .map((c) => c.trim())
     .filter((c) => c !== "");

@@ -91,15 +91,102 @@ function fits(mb: number | null): string {
   return mb <= BUDGET_MB ? "yes" : "no";
 }
 
-/** One result file's section (under the page's "Real-size stages against 24 GB" heading). */
-export function realSizeSection(f: NamedRealSize): string {
+const isOnnx = (c: RealSizeCase): boolean => c.spec.runtime === "onnx";
+
+type CaseKey = Pick<RealSizeCase["spec"], "kind" | "frames" | "batch" | "window" | "scale">;
+
+/** The PyTorch eager case of the same stage, frames, batch, window and scale in the latest of `files` that has one. */
+function eagerTwin(c: CaseKey, files: readonly NamedRealSize[]): RealSizeCase | undefined {
+  for (const f of [...files].sort((a, b) => b.name.localeCompare(a.name))) {
+    const twin = f.result.measured.cases.find(
+      (e) =>
+        !isOnnx(e) &&
+        e.status === "measured" &&
+        e.spec.kind === c.kind &&
+        e.spec.frames === c.frames &&
+        e.spec.batch === c.batch &&
+        e.spec.window === c.window &&
+        e.spec.scale === c.scale,
+    );
+    if (twin) return twin;
+  }
+  return undefined;
+}
+
+/** Keyframe session cases of one graph: the line through step memory against frames × batch (least squares; with
+ * one frame × batch measured, the line through zero and that point), and the loaded session it starts from. */
+export function onnxGrowth(
+  cases: readonly RealSizeCase[],
+): { fit: { a: number; b: number }; loadedMB: number; points: number; throughZero: boolean } | null {
+  const kf = cases.filter(
+    (c) => isOnnx(c) && c.spec.kind === "keyframe" && c.status === "measured" && c.stepMB !== null,
+  );
+  if (kf.length === 0) return null;
+  const loadedMB = Math.max(...kf.map((c) => c.rssBeforeMB ?? 0));
+  const n = (c: RealSizeCase) => c.spec.frames * c.spec.batch;
+  if (new Set(kf.map(n)).size < 2) {
+    const perFrame = kf.reduce((s, c) => s + (c.stepMB ?? 0) / n(c), 0) / kf.length;
+    return { fit: { a: 0, b: perFrame }, loadedMB, points: kf.length, throughZero: true };
+  }
+  const fit = linearFit(kf.map((c) => [n(c), c.stepMB ?? 0]));
+  return fit === null ? null : { fit, loadedMB, points: kf.length, throughZero: false };
+}
+
+function onnxSection(f: NamedRealSize, files: readonly NamedRealSize[]): string {
+  const r = f.result;
+  const m = r.measured;
+  const mc = r.machine;
+  const scale = m.cases[0]?.spec.scale ?? "real";
+  const out: string[] = [
+    `From \`${f.name}\` (\`${r.command}\`), ${r.createdAt.slice(0, 10)}: **the graphs a converted pack contains**, not PyTorch eager. Each UNet is built as in the eager cases (same layout${scale === "real" ? "" : `, **${scale} scale**`}, same random weights), given the converter's export attention (\`convert.attention.set_export_attention\`: plain attention, the band mask in the temporal blocks) and exported through the converter's own \`convert.onnx_io.export_graph\` with the pack contract (TorchScript exporter, opset 17, fp32, weights over 1.9 GB in one external data file), in a process of its own; a second fresh process opens the file in onnxruntime ${m.onnxruntime ?? "?"} (CPU execution provider, ${m.threads} intra-op thread${m.threads > 1 ? "s" : ""}, memory arena and graph optimisations at onnxruntime's defaults) and times one call. Every process ran under an address-space limit of the memory available less 5 GB (a training run shared the machine), so a case that does not fit fails with an allocation error instead of the out-of-memory killer. ${mc.cpuModel}, ${mc.cores} logical CPUs, ${Math.round(mc.memoryMB / 1024)} GiB; load average ${mc.loadAverage.start.join(" / ")}${mc.loadAverage.end ? ` at start, ${mc.loadAverage.end.join(" / ")} at end` : " when recorded"}. The TypeScript engine runs the same onnxruntime on the same graph files, so this one measurement stands for it too.`,
+    "",
+    "*Export peak*: the export process's peak resident memory. *Loaded*: the session process after creating the session; *session peak*: its peak over loading and the call; *step*: what the call added above *loaded*. *Plain score matrix*: one [frames × batch × 8 heads, 4096, 4096] fp32 matrix of the first level's spatial attention (computed).",
+    "",
+    "| Graph | Frames × batch | Temporal attention | Plain score matrix (GB) | Export peak (GB) | Graph files (GB) | Loaded (GB) | Session peak (GB) | Step (GB) | Step / score matrix | Seconds | PyTorch eager peak (GB) | Fits 24 GB |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+  ];
+  for (const c of m.cases) {
+    const fileMB =
+      c.files && Object.keys(c.files).length > 0 ? Object.values(c.files).reduce((a, b) => a + b, 0) / 2 ** 20 : null;
+    const twin = eagerTwin(c.spec, files);
+    const head = `| ${stageLabel(c)} | ${c.spec.frames} × ${c.spec.batch} | ${attentionLabel(c)} | ${gb(c.plainScoreMB)} | ${gb(c.exportPeakMB)} | ${gb(fileMB)}`;
+    if (c.status !== "measured") {
+      out.push(
+        `${head} | ${gb(c.rssBeforeMB)} | ${c.peakMB !== null ? `≥ ${gb(c.peakMB)}, then ` : ""}${c.status}: ${(c.reason ?? "").replace(/\s+/g, " ").replace(/\|/g, "/").slice(0, 160)} | | | | ${gb(twin?.peakMB)} | ${c.status === "skipped" ? `— (skip estimate ${gb(c.estimatedPeakMB)})` : "—"} |`,
+      );
+      continue;
+    }
+    const ratio = c.stepMB !== null && c.plainScoreMB ? (c.stepMB / c.plainScoreMB).toFixed(1) : "—";
+    out.push(
+      `${head} | ${gb(c.rssBeforeMB)} | ${gb(c.peakMB)} | ${gb(c.stepMB)} | ${ratio} | ${f1(c.seconds)} | ${gb(twin?.peakMB)} | ${fits(c.peakMB)} |`,
+    );
+  }
+  out.push("");
+  const g = onnxGrowth(m.cases);
+  if (g !== null) {
+    const at = (n: number) => g.loadedMB + g.fit.a + g.fit.b * n;
+    const score = (n: number) => (64 * 64 * 8 * n * 4096 * 4) / 2 ** 20;
+    const kf10 = eagerTwin({ kind: "keyframe", frames: 5, batch: 2, window: 0, scale }, files);
+    const it17 = eagerTwin({ kind: "interpolation", frames: 17, batch: 1, window: m.window, scale }, files);
+    out.push(
+      `The call's memory grows by ${f1(g.fit.b, 0)} MB per frame × batch (${g.throughZero ? `one frame × batch measured: the line through zero and ${g.points === 1 ? "that call" : "those calls"}` : `least-squares line through the ${g.points} measured keyframe calls, ${f1(g.fit.a, 0)} MB at zero`}; one plain score matrix is ${f1(score(1), 0)} MB per frame × batch, so the growth is ${(g.fit.b / score(1)).toFixed(1)} of them per frame × batch: the exported \`baddbmm\` materialises zeros of the score's shape, the scaled scores, their sum and the softmax${kf10?.stepMB ? `; PyTorch eager, whose scaled_dot_product_attention does not materialise them, grows by about ${f1(kf10.stepMB / 10, 0)} MB per frame × batch` : ""}). **Extrapolated** on that line from the loaded session (${gb(g.loadedMB)} GB), the interpolation UNet on the keyframe UNet's line (they differ only in the first convolution's input channels): the keyframe call at 5 frames × batch 2 needs ${gb(at(10))} GB${kf10 ? ` (PyTorch eager measured ${gb(kf10.peakMB)} GB)` : ""} — ${at(10) <= BUDGET_MB ? "fits" : "does not fit"} in 24 GB; one 17-frame interpolation window at batch 1 needs ${gb(at(17))} GB${it17 ? ` (eager ${gb(it17.peakMB)} GB)` : ""} — ${at(17) <= BUDGET_MB ? "fits" : "does not fit"}; at most ${Math.max(0, Math.floor((BUDGET_MB - g.loadedMB - g.fit.a) / g.fit.b))} frames × batch per call fit in 24 GB in fp32.`,
+      "",
+    );
+  }
+  return out.join("\n");
+}
+
+/** One result file's section (under the page's "Real-size stages against 24 GB" heading). `files` (all real-size
+ * result files) gives an ONNX file's cases their PyTorch eager counterparts. */
+export function realSizeSection(f: NamedRealSize, files: readonly NamedRealSize[] = []): string {
+  if (f.result.measured.cases.some(isOnnx)) return onnxSection(f, files);
   const r = f.result;
   const m = r.measured;
   const mc = r.machine;
   const out: string[] = [];
   const first = m.cases.find((c) => c.status === "measured");
   out.push(
-    `From \`${f.name}\` (\`${r.command}\`), ${r.createdAt.slice(0, 10)}: PyTorch ${m.torch} eager, **fp32 on CPU**, ${m.threads} intra-op threads (OMP_WAIT_POLICY=PASSIVE), one denoising step per case, each case in a fresh process. ${mc.cpuModel}, ${mc.cores} logical CPUs, ${Math.round(mc.memoryMB / 1024)} GiB; load average ${mc.loadAverage.start.join(" / ")} ${mc.loadAverage.end ? `at start, ${mc.loadAverage.end.join(" / ")} at end` : "when the result was recorded"}.${r.command.includes("--from") ? " The measurement was started by hand (`python -m longshot_models.real_size --json FILE`, the same cases) and recorded with `--from`." : ""} Cases were skipped when their estimated peak exceeded ${gb(m.budgetMB)} GB (this machine's share) or the memory free.`,
+    `From \`${f.name}\` (\`${r.command}\`), ${r.createdAt.slice(0, 10)}: PyTorch ${m.torch} eager, **fp32 on CPU**, ${m.threads} intra-op threads (OMP_WAIT_POLICY=PASSIVE), one denoising step per case, each case in a fresh process. ${mc.cpuModel}, ${mc.cores} logical CPUs, ${Math.round(mc.memoryMB / 1024)} GiB; load average ${mc.loadAverage.start.join(" / ")} ${mc.loadAverage.end ? `at start, ${mc.loadAverage.end.join(" / ")} at end` : "when the result was recorded"}.${r.command.includes("--from") ? " The measurement was started by hand (`python -m longshot_models.real_size --json FILE`, the same cases) and recorded with `--from`." : ""} Cases were skipped when their estimated peak exceeded ${gb(m.budgetMB)} GB (this machine's share) or the memory free.${m.attentionHeads === undefined ? " **Heads**: this file was measured before the benchmark gave the UNet SD's split (8 heads of width C / 8 in every attention layer); its layers had diffusers' 3-D split, C / 8 heads of width 8 (40 at 320 channels). Same weights; scaled_dot_product_attention does not materialise the score matrices, so the memory is about the same, the seconds may not be." : ""}`,
     "",
     "The models are the seed's architecture at real size with random weights (never saved): diffusers' `UNet3DConditionModel` with the SD 1.x layout (320/640/1280/1280, 2 layers per block, 8 heads, cross-attention 768), 4 input channels for the keyframe UNet and 9 for the interpolation UNet, and the SD 1.x `AutoencoderKL` decoder (128/256/512/512); 64×64 latents, 512×512 frames. Temporal attention is the converter's `LocalTemporalAttnProcessor` (`models/longshot_models/convert/attention.py`): a band mask of the window over the frames, or no mask for full attention (same weights, same code); spatial attention is PyTorch's `scaled_dot_product_attention`.",
     "",
@@ -191,7 +278,7 @@ export function realSizeSection(f: NamedRealSize): string {
   const kfScores = kf?.plainScoreMB ?? null;
   if (kfScores !== null)
     out.push(
-      `Spatial attention: the exported ONNX graphs use plain attention, which materialises a [frames × batch × heads, 4096, 4096] score matrix at the first level: ${gb(kfScores)} GB in fp32 for the keyframe call (${gb(window17?.plainScoreMB ?? null)} GB for a 17-frame window), at least twice (scores and softmax); PyTorch's scaled_dot_product_attention above does not. Not measured here.`,
+      `Spatial attention: the exported ONNX graphs use plain attention, which materialises a [frames × batch × heads, 4096, 4096] score matrix at the first level: ${gb(kfScores)} GB in fp32 for the keyframe call (${gb(window17?.plainScoreMB ?? null)} GB for a 17-frame window), at least twice (scores and softmax); PyTorch's scaled_dot_product_attention above does not. ${files.some((x) => x.result.measured.cases.some(isOnnx)) ? "What the exported graphs need is measured in onnxruntime in the ONNX result of this section." : "Not measured here."}`,
       "",
     );
   return out.join("\n");

@@ -22,8 +22,10 @@ export interface RealSizeSpec {
   /** Temporal attention window in frames; 0 = full attention. */
   window: number;
   threads: number;
-  scale: "real" | "tiny";
+  scale: "real" | "half" | "tiny";
   seed: number;
+  /** torch: PyTorch eager (absent in older files); onnx: the converter's exported graph in onnxruntime. */
+  runtime?: "torch" | "onnx";
 }
 
 export interface RealSizeCase {
@@ -44,11 +46,23 @@ export interface RealSizeCase {
   buildSeconds: number | null;
   /** One materialised spatial self-attention score matrix (plain attention) in fp32. */
   plainScoreMB: number | null;
+  /** onnx cases: the export process (seconds, peak resident memory) and the files it wrote (bytes). */
+  exportSeconds?: number | null;
+  exportPeakMB?: number | null;
+  sessionSeconds?: number | null;
+  files?: Record<string, number>;
+  /** onnx cases: the address-space limit the session process ran under (MB). */
+  addressSpaceCapMB?: number | null;
 }
 
 export interface RealSizePython {
   format: typeof REAL_SIZE_PYTHON_FORMAT;
   torch: string;
+  /** Present when the file has onnx cases. */
+  onnxruntime?: string;
+  /** Heads of every attention layer of the UNets' blocks (SD's 8); absent in files measured with diffusers' split
+   * (C / 8 heads of width 8). */
+  attentionHeads?: number;
   threads: number;
   window: number;
   budgetMB: number;
@@ -109,6 +123,10 @@ export function parseRealSizePython(file: string, value: unknown, field = "(top 
     if (!["keyframe", "interpolation", "vae"].includes(s.kind as string))
       fail(file, `${f}.spec.kind`, `must be keyframe, interpolation or vae, got ${JSON.stringify(s.kind)}`);
     for (const k of ["frames", "batch", "window", "threads"]) num(file, s[k], `${f}.spec.${k}`);
+    if (s.runtime !== undefined && s.runtime !== "torch" && s.runtime !== "onnx")
+      fail(file, `${f}.spec.runtime`, `must be torch or onnx, got ${JSON.stringify(s.runtime)}`);
+    for (const k of ["exportSeconds", "exportPeakMB", "sessionSeconds", "addressSpaceCapMB"])
+      if (c[k] !== undefined) num(file, c[k], `${f}.${k}`, true);
     if (!["measured", "skipped", "failed"].includes(c.status as string))
       fail(file, `${f}.status`, `must be measured, skipped or failed, got ${JSON.stringify(c.status)}`);
     const measured = c.status === "measured";

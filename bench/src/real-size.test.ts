@@ -134,6 +134,10 @@ describe("real-size report section", () => {
     const md = realSizeSection({ name: "real-size-2026-12-02.json", result: sample });
     assert.match(md, /fp32 on CPU/);
     assert.match(md, /fp16 is an estimate, not a measurement/);
+    // Measured before the UNet had SD's 8 heads: the section says which split it had.
+    assert.match(md, /\*\*Heads\*\*: this file was measured before .* C \/ 8 heads of width 8/);
+    const withHeads = { ...sample, measured: { ...sample.measured, attentionHeads: 8 } };
+    assert.doesNotMatch(realSizeSection({ name: "r.json", result: withHeads }), /\*\*Heads\*\*/);
     assert.match(md, /\*\*Keyframe UNet\*\*, 5 frames, batch 2 .*6\.35 GB peak in fp32 \(measured\) — fits/);
     assert.match(md, /one 17-frame window, batch 1, local attention window 5: 6\.54 GB/);
     assert.match(md, /whole 65-frame pass in one call\*\*, local \(window 5\) attention: \*\*extrapolated\*\*/);
@@ -157,6 +161,85 @@ describe("real-size report section", () => {
       realSize: [{ name: "real-size-2026-12-02.json", result: sample }],
     });
     assert.match(page.markdown, /### real-size-2026-12-02\.json/);
+  });
+});
+
+/** An onnx case: loaded session 6000 MB, step `stepMB`, export peak 15000 MB, one 5 GB graph data file. */
+function onnxCase(
+  frames: number,
+  batch: number,
+  stepMB: number | null,
+  status: RealSizeCase["status"] = "measured",
+): RealSizeCase {
+  const m = measured("keyframe", frames, batch, 0, stepMB ?? 0, 60 * frames);
+  return {
+    ...m,
+    spec: { ...m.spec, runtime: "onnx" },
+    status,
+    reason: status === "measured" ? null : "session out of memory under the address-space cap of 16000 MB: bfc_arena",
+    rssBeforeMB: status === "measured" ? 6000 : null,
+    peakMB: status === "measured" ? 6000 + (stepMB ?? 0) : null,
+    stepMB: status === "measured" ? stepMB : null,
+    seconds: status === "measured" ? 60 * frames : null,
+    plainScoreMB: 512 * frames * batch,
+    exportSeconds: 600,
+    exportPeakMB: 15000,
+    sessionSeconds: 30,
+    files: { "keyframeUnet-w0.onnx": 2 ** 20, "keyframeUnet-w0.onnx.data": 5 * 2 ** 30 },
+  };
+}
+
+describe("real-size ONNX section", () => {
+  // 2000 MB per frame x batch: about 3.9 score matrices of 512 MB.
+  const onnx = results([
+    onnxCase(1, 1, 2500),
+    onnxCase(2, 1, 4500),
+    onnxCase(3, 1, 6500),
+    { ...onnxCase(5, 2, null, "failed"), rssBeforeMB: 6000, peakMB: 7000 },
+  ]);
+  onnx.measured.onnxruntime = "1.31.1";
+  const eager = { name: "real-size-2026-12-02.json", result: sample };
+
+  test("the line through the measured calls puts 5 x 2 and a 17-frame window against 24 GB", () => {
+    const md = realSizeSection({ name: "real-size-onnx-2026-12-02.json", result: onnx }, [eager]);
+    assert.match(md, /the graphs a converted pack contains/);
+    assert.match(md, /onnxruntime 1\.31\.1/);
+    assert.match(md, /stands for it too/);
+    // Loaded 6000 + 500 + 2000 per frame x batch: 10 -> 26500 MB (does not fit), 17 -> 40500 MB.
+    assert.match(
+      md,
+      /grows by 2000 MB per frame × batch .* the growth is 3\.9 of them per frame × batch: .*PyTorch eager, .* grows by about 200 MB per frame × batch/,
+    );
+    assert.match(md, /least-squares line through the 3 measured keyframe calls, 500 MB at zero/);
+    assert.match(md, /5 frames × batch 2 needs 25\.88 GB \(PyTorch eager measured 6\.35 GB\) — does not fit/);
+    assert.match(md, /17-frame interpolation window at batch 1 needs 39\.55 GB/);
+    assert.match(md, /at most 9 frames × batch per call fit/);
+    // Rows: export peak, graph files, loaded, session peak; the failed case says why and has its eager twin.
+    assert.match(
+      md,
+      /\| keyframe UNet \| 1 × 1 \| full \| 0\.50 \| 14\.65 \| 5\.00 \| 5\.86 \| 8\.30 \| 2\.44 \| 4\.9 \|/,
+    );
+    assert.match(
+      md,
+      /\| keyframe UNet \| 5 × 2 \| full \| 5\.00 \| 14\.65 \| 5\.00 \| 5\.86 \| ≥ 6\.84, then failed: session out of memory under the address-space cap .*\| 6\.35 \| — \|/,
+    );
+  });
+
+  test("one measured call: the line through zero", () => {
+    const one = results([onnxCase(1, 1, 4000), onnxCase(5, 2, null, "skipped")]);
+    const md = realSizeSection({ name: "real-size-onnx-2026-12-02.json", result: one }, []);
+    assert.match(
+      md,
+      /grows by 4000 MB per frame × batch \(one frame × batch measured: the line through zero and that call;/,
+    );
+    // 6000 + 4000 x 10 MB.
+    assert.match(md, /5 frames × batch 2 needs 44\.92 GB — does not fit/);
+    assert.match(md, /\| keyframe UNet \| 5 × 2 \| full \| .*\| skipped: .*\| — \(skip estimate 8\.79\) \|/);
+  });
+
+  test("an ONNX file's spec.runtime is checked", () => {
+    const bad = results([{ ...onnxCase(1, 1, 100), spec: { ...onnxCase(1, 1, 100).spec, runtime: "tf" as "onnx" } }]);
+    assert.throws(() => parseRealSizeFile("f.json", bad), /spec\.runtime: must be torch or onnx/);
   });
 });
 
@@ -207,5 +290,7 @@ describe("bench real-size arguments", () => {
     assert.throws(() => parseRealSizeArgs(["--frames", "0"]), /--frames/);
     assert.throws(() => parseRealSizeArgs(["--budget-gb", "-1"]), /--budget-gb/);
     assert.throws(() => parseRealSizeArgs(["--out", "x.txt"]), /--out/);
+    const o = parseRealSizeArgs(["--cases", "onnx", "--frames", "1,2,3"]);
+    assert.ok(o !== "help" && o.cases[0] === "onnx");
   });
 });

@@ -640,7 +640,7 @@ export function renderReport(files: readonly NamedResult[], opts: ReportOptions)
   );
   if (realSize.length === 0)
     parts.push("No `bench real-size` results yet (`npm run bench -- real-size`, tens of minutes on 2 cores).", "");
-  for (const f of realSize) parts.push(`### ${f.name}`, "", realSizeSection(f), "");
+  for (const f of realSize) parts.push(`### ${f.name}`, "", realSizeSection(f, realSize), "");
   parts.push("## Distributed pipeline", "");
   if (cluster.length === 0) parts.push(CLUSTER_PLACEHOLDER, "");
   for (const f of cluster) parts.push(clusterSection(f, opts), "");

@@ -70,3 +70,22 @@ def test_bad_options_are_named() -> None:
         real_size.main(["--cases", "nope"])
     with pytest.raises(SystemExit):
         real_size.main(["--frames", "0"])
+
+
+def test_the_real_size_unet_has_sd_heads() -> None:
+    """SD 1.x (and the seed lineage) split every attention layer into 8 heads of width C / 8; diffusers' 3-D blocks
+    built from the same config split it into C / 8 heads of width 8, which is 5x the score matrix at 320 channels."""
+    from diffusers import UNet3DConditionModel
+    from diffusers.models.attention_processor import Attention
+
+    with torch.device("meta"):
+        unet = UNet3DConditionModel(**real_size.unet_config(4, "real"))
+    before = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1
+    assert (before.heads, before.inner_dim // before.heads) == (40, 8)  # diffusers' split
+    assert real_size.sd_heads(unet, 8) > 0
+    for name, module in unet.named_modules():
+        if isinstance(module, Attention) and not name.startswith("transformer_in."):
+            assert module.heads == 8, name
+            assert module.scale == pytest.approx((module.inner_dim // 8) ** -0.5), name
+    spec = real_size.CaseSpec("kf", "keyframe", 5, 2, 0)
+    assert real_size.plain_score_mb(spec) == 5 * 2 * 8 * 4096 * 4096 * 4 / 2**20
