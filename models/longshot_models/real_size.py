@@ -349,16 +349,17 @@ def run_all(specs: Sequence[CaseSpec], budget_mb: float, log: Callable[[str], No
 
     results: list[CaseResult] = []
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": str(specs[0].threads if specs else 2)}
-    per_frame: dict[str, float] = {}  # "unet" | "vae" | "onnx" -> largest measured step MB per frame x batch
+    per_frame: dict[str, float] = {}  # "unet" | "vae" -> largest measured step MB per frame x batch
     onnx_dir: Path | None = None
     exported: dict[Path, dict[str, object]] = {}
     loaded: dict[str, float] = {}  # kind -> measured resident memory of a loaded onnx session
+    onnx_steps: list[tuple[int, float]] = []  # measured onnx calls: frames x batch, step MB
     try:
         for spec in specs:
             if spec.runtime == "onnx":
                 from . import real_size_onnx
 
-                est = real_size_onnx.estimate_session_mb(spec, parameter_count(spec), per_frame.get("onnx"), loaded.get(spec.kind))
+                est = real_size_onnx.estimate_session_mb(spec, parameter_count(spec), onnx_steps, loaded.get(spec.kind))
                 avail = available_mb()
                 spare = avail - real_size_onnx.SAFETY_MB
                 if est > min(budget_mb, spare):
@@ -373,7 +374,7 @@ def run_all(specs: Sequence[CaseSpec], budget_mb: float, log: Callable[[str], No
                 res.estimatedPeakMB = est
                 results.append(res)
                 if res.stepMB is not None and res.rssBeforeMB is not None:
-                    per_frame["onnx"] = max(per_frame.get("onnx", 0.0), res.stepMB / (spec.frames * spec.batch))
+                    onnx_steps.append((spec.frames * spec.batch, res.stepMB))
                     loaded[spec.kind] = max(loaded.get(spec.kind, 0.0), res.rssBeforeMB)
                 continue
             _run_torch_case(spec, budget_mb, env, per_frame, results, log)

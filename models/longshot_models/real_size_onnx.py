@@ -173,13 +173,24 @@ def session_case(spec: CaseSpec, path: Path) -> tuple[dict[str, Any], np.ndarray
     }, out
 
 
-def estimate_session_mb(spec: CaseSpec, parameters: int, measured_per_frame: float | None, measured_loaded: float | None) -> float:
-    """A session's peak before running it: the loaded session (measured for this graph earlier in the run, else the
-    fp32 weights twice over plus the runtime) plus activations per frame x batch (the largest measured so far in the
-    run times 1.25, else ONNX_ACT_SCORES plain score matrices per frame: a deliberate overestimate)."""
+def estimate_session_mb(spec: CaseSpec, parameters: int, measured: list[tuple[int, float]], measured_loaded: float | None) -> float:
+    """A session's peak before running it: the loaded session (measured earlier in the run, else the fp32 weights
+    twice over plus the runtime) plus the call's growth, times 1.25: on the least-squares line through the calls
+    measured so far (`measured`: frames x batch, step MB) when they cover two sizes, through zero and the largest
+    per frame x batch with one, else ONNX_ACT_SCORES plain score matrices per frame x batch."""
     loaded = measured_loaded if measured_loaded is not None else 2 * parameters * 4 / 2**20 + 600.0
-    per_frame = measured_per_frame * 1.25 if measured_per_frame is not None else ONNX_ACT_SCORES * real_size.plain_score_mb(spec) / (spec.frames * spec.batch)
-    return loaded + per_frame * spec.frames * spec.batch
+    n = spec.frames * spec.batch
+    sizes = {m for m, _ in measured}
+    if len(sizes) >= 2:
+        mx = sum(m for m, _ in measured) / len(measured)
+        my = sum(y for _, y in measured) / len(measured)
+        b = sum((m - mx) * (y - my) for m, y in measured) / sum((m - mx) ** 2 for m, _ in measured)
+        step = max(my + b * (n - mx), max(y for _, y in measured))
+    elif measured:
+        step = max(y / m for m, y in measured) * n
+    else:
+        step = ONNX_ACT_SCORES * real_size.plain_score_mb(spec)
+    return loaded + 1.25 * step
 
 
 def address_space_cap_mb() -> float:

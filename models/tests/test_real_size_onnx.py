@@ -118,3 +118,15 @@ def test_a_call_that_fails_after_loading_keeps_what_was_measured(tmp_path: Path)
 def test_the_onnx_group_takes_unets_only() -> None:
     with pytest.raises(ValueError, match="exports UNets only"):
         real_size_onnx.export_model(CaseSpec("v", "vae", 1, 1, 0, scale="tiny", runtime="onnx"))
+
+
+def test_the_session_estimate_follows_the_measured_calls() -> None:
+    spec5 = CaseSpec("kf", "keyframe", 5, 1, 0, runtime="onnx")
+    params = 1_000_000_000
+    # Nothing measured: the weights twice, the runtime, ONNX_ACT_SCORES score matrices, times 1.25 for the call.
+    first = real_size_onnx.estimate_session_mb(spec5, params, [], None)
+    assert first == pytest.approx(2 * params * 4 / 2**20 + 600 + 1.25 * real_size_onnx.ONNX_ACT_SCORES * real_size.plain_score_mb(spec5))
+    # Two sizes measured: 2000 MB at zero plus 1000 MB per frame x batch -> 7000 MB at 5, times 1.25, on the loaded session.
+    assert real_size_onnx.estimate_session_mb(spec5, params, [(1, 3000.0), (2, 4000.0)], 4500.0) == pytest.approx(4500 + 1.25 * 7000)
+    # One size: through zero and that call (3000 MB per frame x batch).
+    assert real_size_onnx.estimate_session_mb(spec5, params, [(1, 3000.0)], 4500.0) == pytest.approx(4500 + 1.25 * 15000)
