@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from longshot_models.convert import ConvertError, Options, convert
-from longshot_models.convert.inflate import INFLATED_KEY, MID_HEADS_KEY, inflate_checkpoint, inflate_unet2d, restore_mid_block_heads
+from longshot_models.convert.inflate import INFLATED_KEY, SPATIAL_HEADS_KEY, inflate_checkpoint, inflate_unet2d, restore_spatial_heads
 from longshot_models.convert.tiny import build_sd
 
 
@@ -43,11 +43,11 @@ def test_sd_folder_becomes_a_checkpoint_the_converter_reads(sd: Path, tmp_path: 
     ckpt = inflate_checkpoint(sd, tmp_path / "t2v")
     index = json.loads((ckpt / "model_index.json").read_text())
     assert index["unet"] == ["diffusers", "UNet3DConditionModel"]
-    # Saved and loaded back as the converter does (the mid block's head split restored from the config).
+    # Saved and loaded back as the converter does (the 2-D head split restored from the config).
     from diffusers import UNet2DConditionModel, UNet3DConditionModel
 
     unet3d = UNet3DConditionModel.from_pretrained(ckpt / "unet").eval()
-    restore_mid_block_heads(unet3d, json.loads((ckpt / "unet" / "config.json").read_text())[MID_HEADS_KEY])
+    restore_spatial_heads(unet3d, json.loads((ckpt / "unet" / "config.json").read_text())[SPATIAL_HEADS_KEY])
     unet2d = UNet2DConditionModel.from_pretrained(sd / "unet").eval()
     x, t, ctx = torch.randn(1, 4, 3, 8, 8), torch.tensor([400.0]), torch.randn(1, 77, 32)
     with torch.no_grad():

@@ -65,19 +65,20 @@ REQUIRED_2D = {
     "attention_type": "default",
 }
 TEMPORAL_PARTS = ("temp_convs.", "temp_attentions.", "transformer_in.")
-MID_HEADS_KEY = "longshot_mid_block_heads"
-"""config.json key: the mid block's spatial attention heads of the 2-D UNet it was inflated from. diffusers'
-UNetMidBlock3DCrossAttn builds its Transformer2DModel with heads and head width swapped (C // h heads of width h,
-where the 2-D mid block has h heads of width C // h); `restore_mid_block_heads` puts the 2-D split back, and the
-converter applies it whenever a UNet's config carries this key."""
+SPATIAL_HEADS_KEY = "longshot_spatial_heads"
+"""config.json key: the spatial attention heads of the 2-D UNet it was inflated from. diffusers' 3-D blocks build
+their Transformer2DModels with heads and head width swapped (C // h heads of width h, where SD 1.x has h heads of
+width C // h: at 320 channels, 40 heads of width 8 instead of 8 of width 40); `restore_spatial_heads` puts the 2-D
+split back in the down, mid and up blocks, and the converter applies it whenever a UNet's config carries this key."""
 
 
-def restore_mid_block_heads(unet3d: nn.Module, heads: int) -> None:
-    """Sets the mid block's spatial attention layers to `heads` heads (same weights, the 2-D UNet's split)."""
+def restore_spatial_heads(unet3d: nn.Module, heads: int) -> None:
+    """Sets every spatial attention layer of the down, mid and up blocks to `heads` heads (same weights, the 2-D
+    UNet's split); the temporal layers (`temp_attentions`, `transformer_in`) keep theirs."""
     from diffusers.models.attention_processor import Attention
 
-    for module in unet3d.mid_block.attentions.modules():
-        if isinstance(module, Attention):
+    for name, module in unet3d.named_modules():
+        if isinstance(module, Attention) and ".attentions." in f".{name}" and name.split(".")[0] in ("down_blocks", "mid_block", "up_blocks"):
             module.heads = heads
             module.scale = (module.inner_dim // heads) ** -0.5
             module.sliceable_head_dim = heads
@@ -143,8 +144,8 @@ def inflate_unet2d(unet2d: nn.Module) -> nn.Module:
                 module.proj_out.bias.zero_()
     heads = cfg["attention_head_dim"]
     heads = int(heads[-1] if isinstance(heads, (list, tuple)) else heads)
-    restore_mid_block_heads(unet3d, heads)
-    unet3d.register_to_config(**{MID_HEADS_KEY: heads})
+    restore_spatial_heads(unet3d, heads)
+    unet3d.register_to_config(**{SPATIAL_HEADS_KEY: heads})
     return unet3d
 
 

@@ -100,7 +100,7 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
     from diffusers import AutoencoderKL, UNet3DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from .inflate import INFLATED_KEY, MID_HEADS_KEY, inflate_interpolation, restore_mid_block_heads
+    from .inflate import INFLATED_KEY, SPATIAL_HEADS_KEY, inflate_interpolation, restore_spatial_heads
 
     def load(what: str, fn: Any) -> Any:
         try:
@@ -126,9 +126,9 @@ def _load(ckpt: Checkpoint, opts: Options) -> Loaded:
                 return lineage.MaskZeroed(unet, unet.config.out_channels)
             return unet
         unet = load(what, lambda: UNet3DConditionModel.from_pretrained(ckpt.component(what)))
-        heads = ckpt.config(what).get(MID_HEADS_KEY)
+        heads = ckpt.config(what).get(SPATIAL_HEADS_KEY)
         if heads is not None:
-            restore_mid_block_heads(unet, int(heads))
+            restore_spatial_heads(unet, int(heads))
         return unet
 
     unet = load_unet("unet")

@@ -131,7 +131,7 @@ def build_sd(folder: Path, seed: int = 0) -> Path:
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=4, cross_attention_dim=32, attention_head_dim=4,
+        block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=4, cross_attention_dim=32, attention_head_dim=2,
     )
     unet.save_pretrained(folder / "unet")
     index = json.loads((folder / "model_index.json").read_text())
