@@ -10,12 +10,11 @@ file it read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConvertError
+from .errors import ConvertError, read_json_object
 from .lineage import LINEAGE_CLASS
 from .lineage import check_config as check_lineage_config
 
@@ -47,19 +46,7 @@ class Checkpoint:
         return self.root / name
 
     def config(self, name: str) -> dict[str, Any]:
-        return _read_json(self.root / name / "config.json", f"{name}/config.json")
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ConvertError(f"{what} is missing ({path})") from err
-    except json.JSONDecodeError as err:
-        raise ConvertError(f"{what} is not valid JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise ConvertError(f"{what} must hold a JSON object")
-    return data
+        return read_json_object(self.root / name / "config.json", f"{name}/config.json")
 
 
 def _class_of(index: dict[str, Any], name: str) -> str | None:
@@ -99,7 +86,7 @@ def read_checkpoint(root: Path) -> Checkpoint:
     """Checks the folder's layout and the components' configs against each other, before any weight is loaded."""
     if not root.is_dir():
         raise ConvertError(f"checkpoint folder {root} does not exist")
-    index = _read_json(root / "model_index.json", "model_index.json")
+    index = read_json_object(root / "model_index.json", "model_index.json")
     for name in REQUIRED:
         if name not in index:
             raise ConvertError(f"model_index.json lists no {name!r} component (a pack needs {', '.join(REQUIRED)})")

@@ -24,7 +24,6 @@ For export every attention is plain `softmax(QK^T * scale) V`; `attn_temporal` a
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import FULL, band_bias
-from .errors import ConvertError
+from .errors import ConvertError, read_json_object
 
 LINEAGE_CLASS = "UNetPseudo3DConditionModel"
 DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
@@ -449,15 +448,7 @@ def set_temporal_attention(model: nn.Module, window: int, first_frame: bool) -> 
 
 
 def read_config(folder: Path, what: str) -> LineageConfig:
-    path = folder / "config.json"
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ConvertError(f"{what}/config.json is missing ({path})") from err
-    except json.JSONDecodeError as err:
-        raise ConvertError(f"{what}/config.json is not valid JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise ConvertError(f"{what}/config.json must hold a JSON object")
+    raw = read_json_object(folder / "config.json", f"{what}/config.json")
     return parse_config(raw, f"{what}/config.json")
 
 
