@@ -33,8 +33,9 @@ def band_bias(frames: int | torch.Tensor, window: int, first_frame: bool, dtype:
 
 def attention_probs(attn: Attention, query: torch.Tensor, key: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """diffusers' `Attention.get_attention_scores` (same upcasting, scale and softmax) without its `baddbmm` over an
-    empty tensor: traced, that becomes a zero tensor the size of the score matrix, multiplied by 0 and added, and
-    onnxruntime holds it beside the scores (measured at real size: 2.2 score matrices per call instead of 1)."""
+    empty tensor: traced, that becomes a zero tensor the size of the score matrix, multiplied by 0 and added, which
+    onnxruntime holds beside the scores (one SD 1.x first-level attention, 4096 tokens, 1 frame: 2.1 GB per call
+    with it, 1.1 GB without)."""
     dtype = query.dtype
     if attn.upcast_attention:
         query, key = query.float(), key.float()
