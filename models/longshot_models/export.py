@@ -216,7 +216,7 @@ def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, objec
         "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN, "vocabulary": vocabulary()},
         "scheduler": diffusion.SCHEDULER_CONFIG,
         "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 10, "guidance": 1.0, "strength": INTERP_STRENGTH}},
-        "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW},
+        "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW, "hint": train.weights_config("interpolation").interpolation_hint},
         "graphs": contracts,
         "files": [{"path": p.relative_to(out).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],
     }

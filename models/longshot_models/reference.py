@@ -6,7 +6,8 @@ such fixtures (noise in, latents out per stage, frames out).
 
 Sampler: DDIM (eta 0) with the pack's diffusers scheduler config. Classifier-free guidance batch = [uncond, cond].
 Interpolation pass, Fin -> Fout = (Fin - 1) * 4 + 1 frames, the seed's conditioning:
-    hint[:, :, i] = latents_in[:, :, i // 4]; mask = 0 at keyframe slots (i % 4 == 0), 1 elsewhere;
+    hint[:, :, i] = latents_in[:, :, i // 4] (pack interpolation.hint "repeat", the seed's; absent means it) or the
+    known frames blended linearly across each gap ("blend", below); mask = 0 at keyframe slots (i % 4 == 0), 1 elsewhere;
     x_T = noise, or with strength < 1 (diffusers img2img): the pass runs only the last int(steps * strength) of its
     timesteps, starting from the known frames blended linearly across each gap (frame i between known frames k and
     k + 1 = (1 - a) * latents_in[k] + a * latents_in[k + 1], a = (i % 4) / 4) noised to the first of them with the
@@ -136,7 +137,7 @@ class ReferencePipeline:
         b, c, fin, h, w = lat.shape
         fout = (fin - 1) * 4 + 1
         assert noise.shape == (b, c, fout, h, w), noise.shape
-        hint = np.repeat(lat, 4, axis=2)[:, :, :fout]
+        hint = blend_known_frames(lat) if self.manifest["interpolation"].get("hint", "repeat") == "blend" else np.repeat(lat, 4, axis=2)[:, :, :fout]
         mask = np.ones((b, 1, fout, h, w), np.float32)
         mask[:, :, 0::4] = 0.0
         timesteps = self.sched.set_timesteps(s.interp_steps)

@@ -175,15 +175,28 @@ def _encode_clip(vae_model: vae.VAE, scale: float, spec: world.ClipSpec, times: 
         return (vae_model.encode(world.render(spec, times)) * scale).permute(1, 0, 2, 3)  # [4, F, 16, 16]
 
 
-def interp_inputs(x0: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
-    """The seed's conditioning: cat[noisy(4), mask(1), hint(4)], hint = keyframes every 4th slot repeated 4x.
-    mask is 0 at keyframe slots and 1 at frames to fill in."""
+def interp_hint(known: torch.Tensor, f: int, hint: str = "repeat") -> torch.Tensor:
+    """The hint channels of an interpolation input with known frames every 4th slot, [B, C, F, H, W]. "repeat"
+    (the seed's): frame i gets known frame i // 4. "blend": frame i gets the two known frames around it blended
+    linearly, (1 - a) * known[k] + a * known[k + 1] with k = i // 4 and a = (i % 4) / 4."""
+    b, c, k, h, w = known.shape
+    if hint == "repeat":
+        return known[:, :, :, None].expand(b, c, k, 4, h, w).reshape(b, c, -1, h, w)[:, :, :f]
+    if hint != "blend":
+        raise ValueError(f"hint {hint!r}: expected 'repeat' or 'blend'")
+    nxt = torch.cat([known[:, :, 1:], known[:, :, -1:]], dim=2)
+    a = torch.arange(4, dtype=known.dtype).div(4).view(1, 1, 1, 4, 1, 1)
+    mixed = known[:, :, :, None] * (1 - a) + nxt[:, :, :, None] * a
+    return mixed.reshape(b, c, -1, h, w)[:, :, :f]
+
+
+def interp_inputs(x0: torch.Tensor, noisy: torch.Tensor, hint: str = "repeat") -> torch.Tensor:
+    """The seed's conditioning: cat[noisy(4), mask(1), hint(4)], the hint built from the keyframes at every 4th slot
+    (`interp_hint`). mask is 0 at keyframe slots and 1 at frames to fill in."""
     b, c, f, h, w = x0.shape
-    hint = x0[:, :, 0::4]
-    hint = hint[:, :, :, None].expand(b, c, hint.shape[2], 4, h, w).reshape(b, c, -1, h, w)[:, :, :f]
     mask = torch.ones(b, 1, f, h, w)
     mask[:, :, 0::4] = 0.0
-    return torch.cat([noisy, mask, hint], dim=1)
+    return torch.cat([noisy, mask, interp_hint(x0[:, :, 0::4], f, hint)], dim=1)
 
 
 def sample_interp_window(rng: random.Random, spec: world.ClipSpec) -> tuple[list[float], float]:
@@ -216,9 +229,10 @@ def keyframe_clip(rng: random.Random, spec: world.ClipSpec, reverse_prob: float 
 def unet_config(kind: str, overrides: dict[str, object] | None = None) -> unet.UNetConfig:
     if kind == "keyframe":
         return unet.keyframe_config(**(overrides or {}))
-    if overrides:
-        raise ValueError("--set applies to the keyframe UNet only")
-    return unet.interpolation_config()
+    unknown = set(overrides or {}) - {"interpolation_hint"}
+    if unknown:
+        raise ValueError(f"--set {sorted(unknown)}: the interpolation UNet takes only interpolation_hint")
+    return unet.interpolation_config(**(overrides or {}))  # type: ignore[arg-type]
 
 
 def train_unet(
@@ -295,7 +309,7 @@ def train_unet(
         t = torch.randint(0, diffusion.NUM_TRAIN_TIMESTEPS, (batch,))
         noise = torch.randn_like(x0)
         noisy = diffusion.add_noise(x0, noise, t)
-        inp = noisy if kind == "keyframe" else interp_inputs(x0, noisy)
+        inp = noisy if kind == "keyframe" else interp_inputs(x0, noisy, cfg.interpolation_hint)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, peak)
         pred = model(inp, t.float(), ctx, strides)
@@ -328,14 +342,17 @@ def finish_from_checkpoint(kind: str, run: str | None = None, overrides: dict[st
     log(name, finished_early=True, step=st["step"])
 
 
-def load_unet(kind: str) -> unet.UNetPseudo3D:
+def weights_config(kind: str) -> unet.UNetConfig:
+    """The config a committed UNet was trained with (stored in its weights' metadata)."""
     from safetensors import safe_open
 
-    path = WEIGHTS / f"{kind}_unet.safetensors"
-    with safe_open(str(path), "pt") as f:
-        cfg = unet.UNetConfig.from_dict(json.loads(f.metadata()["config"]))
-    model = unet.UNetPseudo3D(cfg)
-    model.load_state_dict(load_file(str(path)))
+    with safe_open(str(WEIGHTS / f"{kind}_unet.safetensors"), "pt") as f:
+        return unet.UNetConfig.from_dict(json.loads(f.metadata()["config"]))
+
+
+def load_unet(kind: str) -> unet.UNetPseudo3D:
+    model = unet.UNetPseudo3D(weights_config(kind))
+    model.load_state_dict(load_file(str(WEIGHTS / f"{kind}_unet.safetensors")))
     return model.eval()
 
 
@@ -346,6 +363,10 @@ def _parse_override(arg: str) -> tuple[str, object]:
         raise SystemExit(f"--set {arg!r}: expected FIELD=VALUE with FIELD one of {sorted(known)}")
     if value.lower() in ("true", "false"):
         return field, value.lower() == "true"
+    if field == "interpolation_hint":
+        if value not in unet.INTERPOLATION_HINTS:
+            raise SystemExit(f"--set {arg!r}: VALUE must be one of {unet.INTERPOLATION_HINTS}")
+        return field, value
     try:
         return field, int(value)
     except ValueError:
@@ -360,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--finish", action="store_true", help="write the UNet weights of --stage from its last checkpoint and stop")
     ap.add_argument("--continue", dest="continue_", action="store_true", help="train a UNet --stage --steps more steps, starting from its committed weights")
     ap.add_argument("--run", help="name an A/B run: checkpoint, log and weights go to runs/NAME.* (with --finish: commit that run's EMA)")
-    ap.add_argument("--set", action="append", default=[], metavar="FIELD=true|false", help="keyframe UNet config override for an A/B run, e.g. --set prompt_frame_conditioning=false")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="UNet config override for an A/B run, e.g. --set prompt_frame_conditioning=false (keyframe) or --set interpolation_hint=blend (interpolation)")
     ap.add_argument("--direction-every", type=int, default=DIRECTION_EVERY, help="log the direction metric every N keyframe steps (0: never)")
     ap.add_argument("--init-from", type=Path, help="start the UNet from these weights (safetensors); parameters they lack keep their initialisation")
     ap.add_argument("--min-snr-only", action="store_true", help="x0 loss weight min(SNR, 5) (the 1.1.0 recipe) instead of min(SNR, 5) + 1")

@@ -36,6 +36,10 @@ class UNetConfig:
     relative_position_bias: bool = False  # signed per-head bias per frame offset inside the band (any length)
     frame_position_embedding: bool = False  # absolute position i / (F - 1) in the clip, for models that see whole clips
     prompt_frame_conditioning: bool = False  # per-frame attention pooling of the prompt into the time embedding
+    # How the interpolation model's hint channels were built in training, and so how the engine must build them:
+    # "repeat" (the seed's: each frame gets its preceding known frame) or "blend" (the known frames blended
+    # linearly across each gap, so the hint says where in the gap a frame lies). Not read by the network itself.
+    interpolation_hint: str = "repeat"
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -320,8 +324,13 @@ def keyframe_config(**overrides: object) -> UNetConfig:
     return replace(cfg, **overrides)  # type: ignore[arg-type]
 
 
-def interpolation_config(window: int = 5, attend_first_frame: bool = False) -> UNetConfig:
-    return UNetConfig(in_channels=9, temporal_window=window, attend_first_frame=attend_first_frame, stride_conditioning=True)
+INTERPOLATION_HINTS = ("repeat", "blend")
+
+
+def interpolation_config(window: int = 5, attend_first_frame: bool = False, interpolation_hint: str = "repeat") -> UNetConfig:
+    if interpolation_hint not in INTERPOLATION_HINTS:
+        raise ValueError(f"interpolation_hint {interpolation_hint!r}: expected one of {INTERPOLATION_HINTS}")
+    return UNetConfig(in_channels=9, temporal_window=window, attend_first_frame=attend_first_frame, stride_conditioning=True, interpolation_hint=interpolation_hint)
 
 
 def count_parameters(m: nn.Module) -> int:

@@ -26,6 +26,16 @@ def test_hint_and_mask_follow_the_seed_snippet() -> None:
     assert inp[:, 4, 0::4].eq(0).all() and inp[:, 4, 1::4].eq(1).all()
 
 
+def test_blend_hint_places_each_frame_between_its_known_frames() -> None:
+    x0 = torch.randn(2, 4, 9, 16, 16)
+    hint = train.interp_inputs(x0, torch.randn_like(x0), "blend")[:, 5:]
+    assert torch.equal(hint[:, :, 0::4], x0[:, :, 0::4])  # the known frames themselves
+    for i, (k, a) in {1: (0, 0.25), 2: (0, 0.5), 3: (0, 0.75), 6: (4, 0.5), 7: (4, 0.75)}.items():
+        torch.testing.assert_close(hint[:, :, i], (1 - a) * x0[:, :, k] + a * x0[:, :, k + 4], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="'repeat' or 'blend'"):
+        train.interp_inputs(x0, x0, "nearest")
+
+
 @pytest.mark.parametrize("relative_bias", [False, True])
 def test_local_attention_and_per_frame_norm_make_windows_exact_away_from_their_edges(relative_bias: bool) -> None:
     # With the signed relative bias too: it depends only on the frame offset, so windows still see the same bias.

@@ -49,6 +49,19 @@ test("interpolationConditioning is [mask, hint] with hint[i] = latents[i // 4], 
   assert.deepEqual([...cond.subarray(2 * fout)], [1000, 1000, 1000, 1000, 1010, 1010, 1010, 1010, 1020]);
 });
 
+test("interpolationConditioning with the blend hint places each frame between its known frames", () => {
+  const lat = indexed(2, 3, 1);
+  const cond = interpolationConditioning(lat, 4, "blend");
+  const fout = 9;
+  assert.deepEqual([...cond.subarray(0, fout)], [0, 1, 1, 1, 0, 1, 1, 1, 0]);
+  assert.deepEqual([...cond.subarray(fout)], [...blendKnownFrames(lat, 4)]);
+  assert.deepEqual([...cond.subarray(fout, 2 * fout)], [0, 2.5, 5, 7.5, 10, 12.5, 15, 17.5, 20]);
+  assert.throws(() => interpolationConditioning(lat, 4, "nearest" as "blend"), {
+    name: "InvalidArgumentError",
+    message: /hint.*repeat, blend.*nearest/,
+  });
+});
+
 test("blendKnownFrames fills each gap linearly: (1 - a)·latents[k] + a·latents[k + 1], a = (i % 4) / 4", () => {
   const lat = indexed(2, 3, 1); // frames 0, 10, 20 (+1000 for channel 1)
   const out = blendKnownFrames(lat, 4);

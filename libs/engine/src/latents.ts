@@ -4,6 +4,7 @@
  * name says so (`...Into`).
  */
 import { InvalidArgumentError } from "@longshot/core";
+import { INTERPOLATION_HINTS, type InterpolationHint } from "@longshot/pack";
 import { numel, Tensor } from "@longshot/tensor";
 
 /** Dims of a video latent: batch, channels, frames, height, width. */
@@ -80,18 +81,29 @@ export function scatterFramesInto(x: Float32Array, dims: LatentDims, stride: num
 
 /**
  * The interpolation conditioning of one pass from `fin` frames to `fout = (fin - 1) · factor + 1`, for batch 1:
- * `hint[:, :, i] = latents[:, :, floor(i / factor)]` (C channels) and `mask[:, 0, i] = 0` at the known slots
- * (`i % factor == 0`), 1 elsewhere. Returned as the flat `[1, 1 + C, fout, H, W]` block that follows the noisy
- * sample in the model input (`cat[x, mask, hint]` along channels).
+ * `mask[:, 0, i] = 0` at the known slots (`i % factor == 0`), 1 elsewhere, and the hint (C channels) built as
+ * `hint` says (`repeat`, or `blend`: {@link blendKnownFrames}). Returned as the flat `[1, 1 + C, fout, H, W]` block that follows the
+ * noisy sample in the model input (`cat[x, mask, hint]` along channels).
  */
-export function interpolationConditioning(latents: Tensor<"float32">, factor: number): Float32Array {
+export function interpolationConditioning(
+  latents: Tensor<"float32">,
+  factor: number,
+  hint: InterpolationHint = "repeat",
+): Float32Array {
   const [b, c, fin, h, w] = latentDims(latents, "latents");
   if (b !== 1) throw new InvalidArgumentError("latents", `batch must be 1, got ${b}`);
+  if (!(INTERPOLATION_HINTS as readonly string[]).includes(hint)) {
+    throw new InvalidArgumentError("hint", `must be one of ${INTERPOLATION_HINTS.join(", ")}, got ${String(hint)}`);
+  }
   const fout = (fin - 1) * factor + 1;
   const hw = h * w;
   const out = new Float32Array((1 + c) * fout * hw);
   for (let i = 0; i < fout; i++) {
     if (i % factor !== 0) out.fill(1, i * hw, (i + 1) * hw);
+  }
+  if (hint === "blend") {
+    out.set(blendKnownFrames(latents, factor), fout * hw);
+    return out;
   }
   for (let ch = 0; ch < c; ch++) {
     for (let i = 0; i < fout; i++) {
@@ -105,7 +117,7 @@ export function interpolationConditioning(latents: Tensor<"float32">, factor: nu
 /**
  * The known frames blended linearly across each gap, `[1, C, Fout, h, w]`: output frame `i` between known frames
  * `k = floor(i / factor)` and `k + 1` is `(1 − a)·latents[k] + a·latents[k + 1]` with `a = (i mod factor) / factor`
- * (float32 arithmetic, as numpy). Where an interpolation pass of strength < 1 starts from.
+ * (float32 arithmetic, as numpy). Where an interpolation pass of strength < 1 starts from, and the `blend` hint.
  */
 export function blendKnownFrames(latents: Tensor<"float32">, factor: number): Float32Array {
   const [b, c, fin, h, w] = latentDims(latents, "latents");

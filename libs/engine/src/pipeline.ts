@@ -230,6 +230,7 @@ export class Engine {
         strength: settings.interpolationStrength,
         mode: settings.mode,
         factor,
+        hint: manifest.interpolation.hint,
         signal,
         executionProvider,
       };

@@ -5,6 +5,8 @@ export {
   type DimSpec,
   type FileEntry,
   type GraphSpec,
+  INTERPOLATION_HINTS,
+  type InterpolationHint,
   type InterpolationSpec,
   isSafeRelativePath,
   type LatentSpec,

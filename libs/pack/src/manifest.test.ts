@@ -90,6 +90,22 @@ describe("validateManifest", () => {
     );
   });
 
+  it("accepts an interpolation hint the engine builds and names any other", async () => {
+    for (const hint of ["repeat", "blend", undefined]) {
+      assert.deepEqual(
+        await mutated((m) => {
+          m.interpolation.hint = hint;
+        }),
+        [],
+      );
+    }
+    const problems = await mutated((m) => {
+      m.interpolation.hint = "nearest";
+    });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? "", /^pack\.json: interpolation\.hint: .*repeat.*blend.*"nearest"/);
+  });
+
   it("requires the four contract graphs with the contract's input and output names", async () => {
     const problems = await mutated((m) => {
       delete m.graphs.textEncoder;

@@ -16,6 +16,14 @@ export const PACK_FORMAT = "longshot.pack/v1";
 const DTYPES = ["float32", "float16", "int64", "int32"] as const satisfies readonly DType[];
 export const PACK_DTYPES: readonly DType[] = DTYPES;
 
+/**
+ * How the hint channels of an interpolation input are built (`interpolation.hint`, fixed by how the pack's
+ * interpolation UNet was trained): `repeat` (the seed's) gives output frame `i` the known frame `floor(i / factor)`;
+ * `blend` gives it the two known frames around it blended linearly, so the hint also says where in the gap it lies.
+ */
+export const INTERPOLATION_HINTS = ["repeat", "blend"] as const;
+export type InterpolationHint = (typeof INTERPOLATION_HINTS)[number];
+
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
@@ -242,6 +250,8 @@ const interpolationSchema = closed({
     "keys must be frame counts (decimal integers)",
   ),
   trainedWindow: count,
+  /** How the interpolation UNet's hint channels are built ({@link INTERPOLATION_HINTS}). Absent: `repeat`. */
+  hint: oneOf(INTERPOLATION_HINTS).optional(),
 });
 
 /** A number is a fixed size; a string names a dynamic axis shared across one call's inputs and outputs. */

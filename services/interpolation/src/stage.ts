@@ -106,6 +106,7 @@ export class InterpolationStage {
         strength: p.strength ?? 1,
         mode: interpolationMode(p.mode),
         factor: video.interpolationFactor,
+        hint: pack.manifest.interpolation.hint,
         window,
         signal: ctx.signal,
         onStep: ctx.progress,

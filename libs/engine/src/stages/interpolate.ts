@@ -1,8 +1,9 @@
 /**
  * Stage 3: one interpolation pass, `Fin` frames → `Fout = (Fin − 1) · factor + 1` frames, with the seed model's
- * conditioning. The UNet sees `cat[x_t, mask, hint]` (2C + 1 channels) where
- * `hint[:, :, i] = latents[:, :, floor(i / factor)]` and `mask` is 0 at the known slots (`i % factor == 0`, which
- * hold the input frames) and 1 elsewhere, plus `frame_stride` (the pack's stride for `Fout`).
+ * conditioning. The UNet sees `cat[x_t, mask, hint]` (2C + 1 channels) where `mask` is 0 at the known slots
+ * (`i % factor == 0`, which hold the input frames) and 1 elsewhere and the hint is built from the input frames as
+ * the pack's `interpolation.hint` says (`repeat`, the seed's: `hint[:, :, i] = latents[:, :, floor(i / factor)]`;
+ * `blend`: the input frames blended linearly across each gap), plus `frame_stride` (the pack's stride for `Fout`).
  *
  * Modes:
  * - `pinned` (default): before every model call the known slots of `x_t` are overwritten with the input frames
@@ -22,6 +23,7 @@
  * level's noise (same seed, same stream), its hint and mask.
  */
 import { InvalidArgumentError } from "@longshot/core";
+import type { InterpolationHint } from "@longshot/pack";
 import type { ModelSession } from "@longshot/runtime";
 import {
   ATTR_LONGSHOT_DENOISE_STEPS,
@@ -87,6 +89,8 @@ export interface InterpolationStageInput extends SamplerSpec, StageTraceInput {
   strength?: number | undefined;
   /** The pack's `video.interpolationFactor`; default 4. */
   factor?: number | undefined;
+  /** The pack's `interpolation.hint`; default `repeat`. */
+  hint?: InterpolationHint | undefined;
   signal?: AbortSignal | undefined;
   onStep?: StepCallback | undefined;
 }
@@ -189,7 +193,7 @@ async function runInterpolation(
       ? (input.latents as Tensor<"float32">)
       : sliceFrames(input.latents as Tensor<"float32">, start / factor, (end - 1) / factor + 1);
   const dims: LatentDims = [1, c, wf, h, w];
-  const cond = interpolationConditioning(known, factor);
+  const cond = interpolationConditioning(known, factor, input.hint);
   const init = noise.initial(start, end).data;
   const knownNoise = gatherFrames(init, dims, factor);
 
