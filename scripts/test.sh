@@ -112,8 +112,10 @@ if [[ $run_py -eq 1 ]]; then
   elif [[ ! -x models/.venv/bin/python ]]; then
     record python FAIL 0 "models/.venv is missing; run ./setup.sh"
   else
-    # From models/ so that pytest reads models/pyproject.toml and `import longshot_models` resolves.
-    (cd models && .venv/bin/python -m pytest -q tests)
+    # From models/ so that pytest reads models/pyproject.toml and `import longshot_models` resolves. One worker
+    # per core (at most 4), each test file on one worker so its module fixtures (tiny checkpoints, exported packs)
+    # are built once.
+    (cd models && .venv/bin/python -m pytest -q -n auto --maxprocesses=4 --dist loadfile tests)
     rc=$?
     if [[ $rc -eq 0 ]]; then
       record python ok $((SECONDS - t)) ""
