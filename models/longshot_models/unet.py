@@ -327,7 +327,9 @@ def keyframe_config(**overrides: object) -> UNetConfig:
 INTERPOLATION_HINTS = ("repeat", "blend")
 
 
-def interpolation_config(window: int = 5, attend_first_frame: bool = False, interpolation_hint: str = "repeat") -> UNetConfig:
+def interpolation_config(window: int = 5, attend_first_frame: bool = False, interpolation_hint: str = "blend") -> UNetConfig:
+    """The shipped interpolation model: local temporal attention, frame-stride conditioning and the "blend" hint
+    (chosen by the A/B runs in docs/models.md; "repeat" is the seed's)."""
     if interpolation_hint not in INTERPOLATION_HINTS:
         raise ValueError(f"interpolation_hint {interpolation_hint!r}: expected one of {INTERPOLATION_HINTS}")
     return UNetConfig(in_channels=9, temporal_window=window, attend_first_frame=attend_first_frame, stride_conditioning=True, interpolation_hint=interpolation_hint)
