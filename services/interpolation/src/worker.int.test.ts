@@ -144,6 +144,7 @@ describe("interpolation service process (NATS JetStream + S3)", { timeout: 180_0
         guidance: 2,
         mode: "pinned",
         factor: env.pack.manifest.video.interpolationFactor,
+        hint: env.pack.manifest.interpolation.hint,
         windowFrames: WINDOW,
         overlap: OVERLAP,
       });

@@ -89,8 +89,11 @@ export interface InterpolationStageInput extends SamplerSpec, StageTraceInput {
   strength?: number | undefined;
   /** The pack's `video.interpolationFactor`; default 4. */
   factor?: number | undefined;
-  /** The pack's `interpolation.hint`; default `repeat`. */
-  hint?: InterpolationHint | undefined;
+  /**
+   * The pack's `interpolation.hint` as read (absent means `repeat`). Required, so that no caller builds the hint
+   * another way than the pack's interpolation UNet was trained on.
+   */
+  hint: InterpolationHint | undefined;
   signal?: AbortSignal | undefined;
   onStep?: StepCallback | undefined;
 }

@@ -95,6 +95,7 @@ const interpolationInput = {
   guidance: 2,
   strength: 0.5,
   mode: "pinned" as const,
+  hint: "blend" as const,
   executionProvider: "cpu",
 };
 

@@ -53,6 +53,7 @@ before(async () => {
     guidance: m.defaults.interpolation.guidance,
     mode: "pinned",
     factor: m.video.interpolationFactor,
+    hint: m.interpolation.hint,
   };
   whole = await interpolatePass(input);
   windowed = await interpolateWindowed({ ...input, windowFrames: WINDOW, overlap: OVERLAP });
