@@ -38,6 +38,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import memory
+
 
 @dataclass(frozen=True)
 class Case:
@@ -417,13 +419,6 @@ def run_pipeline(pack: Path, prompt: str, seed: int, frames: int, threads: int, 
     }
 
 
-def _vm_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
 def scaling_case(graph_file: Path, frames: int, threads: int, runs: int) -> dict[str, float]:
     """One interpolation-UNet call (batch 1) at `frames` frames: median seconds over `runs` calls after a warm-up,
     and the process's peak resident memory during those calls above what it held before them (Linux: VmHWM is
@@ -433,14 +428,13 @@ def scaling_case(graph_file: Path, frames: int, threads: int, runs: int) -> dict
     feeds = {k: v.numpy() for k, v in export.example_inputs("interpolationUnet", frames=frames, batch=1).items()}
     sess = session(graph_file, SessionSettings(threads, "all", False))
     sess.run(None, feeds)
-    base = _vm_kb("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")
+    base = memory.reset_peak_rss_kb()
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         sess.run(None, feeds)
         times.append(time.perf_counter() - t)
-    peak = _vm_kb("VmHWM")
+    peak = memory.vm_kb("VmHWM")
     return {"frames": frames, "seconds": statistics.median(times), "baseMB": base / 1024, "peakMB": peak / 1024, "runMB": (peak - base) / 1024}
 
 

@@ -50,6 +50,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import memory
+
 # SD 1.x layout.
 BLOCK_OUT = (320, 640, 1280, 1280)
 VAE_BLOCK_OUT = (128, 256, 512, 512)
@@ -236,13 +238,6 @@ def call(model: nn.Module, spec: CaseSpec, args: tuple[torch.Tensor, ...]) -> to
     return model(sample, t, encoder_hidden_states=text, return_dict=False)[0]
 
 
-def _vm_kb(key: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return float(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {key}")
-
-
 def available_mb() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -291,18 +286,14 @@ def run_case(spec: CaseSpec) -> CaseResult:
     build_seconds = time.perf_counter() - t0
     params = sum(p.numel() for p in model.parameters())
     args = inputs(spec)
-    before_kb = _vm_kb("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    except OSError:
-        pass
+    before_kb = memory.reset_peak_rss_kb()
     with torch.inference_mode():
         t0 = time.perf_counter()
         out = call(model, spec, args)
         seconds = time.perf_counter() - t0
     if not torch.isfinite(out).all():
         raise RuntimeError(f"{spec.name}: the step produced non-finite values")
-    peak_kb = max(_vm_kb("VmHWM"), 0.0)
+    peak_kb = memory.vm_kb("VmHWM")
     return CaseResult(
         spec=spec, status="measured", parameters=params,
         weightMB={"fp32": params * 4 / 2**20, "fp16": params * 2 / 2**20},

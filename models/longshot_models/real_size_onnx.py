@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import real_size
+from . import memory, real_size
 from .real_size import CaseResult, CaseSpec
 
 # Frames and batch of the example inputs the export traces with. Any sizes give the same graph (see above).
@@ -152,11 +152,7 @@ def session_case(spec: CaseSpec, path: Path) -> tuple[dict[str, Any], np.ndarray
     t0 = time.perf_counter()
     sess = session(path, spec.threads)
     load_seconds = time.perf_counter() - t0
-    before_kb = real_size._vm_kb("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    except OSError:
-        pass
+    before_kb = memory.reset_peak_rss_kb()
     t0 = time.perf_counter()
     try:
         (out,) = sess.run(None, x)
@@ -164,7 +160,7 @@ def session_case(spec: CaseSpec, path: Path) -> tuple[dict[str, Any], np.ndarray
         raise SessionFailed(str(err), {"rssBeforeMB": before_kb / 1024, "peakMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                        "sessionSeconds": load_seconds}) from err
     seconds = time.perf_counter() - t0
-    step_peak_kb = real_size._vm_kb("VmHWM")
+    step_peak_kb = memory.vm_kb("VmHWM")
     if not np.isfinite(out).all():
         raise RuntimeError(f"{spec.name}: the ONNX graph produced non-finite values")
     return {
