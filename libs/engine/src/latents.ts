@@ -82,8 +82,8 @@ export function scatterFramesInto(x: Float32Array, dims: LatentDims, stride: num
 /**
  * The interpolation conditioning of one pass from `fin` frames to `fout = (fin - 1) · factor + 1`, for batch 1:
  * `mask[:, 0, i] = 0` at the known slots (`i % factor == 0`), 1 elsewhere, and the hint (C channels) built as
- * `hint` says (`repeat`, or `blend`: {@link blendKnownFrames}). Returned as the flat `[1, 1 + C, fout, H, W]` block that follows the
- * noisy sample in the model input (`cat[x, mask, hint]` along channels).
+ * `hint` says (`repeat`, or `blend`: {@link blendKnownFrames}). Returned as the flat `[1, 1 + C, fout, H, W]` block
+ * that follows the noisy sample in the model input (`cat[x, mask, hint]` along channels).
  */
 export function interpolationConditioning(
   latents: Tensor<"float32">,
