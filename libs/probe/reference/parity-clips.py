@@ -195,7 +195,7 @@ def main() -> None:
         "probe": {
             "MASK_THRESHOLD": probe.MASK_THRESHOLD,
             "SQUARE_MIN_FILL": probe.SQUARE_MIN_FILL,
-            "CIRCLE_MIN_FILL": probe.CIRCLE_MIN_FILL,
+            "TRIANGLE_MIN_CENTROID_DROP": probe.TRIANGLE_MIN_CENTROID_DROP,
             "SIZE_CHANGE_MIN": probe.SIZE_CHANGE_MIN,
             "MOVE_MIN_PX": probe.MOVE_MIN_PX,
             "MEDIAN_STEP_FLOOR": probe.MEDIAN_STEP_FLOOR,

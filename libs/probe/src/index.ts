@@ -1,5 +1,4 @@
 export {
-  CIRCLE_MIN_FILL,
   isWorldPrompt,
   MASK_THRESHOLD,
   MAX_SMOOTH_STEP_RATIO,
@@ -15,6 +14,7 @@ export {
   SIZE_CHANGE_MIN,
   SQUARE_MIN_FILL,
   score,
+  TRIANGLE_MIN_CENTROID_DROP,
 } from "./probe.js";
 export {
   BACKGROUND_WORDS,

@@ -14,7 +14,6 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-  CIRCLE_MIN_FILL,
   MASK_THRESHOLD,
   MEDIAN_STEP_FLOOR,
   MOTION_PHRASES,
@@ -24,6 +23,7 @@ import {
   SIZE_CHANGE_MIN,
   SQUARE_MIN_FILL,
   score,
+  TRIANGLE_MIN_CENTROID_DROP,
 } from "./probe.js";
 import {
   BACKGROUND_WORDS,
@@ -143,7 +143,7 @@ describe("probe parity with models/longshot_models/probe.py", () => {
       {
         MASK_THRESHOLD,
         SQUARE_MIN_FILL,
-        CIRCLE_MIN_FILL,
+        TRIANGLE_MIN_CENTROID_DROP,
         SIZE_CHANGE_MIN,
         MOVE_MIN_PX,
         MEDIAN_STEP_FLOOR,

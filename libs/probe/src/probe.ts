@@ -5,8 +5,10 @@
  *
  *   1. background colour = per-channel median of the frame border pixels of each frame;
  *   2. object mask = pixels farther than 0.25 (RGB in [0, 1], Euclidean) from the background colour;
- *   3. colour = nearest palette colour to the mean of masked pixels, shape = from the fill ratio of the mask in
- *      its bounding box on the frame where the object is largest (square ~1.0, circle ~0.79, triangle ~0.5);
+ *   3. colour = nearest palette colour to the mean of masked pixels; shape, on the frame where the object is
+ *      largest: triangle when the mask's centroid lies low in its bounding box (the world's triangles point up:
+ *      2/3 of the way down, circles and squares 1/2), else square or circle by the fill ratio of the mask in its
+ *      bounding box (square ~1.0, circle ~0.79);
  *   4. tracks: centroid (x, y) and size sqrt(area) per frame; motion = the dominant of horizontal, vertical and
  *      size change between the first and last quarter of the clip;
  *   5. smoothness: the largest frame-to-frame step of (x, y, size) is at most 3x the median step (the median is
@@ -30,7 +32,11 @@ import {
 
 export const MASK_THRESHOLD = 0.25;
 export const SQUARE_MIN_FILL = 0.88;
-export const CIRCLE_MIN_FILL = 0.64;
+/**
+ * Where the centroid lies down the bounding box, 0 (top) to 1 (bottom), above which the object is a triangle
+ * (measured per frame in docs/models.md, "Reading the shape").
+ */
+export const TRIANGLE_MIN_CENTROID_DROP = 0.56;
 /** |log(size_end / size_start)| above this is approaching / receding. */
 export const SIZE_CHANGE_MIN = 0.35;
 export const MOVE_MIN_PX = 6.0;
@@ -264,12 +270,14 @@ export function probe(video: ProbeVideo): ProbeResult {
   let cMin = w;
   let cMax = -1;
   let maskCount = 0;
+  let rowSum = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const p = y * w + x;
       const d = dist[off + p] as number;
       if (!(d > MASK_THRESHOLD)) continue;
       maskCount++;
+      rowSum += y;
       if (y < rMin) rMin = y;
       if (y > rMax) rMax = y;
       if (x < cMin) cMin = x;
@@ -283,9 +291,10 @@ export function probe(video: ProbeVideo): ProbeResult {
     sum.map((s) => Math.fround(s / count)),
     COLOURS,
   );
-  const bbox = (rMax - rMin + 1) * (cMax - cMin + 1);
-  const fill = maskCount / bbox;
-  const shape: Shape = fill >= SQUARE_MIN_FILL ? "square" : fill >= CIRCLE_MIN_FILL ? "circle" : "triangle";
+  const height = rMax - rMin + 1;
+  const drop = (rowSum / maskCount - rMin + 0.5) / height;
+  const fill = maskCount / (height * (cMax - cMin + 1));
+  const shape: Shape = drop >= TRIANGLE_MIN_CENTROID_DROP ? "triangle" : fill >= SQUARE_MIN_FILL ? "square" : "circle";
   const motion = motionOf(xs, ys, sizes);
   const maxStepRatio = maxStepRatioOf(xs, ys, sizes);
   return {
