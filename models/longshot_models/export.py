@@ -21,10 +21,14 @@ from torch import nn
 from . import diffusion, graph, text, train, unet, vae, world
 
 PACK_NAME = "shapes-mini"
-PACK_VERSION = "1.4.0"
+PACK_VERSION = "1.5.0"
 # Interpolation passes start from the blended known frames at this strength (pack defaults.interpolation.strength);
 # chosen by evaluation (docs/models.md).
 INTERP_STRENGTH = 0.7
+# Classifier-free guidance of the keyframe stage (pack defaults.keyframe.guidance): at 5 it extrapolates a square's or a
+# triangle's difference from the unconditional blob into pinched, star-like outlines; chosen by measurement
+# (docs/models.md, "Keyframe guidance").
+KEYFRAME_GUIDANCE = 2.0
 DEFAULT_OUT = train.ROOT / "packs" / PACK_NAME
 OPSET = 17
 LATENT = 16
@@ -215,7 +219,7 @@ def build_manifest(out: Path, scale: float, contracts: dict[str, dict[str, objec
         "latent": {"channels": 4, "height": LATENT, "width": LATENT, "downsample": world.SIZE // LATENT, "scalingFactor": scale, "layout": "BCFHW", "previewRgb": preview_rgb},
         "text": {"tokenizer": "tokenizer/tokenizer.json", "tokenizerConfig": "tokenizer/tokenizer_config.json", "maxTokens": text.MAX_TOKENS, "hiddenSize": text.HIDDEN, "vocabulary": vocabulary()},
         "scheduler": diffusion.SCHEDULER_CONFIG,
-        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": 5.0}, "interpolation": {"steps": 10, "guidance": 1.0, "strength": INTERP_STRENGTH}},
+        "defaults": {"sampler": "ddim", "mode": "pinned", "keyframe": {"steps": 25, "guidance": KEYFRAME_GUIDANCE}, "interpolation": {"steps": 10, "guidance": 1.0, "strength": INTERP_STRENGTH}},
         "interpolation": {"attentionWindow": 5, "attendFirstFrame": False, "strides": {"17": 4, "65": 1, "257": 0.25}, "trainedWindow": train.INTERP_WINDOW, "hint": train.weights_config("interpolation").interpolation_hint},
         "graphs": contracts,
         "files": [{"path": p.relative_to(out).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files],
