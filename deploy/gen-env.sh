@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes the .env file docker-compose.yml reads: the MinIO root credentials, a NATS password per user
-# and an S3 secret key per service, all random (32 letters and digits). Never overwrites an existing
+# and an S3 secret key per service, all random (32 letters and digits, the first a letter). Never overwrites an existing
 # file: to rotate, edit the values (see docs/deploy.md, "Security") or move the old file away.
 #
 # Usage: deploy/gen-env.sh [FILE]        (default: .env at the repository root)
@@ -13,12 +13,9 @@ if [[ -e "$file" ]]; then
   exit 1
 fi
 
-secret() {
-  local s
-  s="$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)"
-  [[ ${#s} -eq 32 ]] || { echo "gen-env.sh: could not read random bytes from /dev/urandom" >&2; exit 1; }
-  printf '%s' "$s"
-}
+# shellcheck source=scripts/lib/random-secret.sh
+. "$root/scripts/lib/random-secret.sh"
+secret() { random_secret || exit 1; }
 
 umask 077
 {

@@ -129,6 +129,44 @@ describe("scripts/cluster up --http-port", () => {
   });
 });
 
+describe("random secrets (scripts/lib/random-secret.sh)", () => {
+  const run = (cmd) =>
+    new Promise((resolve) => {
+      const child = spawn("bash", ["-c", cmd], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => {
+        out += d;
+      });
+      child.stderr.on("data", (d) => {
+        out += d;
+      });
+      child.on("close", (code) => resolve({ code, out }));
+    });
+
+  test("nats-server refuses a substituted password that starts like a number (why secrets start with a letter)", async () => {
+    const dir = await makeTempDir("longshot-secret-");
+    try {
+      const conf = path.join(dir, "nats.conf");
+      const check = (pw) =>
+        run(
+          `printf 'authorization { user: u, password: $PW }\n' >'${conf}' && PW='${pw}' '${findNatsServer()}' -c '${conf}' -t`,
+        );
+      assert.notEqual((await check("3k3abc")).code, 0, "a value like 3k3… is parsed as a number");
+      const secrets = await run(". scripts/lib/random-secret.sh && for i in $(seq 300); do random_secret; echo; done");
+      assert.equal(secrets.code, 0, secrets.out);
+      const values = secrets.out.trim().split("\n");
+      assert.equal(values.length, 300);
+      // Without the leading letter, 300 draws would all start with a letter with probability (52/62)^300 < 1e-22.
+      for (const v of values) assert.match(v, /^[A-Za-z][A-Za-z0-9]{31}$/);
+      assert.equal(new Set(values).size, 300);
+      const accepted = await check(values[0]);
+      assert.equal(accepted.code, 0, accepted.out);
+    } finally {
+      await removeTempDir(dir);
+    }
+  });
+});
+
 describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000 }, () => {
   let dir;
   let natsUrl;
@@ -194,7 +232,7 @@ describe("scripts/cluster up: NATS with per-run credentials", { timeout: 600_000
     for (const user of USERS) {
       const file = path.join(dir, "secrets", `nats-${user}.password`);
       assert.equal(statSync(file).mode & 0o777, 0o600, file);
-      assert.match(password(user), /^[A-Za-z0-9]{32}$/);
+      assert.match(password(user), /^[A-Za-z][A-Za-z0-9]{31}$/);
       seen.add(password(user));
       for (const runner of runners)
         assert.ok(!runner.includes(password(user)), `the ${user} password is in a runner script`);
