@@ -199,8 +199,10 @@ def interp_inputs(x0: torch.Tensor, noisy: torch.Tensor, hint: str = "repeat") -
     return torch.cat([noisy, mask, interp_hint(x0[:, :, 0::4], f, hint)], dim=1)
 
 
-def sample_interp_window(rng: random.Random, spec: world.ClipSpec) -> tuple[list[float], float]:
-    stride = rng.choice(INTERP_STRIDES)
+def sample_interp_window(rng: random.Random, spec: world.ClipSpec, strides: tuple[float, ...] = INTERP_STRIDES) -> tuple[list[float], float]:
+    """A training window of the interpolation UNet: its frame times and stride, the stride drawn from `strides`
+    (a stride listed twice is drawn twice as often)."""
+    stride = rng.choice(strides)
     span = stride * (INTERP_WINDOW - 1) / 64.0
     p0 = rng.uniform(0.0, max(0.0, 1.0 - span))
     return [p0 + k * stride / 64.0 for k in range(INTERP_WINDOW)], stride
@@ -245,6 +247,7 @@ def train_unet(
     direction_every: int = DIRECTION_EVERY,
     init_from: Path | None = None,
     x0_weight_plus_one: bool = True,
+    interp_strides: tuple[float, ...] = INTERP_STRIDES,
 ) -> None:
     """Train a UNet for `steps` steps. With continue_from_weights, start from the committed weights (model and
     EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack.
@@ -299,7 +302,7 @@ def train_unet(
             prompts = [c[1] for c in clips]
             strides = None
         else:
-            wins = [sample_interp_window(rng, s) for s in specs]
+            wins = [sample_interp_window(rng, s, interp_strides) for s in specs]
             x0 = torch.stack([_encode_clip(vae_model, scale, s, w[0]) for s, w in zip(specs, wins)])
             prompts = [s.prompt for s in specs]
             strides = torch.tensor([w[1] for w in wins])
@@ -385,7 +388,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--direction-every", type=int, default=DIRECTION_EVERY, help="log the direction metric every N keyframe steps (0: never)")
     ap.add_argument("--init-from", type=Path, help="start the UNet from these weights (safetensors); parameters they lack keep their initialisation")
     ap.add_argument("--min-snr-only", action="store_true", help="x0 loss weight min(SNR, 5) (the 1.1.0 recipe) instead of min(SNR, 5) + 1")
+    ap.add_argument("--interp-strides", default=",".join(str(s) for s in INTERP_STRIDES), metavar="S,S,...", help=f"interpolation training strides to draw from, a repeated one more often (default {','.join(str(s) for s in INTERP_STRIDES)})")
     args = ap.parse_args(argv)
+    try:
+        interp_strides = tuple(float(x) for x in args.interp_strides.split(","))
+    except ValueError:
+        ap.error(f"--interp-strides takes comma-separated strides, e.g. 4,4,1,0.25; got {args.interp_strides!r}")
+    if not set(interp_strides) <= set(INTERP_STRIDES):
+        ap.error(f"--interp-strides: each stride must be one of {INTERP_STRIDES}; got {args.interp_strides!r}")
     overrides = dict(_parse_override(a) for a in args.set)
     if args.finish:
         for k in ("keyframe", "interpolation") if args.stage == "all" else (args.stage,):
@@ -397,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "text":
         prepare_text()
     elif args.stage in ("keyframe", "interpolation"):
-        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every, args.init_from, not args.min_snr_only)
+        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every, args.init_from, not args.min_snr_only, interp_strides)
     else:
         t0 = time.time()
         torch.set_num_threads(2)

@@ -43,6 +43,16 @@ def test_interpolation_window_covers_keyframes_at_every_stride() -> None:
     assert seen == set(train.INTERP_STRIDES)
 
 
+def test_interpolation_strides_can_be_weighted_and_are_checked() -> None:
+    rng = random.Random(2)
+    spec = world.sample_spec(rng)
+    draws = [train.sample_interp_window(rng, spec, (4.0, 4.0, 1.0, 0.25))[1] for _ in range(2000)]
+    assert 0.45 < draws.count(4.0) / len(draws) < 0.55  # listed twice of four: half the draws
+    for bad in ("4,2", "four"):
+        with pytest.raises(SystemExit):
+            train.main(["--stage", "interpolation", "--interp-strides", bad])
+
+
 def test_learning_rate_warms_up_then_decays() -> None:
     lrs = [train.lr_at(s, 1000, 1e-3) for s in range(1000)]
     assert lrs[0] < lrs[99] == pytest.approx(1e-3)
