@@ -434,7 +434,7 @@ def scaling_case(graph_file: Path, frames: int, threads: int, runs: int) -> dict
         t = time.perf_counter()
         sess.run(None, feeds)
         times.append(time.perf_counter() - t)
-    peak = memory.vm_kb("VmHWM")
+    peak = memory.peak_rss_since_reset_kb(base)
     return {"frames": frames, "seconds": statistics.median(times), "baseMB": base / 1024, "peakMB": peak / 1024, "runMB": (peak - base) / 1024}
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -293,11 +292,11 @@ def run_case(spec: CaseSpec) -> CaseResult:
         seconds = time.perf_counter() - t0
     if not torch.isfinite(out).all():
         raise RuntimeError(f"{spec.name}: the step produced non-finite values")
-    peak_kb = memory.vm_kb("VmHWM")
+    peak_kb = memory.peak_rss_since_reset_kb(before_kb)
     return CaseResult(
         spec=spec, status="measured", parameters=params,
         weightMB={"fp32": params * 4 / 2**20, "fp16": params * 2 / 2**20},
-        rssBeforeMB=before_kb / 1024, peakMB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        rssBeforeMB=before_kb / 1024, peakMB=memory.process_peak_rss_kb(peak_kb) / 1024,
         stepMB=(peak_kb - before_kb) / 1024, seconds=seconds, buildSeconds=build_seconds, plainScoreMB=plain_score_mb(spec),
     )
 

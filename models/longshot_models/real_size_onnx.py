@@ -157,14 +157,14 @@ def session_case(spec: CaseSpec, path: Path) -> tuple[dict[str, Any], np.ndarray
     try:
         (out,) = sess.run(None, x)
     except Exception as err:
-        raise SessionFailed(str(err), {"rssBeforeMB": before_kb / 1024, "peakMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        raise SessionFailed(str(err), {"rssBeforeMB": before_kb / 1024, "peakMB": memory.process_peak_rss_kb(before_kb) / 1024,
                                        "sessionSeconds": load_seconds}) from err
     seconds = time.perf_counter() - t0
-    step_peak_kb = memory.vm_kb("VmHWM")
+    step_peak_kb = memory.peak_rss_since_reset_kb(before_kb)
     if not np.isfinite(out).all():
         raise RuntimeError(f"{spec.name}: the ONNX graph produced non-finite values")
     return {
-        "rssBeforeMB": before_kb / 1024, "peakMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rssBeforeMB": before_kb / 1024, "peakMB": memory.process_peak_rss_kb(step_peak_kb) / 1024,
         "stepMB": (step_peak_kb - before_kb) / 1024, "seconds": seconds, "sessionSeconds": load_seconds,
     }, out
 
