@@ -15,18 +15,17 @@ fi
 
 # shellcheck source=scripts/lib/random-secret.sh
 . "$root/scripts/lib/random-secret.sh"
-secret() { random_secret || exit 1; }
 
 umask 077
 {
   echo "# longshot docker-compose secrets, written by deploy/gen-env.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ). Keep out of git."
   echo "MINIO_ROOT_USER=longshot-root"
-  echo "MINIO_ROOT_PASSWORD=$(secret)"
+  echo "MINIO_ROOT_PASSWORD=$(random_secret)"
   for user in SYS ADMIN GATEWAY KEYFRAME INTERPOLATION DECODER; do
-    echo "LONGSHOT_NATS_${user}_PASSWORD=$(secret)"
+    echo "LONGSHOT_NATS_${user}_PASSWORD=$(random_secret)"
   done
   for service in GATEWAY KEYFRAME INTERPOLATION DECODER; do
-    echo "LONGSHOT_S3_${service}_SECRET_KEY=$(secret)"
+    echo "LONGSHOT_S3_${service}_SECRET_KEY=$(random_secret)"
   done
 } >"$file"
 echo "gen-env.sh: wrote $file (mode 0600)"
