@@ -14,7 +14,7 @@
  * Run: node --test scripts/cluster.test.mjs
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -130,18 +130,10 @@ describe("scripts/cluster up --http-port", () => {
 });
 
 describe("random secrets (scripts/lib/random-secret.sh)", () => {
-  const run = (cmd) =>
-    new Promise((resolve) => {
-      const child = spawn("bash", ["-c", cmd], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      child.stdout.on("data", (d) => {
-        out += d;
-      });
-      child.stderr.on("data", (d) => {
-        out += d;
-      });
-      child.on("close", (code) => resolve({ code, out }));
-    });
+  const run = (cmd) => {
+    const r = spawnSync("bash", ["-c", cmd], { cwd: root, encoding: "utf8" });
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
 
   test("nats-server refuses a substituted password that starts like a number (why secrets start with a letter)", async () => {
     const dir = await makeTempDir("longshot-secret-");
@@ -151,15 +143,15 @@ describe("random secrets (scripts/lib/random-secret.sh)", () => {
         run(
           `printf 'authorization { user: u, password: $PW }\n' >'${conf}' && PW='${pw}' '${findNatsServer()}' -c '${conf}' -t`,
         );
-      assert.notEqual((await check("3k3abc")).code, 0, "a value like 3k3… is parsed as a number");
-      const secrets = await run(". scripts/lib/random-secret.sh && for i in $(seq 300); do random_secret; echo; done");
+      assert.notEqual(check("3k3abc").code, 0, "a value like 3k3… is parsed as a number");
+      const secrets = run(". scripts/lib/random-secret.sh && for i in $(seq 300); do random_secret; echo; done");
       assert.equal(secrets.code, 0, secrets.out);
       const values = secrets.out.trim().split("\n");
       assert.equal(values.length, 300);
       // Without the leading letter, 300 draws would all start with a letter with probability (52/62)^300 < 1e-22.
       for (const v of values) assert.match(v, /^[A-Za-z][A-Za-z0-9]{31}$/);
       assert.equal(new Set(values).size, 300);
-      const accepted = await check(values[0]);
+      const accepted = check(values[0]);
       assert.equal(accepted.code, 0, accepted.out);
     } finally {
       await removeTempDir(dir);
