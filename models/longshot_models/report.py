@@ -56,6 +56,14 @@ def main() -> None:
             continue
         xs, ys = zip(*pts)
         ax.plot(xs, ys, lw=1)
+        if stage == "vae":  # the decoder-only fine-tune goes on from the VAE's last step (another loss: with its edge term)
+            _keep("vae-decoder")
+            tail = _rows(LOGS / "vae-decoder.log.jsonl")
+            rows += tail
+            dec = [(int(xs[-1]) + 1 + int(r["step"]), r["loss"]) for r in tail if "loss" in r]  # type: ignore[call-overload]
+            if dec:
+                ax.plot(*zip(*dec), lw=1, label="decoder alone, edge term")
+                ax.legend(loc="lower left", fontsize=8)
         ax.set_yscale("log")
         ax.set_title(f"{stage} loss")
         ax.set_xlabel("step")

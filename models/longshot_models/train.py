@@ -2,6 +2,7 @@
 
 Stages (each resumable from its checkpoint in models/runs/):
   1. vae            — the 64x64 <-> 4x16x16 autoencoder, then the latent scaling factor from data;
+     vae-decoder    — its decoder fine-tuned alone with an edge term (the latents do not change);
   2. text           — export + quantize the MiniLM text encoder and embed every prompt of the world;
   3. keyframe, interpolation — the two pseudo-3D UNets, trained side by side in two processes (1 thread each).
 Finished weights land in models/weights/*.safetensors (committed), so export and tests never need retraining.
@@ -34,7 +35,8 @@ RUNS = ROOT / "runs"
 WEIGHTS = ROOT / "weights"
 
 # Steps sized so the whole run fits in about 2 hours on 2 CPU cores.
-DEFAULT_STEPS = {"vae": 1200, "keyframe": 2400, "interpolation": 2400}
+DEFAULT_STEPS = {"vae": 1200, "vae-decoder": 1500, "keyframe": 2400, "interpolation": 2400}
+VAE_DECODER_EDGE_WEIGHT = 1.0  # the decoder fine-tune's edge term (vae.VAE.decoder_loss), chosen in docs/models.md
 KEYFRAME_TIMES = [i / 4 for i in range(5)]  # 5 keyframes span the clip: every 16th of 65 frames
 INTERP_STRIDES = (4.0, 1.0, 0.25)  # 5->17, 17->65, 65->257 (in units of the 65-frame clip)
 INTERP_WINDOW = 9  # frames per training window: keyframe slots at 0, 4, 8
@@ -123,6 +125,52 @@ def train_vae(steps: int, seed: int = 0, batch: int = 32) -> None:
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     save_file(model.state_dict(), str(out), metadata={"scaling_factor": repr(scale), "steps": str(steps)})
     log("vae", done=True, scaling_factor=scale, psnr=vae_psnr(model, seed))
+
+
+def train_vae_decoder(steps: int, seed: int = 0, batch: int = 32, edge_weight: float = VAE_DECODER_EDGE_WEIGHT) -> None:
+    """Fine-tune the decoder of weights/vae.safetensors alone, with an edge term (vae.VAE.decoder_loss). The encoder,
+    the scaling factor and so every latent stay as they are, so it runs on a finished pack without retraining the
+    UNets. Skips weights that had it (their metadata says `decoder_steps`)."""
+    path = WEIGHTS / "vae.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+    if "decoder_steps" in meta:
+        print(f"vae-decoder: weights already fine-tuned ({meta['decoder_steps']} steps), skipping", flush=True)
+        return
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model, _ = load_vae()
+    model.encoder.requires_grad_(False)
+    model.decoder.train()
+    opt = torch.optim.AdamW(model.decoder.parameters(), lr=1e-3, weight_decay=0.0)
+    ckpt = RUNS / "vae-decoder.ckpt"
+    start = 0
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.decoder.load_state_dict(st["decoder"])
+        opt.load_state_dict(st["opt"])
+        start = st["step"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+    t0 = time.time()
+    for step in range(start, steps):
+        x = torch.cat([world.render(world.sample_spec(rng), [rng.random()]) for _ in range(batch)])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 1e-3, warmup=50)
+        loss, parts = model.decoder_loss(x, edge_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            log("vae-decoder", step=step, loss=round(float(loss.detach()), 5), **{k: round(v, 5) for k, v in parts.items()}, elapsed=round(time.time() - t0))
+        if step % 250 == 249:
+            RUNS.mkdir(parents=True, exist_ok=True)
+            _save_ckpt(ckpt, decoder=model.decoder.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    model.eval()
+    save_file(model.state_dict(), str(path), metadata={**meta, "decoder_steps": str(steps), "decoder_edge_weight": repr(edge_weight)})
+    log("vae-decoder", done=True, psnr=vae_psnr(model, seed))
 
 
 @torch.no_grad()
@@ -378,7 +426,7 @@ def _parse_override(arg: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", choices=["all", "vae", "text", "keyframe", "interpolation"], default="all")
+    ap.add_argument("--stage", choices=["all", "vae", "vae-decoder", "text", "keyframe", "interpolation"], default="all")
     ap.add_argument("--steps", type=int, default=None, help="steps for a single --stage (defaults per stage)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--finish", action="store_true", help="write the UNet weights of --stage from its last checkpoint and stop")
@@ -404,6 +452,8 @@ def main(argv: list[str] | None = None) -> None:
     steps = lambda s: args.steps or DEFAULT_STEPS[s]  # noqa: E731
     if args.stage == "vae":
         train_vae(steps("vae"), args.seed)
+    elif args.stage == "vae-decoder":
+        train_vae_decoder(steps("vae-decoder"), args.seed)
     elif args.stage == "text":
         prepare_text()
     elif args.stage in ("keyframe", "interpolation"):
@@ -412,6 +462,7 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.time()
         torch.set_num_threads(2)
         train_vae(steps("vae"), args.seed)
+        train_vae_decoder(steps("vae-decoder"), args.seed)
         prepare_text()
         procs = [
             subprocess.Popen([sys.executable, "-m", "longshot_models.train", "--stage", k, "--seed", str(args.seed)], cwd=ROOT)

@@ -30,6 +30,42 @@ def test_vae_training_resumes_from_its_checkpoint(scratch: Path) -> None:
     assert (train.WEIGHTS / "vae.safetensors").exists()
 
 
+def test_vae_decoder_fine_tune_keeps_the_latents_and_runs_once(scratch: Path) -> None:
+    # The UNets are trained on the encoder's latents: the decoder-only stage must leave the encoder and the scaling
+    # factor exactly as they were, change the decoder, say so in the weights' metadata, and not run twice.
+    from safetensors import safe_open
+
+    train.WEIGHTS.mkdir(parents=True)
+    model = vae.VAE().eval()
+    path = train.WEIGHTS / "vae.safetensors"
+    save_file(model.state_dict(), str(path), metadata={"scaling_factor": "0.5", "steps": "1"})
+    x = world.render(world.sample_spec(random.Random(1)), [0.2, 0.7])
+    with torch.no_grad():
+        z, image = model.encode(x), model.decode(model.encode(x))
+    train.train_vae_decoder(steps=3, seed=0, batch=2)
+    tuned, scale = train.load_vae()
+    with torch.no_grad():
+        assert torch.equal(tuned.encode(x), z)
+        assert not torch.allclose(tuned.decode(z), image)
+    assert scale == 0.5
+    with safe_open(str(path), "pt") as f:
+        assert f.metadata()["decoder_steps"] == "3"
+    written = path.read_bytes()
+    train.train_vae_decoder(steps=3, seed=0, batch=2)
+    assert path.read_bytes() == written
+
+
+def test_the_decoder_edge_term_is_zero_only_for_the_right_edges() -> None:
+    sharp = world.render(world.sample_spec(random.Random(2)), [0.5])
+    blurred = torch.nn.functional.avg_pool2d(sharp, 3, stride=1, padding=1, count_include_pad=False)
+    gy, gx = vae.image_gradients(sharp)
+    assert gy.shape == (1, 3, 63, 64) and gx.shape == (1, 3, 64, 63)
+    edge = lambda a, b: sum(float((p - q).abs().mean()) for p, q in zip(vae.image_gradients(a), vae.image_gradients(b)))  # noqa: E731
+    assert edge(sharp, sharp) == 0.0
+    assert edge(blurred, sharp) > 0.01
+    assert edge(sharp + 0.3, sharp) == pytest.approx(0.0, abs=1e-6)  # a flat shift leaves every edge in place
+
+
 def test_interpolation_window_covers_keyframes_at_every_stride() -> None:
     rng = random.Random(1)
     spec = world.sample_spec(rng)
