@@ -3,7 +3,10 @@
 1. keyframes alone: the 5 generated keyframes, decoded and probed (colour, shape, background, motion);
 2. interpolation alone: ground-truth keyframes (VAE-encoded renders) interpolated 5 -> 17 -> 65, probed;
 3. the VAE alone: ground-truth 65-frame clips encoded and decoded, probed;
-4. smoothness (`--only smoothness`, not in the default set): whole videos (keyframes -> 17 -> 65), and for each the
+4. `--only vae-frames` (not in the default set): how often the probe reads each shape right in single frames after
+   the VAE (every 4th frame of clips drawn over every combination of that shape, the draw of docs/models.md's
+   "Reading the shape": `--seed 7 --videos 40`);
+5. smoothness (`--only smoothness`, not in the default set): whole videos (keyframes -> 17 -> 65), and for each the
    largest frame-to-frame step: which frames it joins (a keyframe slot, a 17-level slot or two in-between frames),
    the 4-frame gap it lies in (its length against the median gap, the share of it the step covers; 0.25 is even),
    the ratio on the motion axis alone (if that passes, the probe's size or cross-axis reading made the jump), the
@@ -56,6 +59,26 @@ def _psnr_summary(per_video: list[np.ndarray]) -> dict[str, object]:
     by_pos = p[:, between].mean(axis=0)
     worst = int(np.argmin(by_pos))
     return {"psnr_mean": round(float(p[:, between].mean()), 2), "psnr_worst_position": between[worst], "psnr_worst_position_mean": round(float(by_pos[worst]), 2)}
+
+
+def vae_frame_shape_rates(vae_model: torch.nn.Module, seed: int, clips_per_shape: int) -> dict[str, float]:
+    """Per shape, the share of frames the probe reads as that shape after the VAE: `clips_per_shape` clips over every
+    (colour, shape, motion) of the shape (`random.Random(seed)`, shapes in world order), every 4th of 65 frames
+    encoded and decoded."""
+    rng = random.Random(seed)
+    rates = {}
+    for shape in world.SHAPES:
+        combos = [c for c in world.all_combos() if c[1] == shape]
+        right = total = 0
+        for _ in range(clips_per_shape):
+            spec = world.sample_spec(rng, rng.choice(combos))
+            with torch.no_grad():
+                rec = vae_model.decode(vae_model.encode(world.render(spec, world.frame_times(65)[::4]))).clamp(-1, 1)
+            read = probe.frame_shapes(_uint8(rec))
+            right += sum(s == shape for s in read)
+            total += sum(s is not None for s in read)
+        rates[shape] = round(right / total, 4)
+    return rates
 
 
 def _shape_every_frame(frames: np.ndarray, shape: str) -> bool:
@@ -190,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--videos", type=int, default=30)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a pack default, e.g. --set interp_strength=1.0")
-    ap.add_argument("--only", choices=["keyframes", "interpolation", "vae", "smoothness"], action="append", help="probe only these parts (default: keyframes, interpolation, vae)")
+    ap.add_argument("--only", choices=["keyframes", "interpolation", "vae", "vae-frames", "smoothness"], action="append", help="probe only these parts (default: keyframes, interpolation, vae)")
     ap.add_argument("--eval-videos", default=None, metavar="I,J,...", help="with --only smoothness: regenerate these videos of evaluate instead")
     ap.add_argument("--eval-seed", type=int, default=1, help="evaluate's --seed for --eval-videos")
     ap.add_argument("--threads", type=int, default=2)
@@ -202,6 +225,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if "smoothness" in only or args.eval_videos:
         ap.error("--only smoothness (and --eval-videos) runs on its own: leave out the other --only parts")
+    if only == {"vae-frames"}:
+        print(json.dumps({"clips_per_shape": args.videos, "seed": args.seed, "vae_frames_read_right": vae_frame_shape_rates(load_vae()[0], args.seed, args.videos)}, indent=2))
+        return
+    if "vae-frames" in only:
+        ap.error("--only vae-frames runs on its own: leave out the other --only parts")
     pipe = ReferencePipeline(args.pack, threads=args.threads)
     vae_model, scale = load_vae()
     s = Settings.pack_defaults(pipe.manifest, **overrides)

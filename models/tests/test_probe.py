@@ -42,24 +42,13 @@ def test_probe_reports_an_empty_video_as_nothing() -> None:
 
 def test_probe_reads_the_shape_of_vae_reconstructed_clips() -> None:
     """The VAE blunts the tips of small triangles (fill ratio 0.60-0.74 instead of 0.51-0.57), which a fill-ratio
-    rule read as circles in 64 % of frames; the centroid rule reads them. Bars: the per-frame accuracy measured on
-    40 other clips per shape (docs/models.md, "Reading the shape": triangle 96.8 %, circle 99.4 %, square 87.5 %)
-    less about 5 points."""
-    import torch
-
+    rule read as circles in 64 % of frames; the centroid rule reads them. Bars: the per-frame accuracy of the shipped
+    VAE measured on 40 other clips per shape (docs/models.md, "Reading the shape": circle 97.6 %, square 94.1 %,
+    triangle 97.6 %; `diagnose --only vae-frames --seed 7 --videos 40`) less about 5 points. The 1.6.0 decoder read
+    squares right in 87.5 % of those frames (83 % on this draw) and fails the square bar."""
+    from longshot_models.diagnose import vae_frame_shape_rates
     from longshot_models.train import load_vae
 
-    vae, _ = load_vae()
-    rng = random.Random(12)
-    bars = {"triangle": 0.90, "circle": 0.95, "square": 0.80}
-    for shape, bar in bars.items():
-        combos = [c for c in world.all_combos() if c[1] == shape]
-        right = total = 0
-        for _ in range(16):
-            spec = world.sample_spec(rng, rng.choice(combos))
-            with torch.no_grad():
-                rec = vae.decode(vae.encode(world.render(spec, world.frame_times(65)[::4]))).clamp(-1, 1)
-            read = probe.frame_shapes(((rec.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8))
-            right += sum(s == shape for s in read)
-            total += sum(s is not None for s in read)
-        assert right / total >= bar, f"{shape}: read right in {right} of {total} frames"
+    rates = vae_frame_shape_rates(load_vae()[0], seed=12, clips_per_shape=16)
+    bars = {"circle": 0.92, "square": 0.89, "triangle": 0.92}
+    assert all(rates[shape] >= bar for shape, bar in bars.items()), f"frames read right {rates}, bars {bars}"
