@@ -412,7 +412,7 @@ const PROBED = [
   { prompt: "a green triangle moving away on a gray background", seed: 6 }, // held out of training
 ];
 /**
- * The 1.6.0 pack (as 1.3.0 to 1.5.0) moves the object the asked way in 99 of 100 evaluated videos (docs/models.md). At
+ * The 1.7.0 pack (as 1.3.0 to 1.6.0) moves the object the asked way in 99 of 100 evaluated videos (docs/models.md). At
  * p = 0.99, six videos give at least 5 right with probability 0.998; a pack back at the 1.2.0 level (p = 0.79) would
  * pass with 0.63, at the 1.1.0 level (p = 0.46) with 0.08.
  */
