@@ -113,6 +113,18 @@ describe("report tables", () => {
     assert.doesNotMatch(strict, /Windowed interpolation, peak RSS/);
   });
 
+  test("the verdicts run from the 65-frame default to the longest video, also when shorter videos were measured", () => {
+    const r = fixture();
+    const f17 = r.cases.find((c) => c.id === "f17");
+    assert.ok(f17);
+    f17.studies.push("memory");
+    const { markdown } = render([{ name: "x.json", result: r }], true);
+    assert.match(tableRow(markdown, "| Peak RSS MB (growth during the stage) |"), /\| 17 whole \|/);
+    assert.match(markdown, /- Windowed interpolation, peak RSS, 65 → 257 frames: 310 → 318 MB/);
+    assert.match(markdown, /- Whole-sequence interpolation, peak RSS \(for comparison\), 65 → 257 frames/);
+    assert.doesNotMatch(markdown, /17 → 257 frames/);
+  });
+
   test("a windowed stage that grows is flagged", () => {
     const r = fixture();
     const big = r.cases.find((c) => c.id === "f257-w17o4");

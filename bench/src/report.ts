@@ -319,10 +319,12 @@ function memorySection(summaries: CaseSummary[], opts: ReportOptions): string | 
       ...columns.map(() => "r" as const),
     ]),
   ];
-  // Verdicts between the smallest and the largest frame count of the study.
+  // Verdicts from the embedded default (TARGET_FRAMES) to the longest video, as the methodology states: a shorter
+  // video runs fewer interpolation levels, so its highest level is other work. Without a TARGET_FRAMES case, from the
+  // shortest.
   if (frames.length >= 2) {
-    const lo = frames[0] as number;
     const hi = frames[frames.length - 1] as number;
+    const lo = frames.includes(TARGET_FRAMES) && TARGET_FRAMES < hi ? TARGET_FRAMES : (frames[0] as number);
     const verdicts: string[] = [];
     const peakOf = (pick: (s: CaseSummary) => { startMB: number; peakMB: number } | null) => (s: CaseSummary) =>
       pick(s)?.peakMB ?? null;
