@@ -19,6 +19,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # OpenMP threads that spin while waiting collapse throughput when the 2 cores are shared with other work.
@@ -88,6 +89,34 @@ def _save_ckpt(path: Path, **state: object) -> None:
 # ---------------------------------------------------------------- stage 1: VAE
 
 
+def _train_loop(
+    stage: str, trained: torch.nn.Module, ckpt: Path, steps: int, rng: random.Random, peak_lr: float, warmup: int, batch_loss: Callable[[], tuple[torch.Tensor, dict[str, float]]]
+) -> None:
+    """The VAE stages' loop: AdamW on `trained` with lr_at's schedule, a log row every 50 steps and a checkpoint every
+    250 that a rerun resumes from (weights, optimiser, both random states), so an interrupted stage loses no steps."""
+    opt = torch.optim.AdamW(trained.parameters(), lr=peak_lr, weight_decay=0.0)
+    start = 0
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        trained.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start = st["step"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+    t0 = time.time()
+    for step in range(start, steps):
+        loss, parts = batch_loss()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, peak_lr, warmup)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            log(stage, step=step, loss=round(float(loss.detach()), 5), **{k: round(v, 5) for k, v in parts.items()}, elapsed=round(time.time() - t0))
+        if step % 250 == 249:
+            _save_ckpt(ckpt, model=trained.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+
+
 def train_vae(steps: int, seed: int = 0, batch: int = 32) -> None:
     out = WEIGHTS / "vae.safetensors"
     if out.exists():
@@ -96,30 +125,12 @@ def train_vae(steps: int, seed: int = 0, batch: int = 32) -> None:
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = vae.VAE()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
-    ckpt = RUNS / "vae.ckpt"
-    start = 0
-    if ckpt.exists():
-        st = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        start = st["step"]
-        rng.setstate(st["rng"])
-        torch.set_rng_state(st["torch_rng"])
-    t0 = time.time()
-    for step in range(start, steps):
+
+    def batch_loss() -> tuple[torch.Tensor, dict[str, float]]:
         specs = [world.sample_spec(rng) for _ in range(batch)]
-        x = torch.cat([world.render(s, [rng.random()]) for s in specs])
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 2e-3)
-        loss, parts = model.loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            log("vae", step=step, loss=round(float(loss), 5), **{k: round(v, 5) for k, v in parts.items()}, elapsed=round(time.time() - t0))
-        if step % 250 == 249:
-            _save_ckpt(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+        return model.loss(torch.cat([world.render(s, [rng.random()]) for s in specs]))
+
+    _train_loop("vae", model, RUNS / "vae.ckpt", steps, rng, 2e-3, 100, batch_loss)
     model.eval()
     scale = latent_scaling_factor(model, seed)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
@@ -144,30 +155,11 @@ def train_vae_decoder(steps: int, seed: int = 0, batch: int = 32, edge_weight: f
     model, _ = load_vae()
     model.encoder.requires_grad_(False)
     model.decoder.train()
-    opt = torch.optim.AdamW(model.decoder.parameters(), lr=1e-3, weight_decay=0.0)
-    ckpt = RUNS / "vae-decoder.ckpt"
-    start = 0
-    if ckpt.exists():
-        st = torch.load(ckpt, weights_only=False)
-        model.decoder.load_state_dict(st["decoder"])
-        opt.load_state_dict(st["opt"])
-        start = st["step"]
-        rng.setstate(st["rng"])
-        torch.set_rng_state(st["torch_rng"])
-    t0 = time.time()
-    for step in range(start, steps):
-        x = torch.cat([world.render(world.sample_spec(rng), [rng.random()]) for _ in range(batch)])
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 1e-3, warmup=50)
-        loss, parts = model.decoder_loss(x, edge_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            log("vae-decoder", step=step, loss=round(float(loss.detach()), 5), **{k: round(v, 5) for k, v in parts.items()}, elapsed=round(time.time() - t0))
-        if step % 250 == 249:
-            RUNS.mkdir(parents=True, exist_ok=True)
-            _save_ckpt(ckpt, decoder=model.decoder.state_dict(), opt=opt.state_dict(), step=step + 1, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+
+    def batch_loss() -> tuple[torch.Tensor, dict[str, float]]:
+        return model.decoder_loss(torch.cat([world.render(world.sample_spec(rng), [rng.random()]) for _ in range(batch)]), edge_weight)
+
+    _train_loop("vae-decoder", model.decoder, RUNS / "vae-decoder.ckpt", steps, rng, 1e-3, 50, batch_loss)
     model.eval()
     save_file(model.state_dict(), str(path), metadata={**meta, "decoder_steps": str(steps), "decoder_edge_weight": repr(edge_weight)})
     log("vae-decoder", done=True, psnr=vae_psnr(model, seed))
