@@ -30,6 +30,7 @@ import torch
 from . import probe, world
 from .reference import ReferencePipeline, Settings, make_noise
 from .train import ROOT, load_vae
+from .vae import VAE
 
 
 def _rates(scores: list[dict[str, object]]) -> dict[str, float]:
@@ -61,12 +62,12 @@ def _psnr_summary(per_video: list[np.ndarray]) -> dict[str, object]:
     return {"psnr_mean": round(float(p[:, between].mean()), 2), "psnr_worst_position": between[worst], "psnr_worst_position_mean": round(float(by_pos[worst]), 2)}
 
 
-def vae_frame_shape_rates(vae_model: torch.nn.Module, seed: int, clips_per_shape: int) -> dict[str, float]:
+def vae_frame_shape_rates(vae_model: VAE, seed: int, clips_per_shape: int) -> dict[str, float]:
     """Per shape, the share of frames the probe reads as that shape after the VAE: `clips_per_shape` clips over every
     (colour, shape, motion) of the shape (`random.Random(seed)`, shapes in world order), every 4th of 65 frames
     encoded and decoded."""
     rng = random.Random(seed)
-    rates = {}
+    rates: dict[str, float] = {}
     for shape in world.SHAPES:
         combos = [c for c in world.all_combos() if c[1] == shape]
         right = total = 0
