@@ -260,12 +260,13 @@ def min_snr_weight(t: torch.Tensor, gamma: float = MIN_SNR_GAMMA, plus_one: bool
 
 def keyframe_clip(rng: random.Random, spec: world.ClipSpec, reverse_prob: float = REVERSE_PROB) -> tuple[list[float], str]:
     """The keyframe times and prompt of one training clip: as drawn, or (reversal augmentation) played backwards
-    with the opposite direction word, e.g. a "moving left" clip reversed is a "moving right" clip."""
+    with the opposite direction word, e.g. a "moving left" clip reversed is a "moving right" clip. The motion is
+    said by any of the world's phrasings for it (world.varied_prompt)."""
     if rng.random() < reverse_prob:
         mirror = direction.swapped(spec)
         if not world.is_held_out(mirror.combo):
-            return [1.0 - t for t in KEYFRAME_TIMES], mirror.prompt
-    return KEYFRAME_TIMES, spec.prompt
+            return [1.0 - t for t in KEYFRAME_TIMES], world.varied_prompt(mirror, rng)
+    return KEYFRAME_TIMES, world.varied_prompt(spec, rng)
 
 
 def unet_config(kind: str, overrides: dict[str, object] | None = None) -> unet.UNetConfig:

@@ -46,6 +46,17 @@ _MOTION_WORDS: dict[str, tuple[str, ...]] = {
     "approaching": ("approaching", "coming closer", "getting closer", "growing nearer"),
     "receding": ("receding", "moving away", "getting farther away", "drifting away"),
 }
+# More ways to say each motion that keyframe training draws from as well (`varied_prompt`), so free English lands
+# near a trained phrasing. A clip's `prompt` never uses them: evaluation draws keep the prompts they always had.
+# None teaches a word of the paraphrase set that the phrasings above do not already use (tests/test_world.py).
+_MORE_MOTION_WORDS: dict[str, tuple[str, ...]] = {
+    "left": ("shifting left", "sweeping to the left", "moving to the left", "passing left"),
+    "right": ("shifting right", "sweeping to the right", "moving to the right", "passing right"),
+    "up": ("shifting up", "soaring upward", "moving higher", "rising to the upper edge"),
+    "down": ("shifting down", "plunging downward", "moving lower", "falling to the lower edge"),
+    "approaching": ("moving closer", "looming closer", "expanding", "enlarging"),
+    "receding": ("backing away", "dwindling", "withdrawing", "moving farther away"),
+}
 _SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "circle": ("circle", "ball", "disc"),
     "square": ("square", "box", "block"),
@@ -92,20 +103,26 @@ def _pick(words: tuple[str, ...], i: int) -> str:
     return words[i % len(words)]
 
 
-def make_prompt(colour: str, shape: str, motion: str, background: str, template: int = 0) -> str:
+def make_prompt(colour: str, shape: str, motion: str, background: str, template: int = 0, motion_words: str | None = None) -> str:
+    """The prompt of template number `template`; `motion_words` says the motion instead of the template's words."""
     tpl = _TEMPLATES[template % len(_TEMPLATES)]
     text = tpl.format(
         colour=colour,
         shape=_pick(_SHAPE_WORDS[shape], template // 4),
-        motion=_pick(_MOTION_WORDS[motion], template),
+        motion=motion_words or _pick(_MOTION_WORDS[motion], template),
         background=_pick(_BACKGROUND_WORDS.get(background, (background,)), template),
     )
     return text.replace("a orange", "an orange")
 
 
+def varied_prompt(spec: ClipSpec, rng: random.Random) -> str:
+    """The clip's prompt with its motion said by any of the world's phrasings for it (what keyframe training sees)."""
+    return make_prompt(spec.colour, spec.shape, spec.motion, spec.background, spec.template, rng.choice(_MOTION_WORDS[spec.motion] + _MORE_MOTION_WORDS[spec.motion]))
+
+
 def motion_phrases() -> dict[str, str]:
     """Every motion phrase the world uses, mapped to its motion."""
-    return {w: m for m, words in _MOTION_WORDS.items() for w in words}
+    return {w: m for table in (_MOTION_WORDS, _MORE_MOTION_WORDS) for m, words in table.items() for w in words}
 
 
 def shape_words() -> dict[str, str]:

@@ -3,6 +3,7 @@ import random
 import torch
 
 from longshot_models import probe, world
+from longshot_models.paraphrases import PARAPHRASES
 
 
 def test_same_seed_same_clips() -> None:
@@ -52,3 +53,16 @@ def test_motion_is_the_same_at_any_frame_rate() -> None:
     f65 = world.render(spec, world.frame_times(65))
     f257 = world.render(spec, world.frame_times(257))
     assert torch.allclose(f65, f257[::4])
+
+
+def test_the_extra_phrasings_teach_no_word_of_the_paraphrase_set() -> None:
+    """Training's extra motion phrasings may reuse the world's own words, never one only the paraphrases use, so
+    `evaluate --paraphrases` keeps measuring wording the models never saw."""
+    words = lambda texts: {w.strip(",:") for t in texts for w in t.split()}  # noqa: E731
+    own = words(p for m in world.MOTIONS for p in world._MOTION_WORDS[m]) | words(world._TEMPLATES) | set(world.COLOURS)
+    extra = words(p for m in world.MOTIONS for p in world._MORE_MOTION_WORDS[m])
+    paraphrased = words(p[0] for p in PARAPHRASES)
+    assert extra & paraphrased <= own, sorted(extra & paraphrased - own)
+    assert extra - own, "the extra phrasings add no wording"
+    # and no extra phrasing is itself one of a paraphrase's motion phrases
+    assert not [(p, q[0]) for m in world.MOTIONS for p in world._MORE_MOTION_WORDS[m] for q in PARAPHRASES if p in q[0]]

@@ -119,7 +119,8 @@ def main() -> None:
             )
             offset += frames.nbytes
 
-    prompts = [c[1] for c in clips] + world.all_prompts() + [
+    more = [world.make_prompt("red", "circle", m, "black", k, w) for m in world.MOTIONS for k, w in enumerate(world._MORE_MOTION_WORDS[m])]
+    prompts = [c[1] for c in clips] + world.all_prompts() + more + [
         "A RED Circle Moving Right on a DARK BLUE background",
         "a white square on a white background",
         "a reddish circle moving right",
@@ -163,6 +164,7 @@ def main() -> None:
             "SHAPES": list(world.SHAPES),
             "MOTIONS": list(world.MOTIONS),
             "MOTION_WORDS": {k: list(v) for k, v in world._MOTION_WORDS.items()},
+            "MORE_MOTION_WORDS": {k: list(v) for k, v in world._MORE_MOTION_WORDS.items()},
             "SHAPE_WORDS": {k: list(v) for k, v in world._SHAPE_WORDS.items()},
             "BACKGROUND_WORDS": {k: list(v) for k, v in world._BACKGROUND_WORDS.items()},
             "TEMPLATES": list(world._TEMPLATES),

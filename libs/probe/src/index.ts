@@ -21,6 +21,7 @@ export {
   BACKGROUNDS,
   backgroundWords,
   COLOURS,
+  MORE_MOTION_WORDS,
   MOTION_WORDS,
   MOTIONS,
   type Motion,

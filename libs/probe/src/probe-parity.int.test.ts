@@ -30,6 +30,7 @@ import {
   BACKGROUNDS,
   backgroundWords,
   COLOURS,
+  MORE_MOTION_WORDS,
   MOTION_WORDS,
   MOTIONS,
   type Motion,
@@ -128,6 +129,7 @@ describe("probe parity with models/longshot_models/probe.py", () => {
       Object.entries(words).map(([k, v]) => [k, [...v]]);
     // Entries, not objects: the order of the words is the order parse_prompt tries them in.
     assert.deepEqual(plain(MOTION_WORDS), Object.entries(meta.world.MOTION_WORDS as object));
+    assert.deepEqual(plain(MORE_MOTION_WORDS), Object.entries(meta.world.MORE_MOTION_WORDS as object));
     assert.deepEqual(plain(SHAPE_WORDS), Object.entries(meta.world.SHAPE_WORDS as object));
     assert.deepEqual(plain(BACKGROUND_WORDS), Object.entries(meta.world.BACKGROUND_WORDS as object));
     assert.deepEqual([...PROMPT_TEMPLATES], meta.world.TEMPLATES);

@@ -188,6 +188,11 @@ describe("parsePrompt", () => {
       ["a red circle going right", ["red", "circle", "right", null]],
       ["a red square drifting to the right", ["red", "square", "right", null]],
       ["a red square drifting to the left", ["red", "square", "left", null]],
+      // The phrasings only training says (MORE_MOTION_WORDS) parse too.
+      ["a green box moving to the left over a grey background", ["green", "square", "left", "gray"]],
+      ["a white triangle rising to the upper edge, black background", ["white", "triangle", "up", "black"]],
+      ["a cyan disc looming closer", ["cyan", "circle", "approaching", null]],
+      ["a purple block moving farther away", ["purple", "square", "receding", null]],
       // Whole words only: "balloon", "boxy", "greyish" are not the world's words.
       ["a red balloon on a greyish background", ["red", null, null, null]],
       ["a boxy thing", [null, null, null, null]],
@@ -275,7 +280,7 @@ describe("makePrompt", () => {
       ["grey", "gray"],
       ["dark blue", "dark blue"],
     ]);
-    assert.equal(motionPhrases().length, 24);
+    assert.equal(motionPhrases().length, 48);
     assert.deepEqual(motionPhrases().slice(8, 12), [
       ["moving up", "up"],
       ["going up", "up"],

@@ -46,6 +46,19 @@ export const MOTION_WORDS: Readonly<Record<Motion, readonly string[]>> = Object.
   receding: ["receding", "moving away", "getting farther away", "drifting away"],
 });
 
+/**
+ * More ways to say each motion (world.py `_MORE_MOTION_WORDS`): keyframe training draws from them as well, and the
+ * probe reads them, but no template says them, so prompts from `makePrompt` keep their words.
+ */
+export const MORE_MOTION_WORDS: Readonly<Record<Motion, readonly string[]>> = Object.freeze({
+  left: ["shifting left", "sweeping to the left", "moving to the left", "passing left"],
+  right: ["shifting right", "sweeping to the right", "moving to the right", "passing right"],
+  up: ["shifting up", "soaring upward", "moving higher", "rising to the upper edge"],
+  down: ["shifting down", "plunging downward", "moving lower", "falling to the lower edge"],
+  approaching: ["moving closer", "looming closer", "expanding", "enlarging"],
+  receding: ["backing away", "dwindling", "withdrawing", "moving farther away"],
+});
+
 /** The words for each shape (world.py `_SHAPE_WORDS`). */
 export const SHAPE_WORDS: Readonly<Record<Shape, readonly string[]>> = Object.freeze({
   circle: ["circle", "ball", "disc"],
@@ -101,8 +114,10 @@ export function makePrompt(colour: string, shape: Shape, motion: Motion, backgro
 /** Every motion phrase the world uses with its motion, in world.py `motion_phrases()`'s order. */
 export function motionPhrases(): Array<[phrase: string, motion: Motion]> {
   const out = new Map<string, Motion>();
-  for (const [m, words] of Object.entries(MOTION_WORDS) as Array<[Motion, readonly string[]]>) {
-    for (const w of words) out.set(w, m);
+  for (const table of [MOTION_WORDS, MORE_MOTION_WORDS]) {
+    for (const [m, words] of Object.entries(table) as Array<[Motion, readonly string[]]>) {
+      for (const w of words) out.set(w, m);
+    }
   }
   return [...out];
 }
