@@ -289,6 +289,7 @@ def train_unet(
     init_from: Path | None = None,
     x0_weight_plus_one: bool = True,
     interp_strides: tuple[float, ...] = INTERP_STRIDES,
+    peak_lr: float | None = None,
 ) -> None:
     """Train a UNet for `steps` steps. With continue_from_weights, start from the committed weights (model and
     EMA) and train `steps` more with a fresh optimizer and schedule: how a later run improves a shipped pack.
@@ -306,7 +307,7 @@ def train_unet(
     cfg = unet_config(kind, overrides)
     model = unet.UNetPseudo3D(cfg)
     ema = Ema(model)
-    peak = 5e-4 if continue_from_weights or init_from is not None else 1e-3
+    peak = peak_lr or (5e-4 if continue_from_weights or init_from is not None else 1e-3)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
     batch = 8 if kind == "keyframe" else 4
     vae_model, scale = load_vae()
@@ -428,6 +429,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="UNet config override for an A/B run, e.g. --set prompt_frame_conditioning=false (keyframe) or --set interpolation_hint=blend (interpolation)")
     ap.add_argument("--direction-every", type=int, default=DIRECTION_EVERY, help="log the direction metric every N keyframe steps (0: never)")
     ap.add_argument("--init-from", type=Path, help="start the UNet from these weights (safetensors); parameters they lack keep their initialisation")
+    ap.add_argument("--peak-lr", type=float, help="peak learning rate of a UNet stage (default 1e-3 from scratch, 5e-4 from weights)")
     ap.add_argument("--min-snr-only", action="store_true", help="x0 loss weight min(SNR, 5) (the 1.1.0 recipe) instead of min(SNR, 5) + 1")
     ap.add_argument("--interp-strides", default=",".join(str(s) for s in INTERP_STRIDES), metavar="S,S,...", help=f"interpolation training strides to draw from, a repeated one more often (default {','.join(str(s) for s in INTERP_STRIDES)})")
     args = ap.parse_args(argv)
@@ -450,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "text":
         prepare_text()
     elif args.stage in ("keyframe", "interpolation"):
-        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every, args.init_from, not args.min_snr_only, interp_strides)
+        train_unet(args.stage, steps(args.stage), args.seed, args.continue_, args.run, overrides, args.direction_every, args.init_from, not args.min_snr_only, interp_strides, args.peak_lr)
     else:
         t0 = time.time()
         torch.set_num_threads(2)
