@@ -21,7 +21,7 @@ from torch import nn
 from . import diffusion, graph, text, train, unet, vae, world
 
 PACK_NAME = "shapes-mini"
-PACK_VERSION = "1.8.0"
+PACK_VERSION = "1.9.0"
 # Interpolation passes start from the blended known frames at this strength (pack defaults.interpolation.strength);
 # chosen by evaluation (docs/models.md).
 INTERP_STRENGTH = 0.7

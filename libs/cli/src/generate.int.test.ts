@@ -400,7 +400,7 @@ describe("keyframes.png with the runtime's tiny pack (fast)", () => {
 /**
  * World prompts, one per motion (two held out of training), at seeds 1–6: both written here before the first run of
  * the 1.2.0 pack, never changed after seeing a video. The probe must read back the colour each one asks for in every
- * video (colour right in 99 of the 100 evaluated videos, docs/models.md) and the motion in at least
+ * video (colour right in 100 of the 100 evaluated videos, docs/models.md) and the motion in at least
  * MIN_MOTION_RIGHT of the 6. Within a video, result.json's probe and the probe of the MP4 a user watches agree.
  */
 const PROBED = [
@@ -412,8 +412,8 @@ const PROBED = [
   { prompt: "a green triangle moving away on a gray background", seed: 6 }, // held out of training
 ];
 /**
- * The 1.7.0 pack (as 1.3.0 to 1.6.0) moves the object the asked way in 99 of 100 evaluated videos (docs/models.md). At
- * p = 0.99, six videos give at least 5 right with probability 0.998; a pack back at the 1.2.0 level (p = 0.79) would
+ * The 1.9.0 pack moves the object the asked way in 98 of 100 evaluated videos (1.3.0 to 1.8.0: 99; docs/models.md). At
+ * p = 0.98, six videos give at least 5 right with probability 0.994; a pack back at the 1.2.0 level (p = 0.79) would
  * pass with 0.63, at the 1.1.0 level (p = 0.46) with 0.08.
  */
 const MIN_MOTION_RIGHT = 5;
